@@ -1,0 +1,94 @@
+// Package access owns the rows that decide who may use what: users, teams and
+// their members, workspaces, instances and grants. Every change here queues
+// the OpenFGA tuple changes it implies in the same transaction (authz.Enqueue),
+// so PostgreSQL stays the system of record and nothing is lost while OpenFGA
+// is down.
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/authz"
+)
+
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflicts with an existing record")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// Service changes access rows and queues their tuples.
+type Service struct {
+	db     *pgxpool.Pool
+	outbox *authz.Outbox
+}
+
+// NewService returns a Service writing to db and queueing on outbox.
+func NewService(db *pgxpool.Pool, outbox *authz.Outbox) *Service {
+	return &Service{db: db, outbox: outbox}
+}
+
+// Change tells the caller whether OpenFGA already reflects a committed change.
+type Change struct {
+	// Pending is true when the change is committed in PostgreSQL but its
+	// tuples had not reached OpenFGA within the outbox's wait bound; they
+	// will, in order, once OpenFGA answers.
+	Pending bool `json:"pending"`
+}
+
+// change runs fn in a transaction, queues the ops it returns in that same
+// transaction, commits, then waits briefly for them to reach OpenFGA so that
+// the actor's next request already sees the change.
+func (s *Service) change(ctx context.Context, fn func(pgx.Tx) ([]authz.Op, error)) (Change, error) {
+	var last int64
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		ops, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		last, err = authz.Enqueue(ctx, tx, ops...)
+		return err
+	})
+	if err != nil {
+		return Change{}, err
+	}
+	applied, err := s.outbox.Await(ctx, last)
+	if err != nil {
+		// Committed all the same: only the wait failed.
+		return Change{Pending: true}, nil
+	}
+	return Change{Pending: !applied}, nil
+}
+
+// bumpGeneration marks a change of access inside workspaces, so that
+// instances and caches holding older decisions re-check.
+func bumpGeneration(ctx context.Context, tx pgx.Tx, workspaceIDs ...string) error {
+	if len(workspaceIDs) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE workspaces SET generation = generation + 1 WHERE id = ANY($1::uuid[])`, workspaceIDs)
+	return err
+}
+
+// translate maps constraint violations to the package's errors.
+func translate(err error, what string) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return fmt.Errorf("%s: %w", what, ErrConflict)
+		case "23503", "22P02":
+			return fmt.Errorf("%s: %w", what, ErrNotFound)
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}

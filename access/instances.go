@@ -1,0 +1,210 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caido-cloud/caido-cloud/authz"
+)
+
+// Instance is a self-hosted instance known to the cloud.
+type Instance struct {
+	ID string `json:"id"`
+	// Name and WorkspaceID stay empty until a user claims the instance.
+	Name        string `json:"name,omitempty"`
+	WorkspaceID string `json:"workspace_id,omitempty"`
+}
+
+// Grantee is who an instance is shared with: one user or every member of a team.
+type Grantee struct {
+	UserID string
+	TeamID string
+}
+
+// CreateInstance records a new, unclaimed instance. It implies no tuple:
+// nobody may use an instance before it is claimed.
+func (s *Service) CreateInstance(ctx context.Context) (Instance, error) {
+	var in Instance
+	err := s.db.QueryRow(ctx, `INSERT INTO instances DEFAULT VALUES RETURNING id::text`).Scan(&in.ID)
+	return in, err
+}
+
+// ClaimInstance puts an unclaimed instance into a workspace under a name.
+// Whether userID may add instances to that workspace is the caller's check.
+func (s *Service) ClaimInstance(ctx context.Context, instanceID, userID, workspaceID, name string) (Change, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return Change{}, fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
+	}
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		tag, err := tx.Exec(ctx, `UPDATE instances SET name = $2, workspace_id = $3, claimed_by = $4, claimed_at = now()
+			WHERE id = $1 AND workspace_id IS NULL`, instanceID, name, workspaceID, userID)
+		if err != nil {
+			return nil, translate(err, "claim instance "+instanceID)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil, s.claimFailure(ctx, tx, instanceID)
+		}
+		var assistant bool
+		if err := tx.QueryRow(ctx, `SELECT assistant_enabled FROM instances WHERE id = $1`, instanceID).Scan(&assistant); err != nil {
+			return nil, err
+		}
+		return writes(instanceTuples(instanceID, &workspaceID, &userID, assistant)), bumpGeneration(ctx, tx, workspaceID)
+	})
+}
+
+func (s *Service) claimFailure(ctx context.Context, tx pgx.Tx, instanceID string) error {
+	var claimed bool
+	err := tx.QueryRow(ctx, `SELECT workspace_id IS NOT NULL FROM instances WHERE id = $1`, instanceID).Scan(&claimed)
+	if err != nil {
+		return translate(err, "instance "+instanceID)
+	}
+	return fmt.Errorf("instance %s is already claimed: %w", instanceID, ErrConflict)
+}
+
+// Grant shares an instance with a user or a team, until expiresAt when set.
+// Granting again replaces the expiry.
+func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expiresAt *time.Time, grantedBy string) (Change, error) {
+	if (to.UserID == "") == (to.TeamID == "") {
+		return Change{}, fmt.Errorf("a grant goes to exactly one user or one team: %w", ErrInvalid)
+	}
+	if expiresAt != nil {
+		at := expiresAt.UTC().Truncate(time.Microsecond) // what PostgreSQL keeps
+		expiresAt = &at
+	}
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		old, err := deleteGrant(ctx, tx, instanceID, to)
+		if err != nil {
+			return nil, err
+		}
+		var workspaceID *string
+		err = tx.QueryRow(ctx, `INSERT INTO instance_grants (instance_id, user_id, team_id, expires_at, granted_by)
+			VALUES ($1, nullif($2, '')::uuid, nullif($3, '')::uuid, $4, nullif($5, '')::uuid)
+			RETURNING (SELECT workspace_id::text FROM instances WHERE id = $1)`,
+			instanceID, to.UserID, to.TeamID, expiresAt, grantedBy).Scan(&workspaceID)
+		if err != nil {
+			return nil, translate(err, "grant on instance "+instanceID)
+		}
+		// A tuple's condition cannot be changed in place: the old grant's
+		// tuple is deleted first, in order, then the new one written.
+		return append(old, authz.Write(grantTuple(instanceID, to, expiresAt))), bumpGeneration(ctx, tx, deref(workspaceID)...)
+	})
+}
+
+// Revoke ends a grant.
+func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Change, error) {
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		ops, err := deleteGrant(ctx, tx, instanceID, to)
+		if err != nil {
+			return nil, err
+		}
+		if ops == nil {
+			return nil, fmt.Errorf("grant on instance %s: %w", instanceID, ErrNotFound)
+		}
+		var workspaceID *string
+		if err := tx.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, instanceID).Scan(&workspaceID); err != nil {
+			return nil, err
+		}
+		return ops, bumpGeneration(ctx, tx, deref(workspaceID)...)
+	})
+}
+
+func deleteGrant(ctx context.Context, tx pgx.Tx, instanceID string, to Grantee) ([]authz.Op, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM instance_grants
+		WHERE instance_id = $1 AND (user_id = nullif($2, '')::uuid OR team_id = nullif($3, '')::uuid)
+		RETURNING expires_at`, instanceID, to.UserID, to.TeamID)
+	if err != nil {
+		return nil, translate(err, "grant on instance "+instanceID)
+	}
+	expiries, err := pgx.CollectRows(rows, pgx.RowTo[*time.Time])
+	if err != nil {
+		return nil, translate(err, "grant on instance "+instanceID)
+	}
+	var ops []authz.Op
+	for _, at := range expiries {
+		ops = append(ops, authz.Delete(grantTuple(instanceID, to, at)))
+	}
+	return ops, nil
+}
+
+// SetAssistantEnabled switches the assistant on or off for everyone on an instance.
+func (s *Service) SetAssistantEnabled(ctx context.Context, instanceID string, enabled bool) (Change, error) {
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		var was bool
+		var workspaceID *string
+		err := tx.QueryRow(ctx, `SELECT assistant_enabled, workspace_id::text FROM instances WHERE id = $1 FOR UPDATE`,
+			instanceID).Scan(&was, &workspaceID)
+		if err != nil {
+			return nil, translate(err, "instance "+instanceID)
+		}
+		if was == enabled {
+			return nil, nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE instances SET assistant_enabled = $2 WHERE id = $1`, instanceID, enabled); err != nil {
+			return nil, err
+		}
+		blocked := authz.Tuple{User: "user:*", Relation: "assistant_blocked", Object: authz.InstanceObject(instanceID)}
+		op := authz.Write(blocked)
+		if enabled {
+			op = authz.Delete(blocked)
+		}
+		return []authz.Op{op}, bumpGeneration(ctx, tx, deref(workspaceID)...)
+	})
+}
+
+// DeleteInstance removes an instance, its grants and every tuple about it.
+func (s *Service) DeleteInstance(ctx context.Context, instanceID string) (Change, error) {
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		var workspaceID, claimedBy *string
+		var assistant bool
+		err := tx.QueryRow(ctx, `SELECT workspace_id::text, claimed_by::text, assistant_enabled FROM instances WHERE id = $1 FOR UPDATE`,
+			instanceID).Scan(&workspaceID, &claimedBy, &assistant)
+		if err != nil {
+			return nil, translate(err, "instance "+instanceID)
+		}
+		grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE instance_id = $1
+			RETURNING coalesce(user_id::text, ''), coalesce(team_id::text, ''), expires_at`, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		var ops []authz.Op
+		for grants.Next() {
+			var to Grantee
+			var at *time.Time
+			if err := grants.Scan(&to.UserID, &to.TeamID, &at); err != nil {
+				grants.Close()
+				return nil, err
+			}
+			ops = append(ops, authz.Delete(grantTuple(instanceID, to, at)))
+		}
+		if err := grants.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM instances WHERE id = $1`, instanceID); err != nil {
+			return nil, err
+		}
+		for _, t := range instanceTuples(instanceID, workspaceID, claimedBy, assistant) {
+			ops = append(ops, authz.Delete(t))
+		}
+		return ops, bumpGeneration(ctx, tx, deref(workspaceID)...)
+	})
+}
+
+func writes(ts []authz.Tuple) []authz.Op {
+	ops := make([]authz.Op, len(ts))
+	for i, t := range ts {
+		ops[i] = authz.Write(t)
+	}
+	return ops
+}
+
+func deref(s *string) []string {
+	if s == nil {
+		return nil
+	}
+	return []string{*s}
+}

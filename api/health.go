@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/store"
+)
+
+// check is one readiness condition: ok, or why not and what to do.
+type check struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// Detail is informative and never fails readiness.
+	Detail any `json:"detail,omitempty"`
+}
+
+// readiness answers 200 only when PostgreSQL answers, the schema is at this
+// binary's head, and OpenFGA answers with this binary's model written.
+func readiness(d Deps) gin.HandlerFunc {
+	checks := map[string]func(context.Context) check{
+		"postgres": func(ctx context.Context) check {
+			return result(d.DB.Ping(ctx), nil)
+		},
+		"migrations": func(ctx context.Context) check {
+			current, head, err := store.MigrationStatus(ctx, d.DB)
+			if err == nil && current != head {
+				err = fmt.Errorf("schema version %d, this binary needs %d: run `caido-cloud migrate`", current, head)
+			}
+			return result(err, gin.H{"current": current, "head": head})
+		},
+		"openfga": func(ctx context.Context) check {
+			return result(d.Authz.Ready(ctx), nil)
+		},
+		"authz_outbox": func(ctx context.Context) check {
+			// Pending entries are normal for a moment and expected while
+			// OpenFGA is down; they are shown, not failed on.
+			n, err := d.Outbox.Pending(ctx)
+			return check{OK: true, Detail: gin.H{"pending": n, "error": errString(err)}}
+		},
+	}
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+		defer cancel()
+		results := make(map[string]check, len(checks))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for name, fn := range checks {
+			wg.Go(func() {
+				r := fn(ctx)
+				mu.Lock()
+				results[name] = r
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		status, word := http.StatusOK, "ready"
+		for _, r := range results {
+			if !r.OK {
+				status, word = http.StatusServiceUnavailable, "not ready"
+			}
+		}
+		c.JSON(status, gin.H{"status": word, "checks": results})
+	}
+}
+
+func result(err error, detail any) check {
+	return check{OK: err == nil, Error: errString(err), Detail: detail}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/telemetry"
+)
+
+// Deps are what the handlers need; the router takes them explicitly.
+type Deps struct {
+	DB        *pgxpool.Pool
+	Authz     *authz.Client
+	Outbox    *authz.Outbox
+	Telemetry *telemetry.Providers
+	Log       *slog.Logger
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// NewRouter returns the HTTP handler of the whole service.
+func NewRouter(d Deps) *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true // handlers' c.Request.Context() carries the span
+	r.Use(
+		otelgin.Middleware("caido-cloud",
+			otelgin.WithTracerProvider(d.Telemetry.TracerProvider()),
+			otelgin.WithMeterProvider(d.Telemetry.MeterProvider())),
+		accessLog(d.Log),
+		recovery(d.Log),
+	)
+	r.NoRoute(notFound)
+	r.NoMethod(methodNotAllowed)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", readiness(d))
+	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
+	return r
+}
+
+// accessLog logs one line per request. It logs the route template, never
+// the raw path or query, which may carry codes or tokens.
+func accessLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "(no route)"
+		}
+		level := slog.LevelDebug
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(c.Request.Context(), level, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)))
+	}
+}
+
+// recovery turns a panic into a 500 with the stable error body; the panic
+// value is logged, not sent.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(c.Request.Context(), "handler panicked", "route", c.FullPath(), "panic", v)
+				abort(c, http.StatusInternalServerError, "server_error", "an internal error occurred")
+			}
+		}()
+		c.Next()
+	}
+}

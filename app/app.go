@@ -1,0 +1,139 @@
+// Package app wires the service together from its configuration: the
+// composition root shared by `caido-cloud serve`, `dev run` and the tests.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	caidocloud "github.com/caido-cloud/caido-cloud"
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/store"
+	"github.com/caido-cloud/caido-cloud/telemetry"
+)
+
+// App is one running replica's parts.
+type App struct {
+	Config    config.Config
+	Log       *slog.Logger
+	Telemetry *telemetry.Providers
+	DB        *pgxpool.Pool
+	Authz     *authz.Client
+	Outbox    *authz.Outbox
+	Access    *access.Service
+	Handler   http.Handler
+}
+
+// New connects to PostgreSQL and prepares everything; it starts nothing.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetry.Providers) (*App, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, tel.TracerProvider())
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db}
+	a.Authz = authz.NewClient(db, a.authzConfig())
+	a.Outbox = authz.NewOutbox(db, a.Authz, log)
+	a.Outbox.AwaitFor = cfg.AuthzWait
+	a.Access = access.NewService(db, a.Outbox)
+	a.Handler = api.NewRouter(api.Deps{DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log})
+	return a, nil
+}
+
+func (a *App) authzConfig() authz.Config {
+	return authz.Config{
+		APIURL:     a.Config.OpenFGAURL,
+		APIToken:   a.Config.OpenFGAToken,
+		StoreName:  a.Config.OpenFGAStoreName,
+		HTTPClient: a.Telemetry.HTTPClient("openfga"),
+	}
+}
+
+// Migrate brings the database schema to head and OpenFGA's store and model
+// to this binary's model.fga. A new store (first run, or OpenFGA lost its
+// data) gets every tuple rebuilt from PostgreSQL.
+func (a *App) Migrate(ctx context.Context) error {
+	applied, err := store.Migrate(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	for _, name := range applied {
+		a.Log.Info("applied migration", "name", name)
+	}
+	res, err := authz.EnsureModel(ctx, a.DB, a.authzConfig(), caidocloud.AuthorizationModel)
+	if err != nil {
+		return err
+	}
+	if res.StoreCreated {
+		a.Log.Info("created the OpenFGA store", "store_id", res.StoreID)
+	}
+	if res.ModelWritten {
+		a.Log.Info("wrote the authorization model", "model_id", res.ModelID)
+	}
+	if res.StoreCreated {
+		report, err := a.Reconcile(ctx, false)
+		if err != nil {
+			return fmt.Errorf("rebuild the tuples of the new store: %w", err)
+		}
+		a.Log.Info("rebuilt the tuples of the new store", "written", len(report.Written))
+	}
+	return nil
+}
+
+// Reconcile makes OpenFGA hold exactly the tuples PostgreSQL implies.
+func (a *App) Reconcile(ctx context.Context, dryRun bool) (authz.ReconcileReport, error) {
+	return a.Outbox.Reconcile(ctx, func(ctx context.Context) ([]authz.Tuple, error) {
+		return access.DesiredTuples(ctx, a.DB)
+	}, dryRun)
+}
+
+// Serve runs the HTTP server on ln and the background workers until ctx
+// ends, then shuts down gracefully: stop accepting, let in-flight requests
+// finish within the configured bound, stop the workers, close the pool.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Outbox.Run(workers) })
+
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		a.Log.Info("shutting down", "grace", a.Config.ShutdownTimeout)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Config.ShutdownTimeout)
+		err = srv.Shutdown(shutdownCtx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("requests still running after %s were cut off", a.Config.ShutdownTimeout)
+			srv.Close()
+		}
+		if serveErr := <-serveErr; !errors.Is(serveErr, http.ErrServerClosed) {
+			err = errors.Join(err, serveErr)
+		}
+	}
+	stopWorkers()
+	wg.Wait()
+	return err
+}
+
+// Close releases the pool.
+func (a *App) Close() { a.DB.Close() }

@@ -1,0 +1,81 @@
+// Command caido-cloud is the whole service in one binary: the server, its
+// migrations, the local development system and the operator's tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// command is one subcommand; name may have two words ("fga reconcile").
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = []command{
+	{"serve", "run the HTTP server (production: settings from the environment)", serve},
+	{"migrate", "apply database migrations and write the OpenFGA store and model", migrate},
+	{"fga reconcile", "make OpenFGA's tuples equal to what PostgreSQL implies, and report the differences", reconcile},
+	{"keys master", "print a new random master key for CAIDO_CLOUD_MASTER_KEY", masterKey},
+	{"dev run", "start PostgreSQL, OpenFGA and the server on this machine (`make run`)", devRun},
+	{"dev exec", "run a command (the tests) against a throwaway PostgreSQL and OpenFGA (`make test`)", devExec},
+}
+
+// errUsage marks a mistake in the command line: exit status 2, not 1.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		var exit exitCode
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		fmt.Fprintln(os.Stderr, "caido-cloud:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode passes a child's exit status through (dev exec).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func dispatch(ctx context.Context, args []string) error {
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, args[len(words):])
+		}
+	}
+	usage()
+	return errUsage
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "caido-cloud %s\n\nUsage: caido-cloud COMMAND [flags]\n\nCommands:\n", version)
+	cs := append([]command(nil), commands...)
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(os.Stderr, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nEvery command takes -h. Settings come from environment variables (see README.md); flags override them.")
+}

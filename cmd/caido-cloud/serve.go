@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"net"
+
+	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/telemetry"
+)
+
+// loadConfig parses the flags of a subcommand (one per setting, plus any the
+// subcommand adds with extra) and checks the settings it needs.
+func loadConfig(name string, args []string, required []string, extra func(*flag.FlagSet)) (config.Config, []string, error) {
+	fs := flag.NewFlagSet("caido-cloud "+name, flag.ContinueOnError)
+	load := config.Flags(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, nil, err
+	}
+	cfg, err := load()
+	if err == nil {
+		err = cfg.Require(required...)
+	}
+	if err != nil {
+		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, fs.Args(), nil
+}
+
+// start builds the app from a checked configuration.
+func start(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
+	log := cfg.Logger()
+	tel, err := telemetry.Setup(ctx, version, telemetry.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: %w", err)
+	}
+	a, err := app.New(ctx, cfg, log, tel)
+	if err != nil {
+		_ = tel.Shutdown(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return a, func() {
+		a.Close()
+		_ = tel.Shutdown(context.WithoutCancel(ctx))
+	}, nil
+}
+
+func serve(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("serve", args, []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_MASTER_KEY"}, nil)
+	if err != nil {
+		return err
+	}
+	a, done, err := start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	a.Log.Info("serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "version", version)
+	return a.Serve(ctx, ln)
+}
+
+func migrate(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("migrate", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, nil)
+	if err != nil {
+		return err
+	}
+	a, done, err := start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return a.Migrate(ctx)
+}
+
+func reconcile(ctx context.Context, args []string) error {
+	var dryRun *bool
+	cfg, _, err := loadConfig("fga reconcile", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, func(fs *flag.FlagSet) {
+		dryRun = fs.Bool("dry-run", false, "report the differences without fixing them")
+	})
+	if err != nil {
+		return err
+	}
+	a, done, err := start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	report, err := a.Reconcile(ctx, *dryRun)
+	verb := map[bool]string{false: "", true: "would be "}[*dryRun]
+	for _, t := range report.Written {
+		fmt.Printf("%swritten  %s\n", verb, t)
+	}
+	for _, t := range report.Deleted {
+		fmt.Printf("%sdeleted  %s\n", verb, t)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("reconcile: %d %swritten, %d %sdeleted\n", len(report.Written), verb, len(report.Deleted), verb)
+	return nil
+}
+
+func masterKey(_ context.Context, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("keys master takes no arguments: %w", errUsage)
+	}
+	fmt.Println(config.NewMasterKey())
+	return nil
+}
+
+func encodeKey(key []byte) string { return base64.StdEncoding.EncodeToString(key) }

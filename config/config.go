@@ -1,0 +1,270 @@
+// Package config reads the service's settings from environment variables
+// (flags may override them) and says precisely what to set when one is wrong.
+package config
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	ListenAddr       string
+	PublicURL        string
+	DatabaseURL      string
+	OpenFGAURL       string
+	OpenFGAToken     string
+	OpenFGAStoreName string
+	MasterKey        []byte
+	LogFormat        string
+	LogLevel         slog.Level
+	ShutdownTimeout  time.Duration
+	AuthzWait        time.Duration
+	DataDir          string
+}
+
+// Setting is one environment variable: its default, its meaning, and how it
+// lands in Config. The table below is the single source of the README's table.
+type Setting struct {
+	Env     string
+	Default string
+	Help    string
+	set     func(*Config, string) error
+}
+
+// Settings lists every setting, in the order the README shows them.
+var Settings = []Setting{
+	{"CAIDO_CLOUD_LISTEN_ADDR", "127.0.0.1:8080", "Address the HTTP server listens on.", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("want host:port, e.g. 0.0.0.0:8080")
+		}
+		c.ListenAddr = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_PUBLIC_URL", "", "URL users and instances reach the service at (issuer, links). Default: http:// + the listen address.", func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("want an absolute http(s) URL with no path, e.g. https://cloud.example.com")
+		}
+		c.PublicURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{"DATABASE_URL", "", "PostgreSQL connection string (required; `make run` starts its own).", func(c *Config, v string) error {
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"OPENFGA_API_URL", "", "OpenFGA HTTP API, e.g. http://openfga:8080 (required; `make run` starts its own).", func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("want an absolute http(s) URL, e.g. http://127.0.0.1:8081")
+		}
+		c.OpenFGAURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{"OPENFGA_API_TOKEN", "", "Pre-shared key OpenFGA requires, if it requires one.", func(c *Config, v string) error {
+		c.OpenFGAToken = v
+		return nil
+	}},
+	{"OPENFGA_STORE_NAME", "caido-cloud", "Name of the OpenFGA store `migrate` creates when PostgreSQL names none.", func(c *Config, v string) error {
+		c.OpenFGAStoreName = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_MASTER_KEY", "", "32 bytes, base64: encrypts signing keys at rest (required by serve; generate with `caido-cloud keys master`).", func(c *Config, v string) error {
+		key, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(key) != 32 {
+			return fmt.Errorf("want 32 random bytes in standard base64; generate one with `caido-cloud keys master`")
+		}
+		c.MasterKey = key
+		return nil
+	}},
+	{"CAIDO_CLOUD_LOG_FORMAT", "json", "Log format: json (production) or text.", func(c *Config, v string) error {
+		if v != "json" && v != "text" {
+			return fmt.Errorf("want json or text")
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_LOG_LEVEL", "info", "Log level: debug, info, warn or error.", func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{"CAIDO_CLOUD_SHUTDOWN_TIMEOUT", "20s", "On SIGTERM, how long in-flight requests may take to finish.", func(c *Config, v string) (err error) {
+		c.ShutdownTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_AUTHZ_WAIT", "2s", "How long a change of access waits for OpenFGA before answering that it is pending.", func(c *Config, v string) (err error) {
+		c.AuthzWait, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_DATA_DIR", ".data", "Folder of `make run`'s PostgreSQL, OpenFGA binary, master key and logs.", func(c *Config, v string) error {
+		c.DataDir = v
+		return nil
+	}},
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want a positive duration such as 500ms, 20s or 1m")
+	}
+	return d, nil
+}
+
+// LocalEnvFile is where `caido-cloud dev run` writes the settings of the
+// system it started, so that other subcommands run from the project root find
+// it with nothing set. It exists only while `make run` is up.
+func LocalEnvFile(dataDir string) string { return filepath.Join(dataDir, "local.env") }
+
+// Flags registers a flag per setting on fs (--listen-addr for
+// CAIDO_CLOUD_LISTEN_ADDR, --database-url for DATABASE_URL) and returns a
+// function that loads the configuration with the flags set taking precedence
+// over the environment.
+func Flags(fs *flag.FlagSet) func() (Config, error) {
+	values := map[string]*string{}
+	for _, s := range Settings {
+		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(s.Env, "CAIDO_CLOUD_"), "_", "-"))
+		values[s.Env] = fs.String(name, "", s.Help+" Overrides $"+s.Env+".")
+	}
+	return func() (Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) {
+			set[strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))] = true
+		})
+		return Load(func(env string) (string, bool) {
+			short := strings.TrimPrefix(env, "CAIDO_CLOUD_")
+			if set[short] || set[env] {
+				return *values[env], true
+			}
+			return os.LookupEnv(env)
+		})
+	}
+}
+
+// Load reads every setting through lookup. When DATABASE_URL is not set and
+// the data folder holds a local.env (a running `make run`), its values fill
+// what lookup does not give. Every problem is reported at once.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	dataDir := ".data"
+	if v, ok := lookup("CAIDO_CLOUD_DATA_DIR"); ok && v != "" {
+		dataDir = v
+	}
+	local := map[string]string{}
+	if _, ok := lookup("DATABASE_URL"); !ok {
+		local, _ = readEnvFile(LocalEnvFile(dataDir))
+	}
+	var problems []error
+	for _, s := range Settings {
+		v, ok := lookup(s.Env)
+		if !ok {
+			v, ok = local[s.Env]
+		}
+		if !ok || v == "" {
+			v = s.Default
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.set(&c, v); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", s.Env, err))
+		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.ListenAddr
+	}
+	return c, errors.Join(problems...)
+}
+
+// Require reports each named setting that is empty, with what to do.
+func (c Config) Require(envs ...string) error {
+	var problems []error
+	for _, env := range envs {
+		missing := false
+		switch env {
+		case "DATABASE_URL":
+			missing = c.DatabaseURL == ""
+		case "OPENFGA_API_URL":
+			missing = c.OpenFGAURL == ""
+		case "CAIDO_CLOUD_MASTER_KEY":
+			missing = c.MasterKey == nil
+		default:
+			panic("config: Require of an unknown setting " + env)
+		}
+		if missing {
+			problems = append(problems, fmt.Errorf("%s is not set: %s", env, help(env)))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+func help(env string) string {
+	if env == "CAIDO_CLOUD_MASTER_KEY" {
+		return "generate one with `caido-cloud keys master` and keep it secret (losing it loses the signing keys)"
+	}
+	for _, s := range Settings {
+		if s.Env == env {
+			return s.Help + " For a local system, run `make run` and use it from the project root."
+		}
+	}
+	return ""
+}
+
+// NewMasterKey returns 32 random bytes in the form CAIDO_CLOUD_MASTER_KEY takes.
+func NewMasterKey() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // never fails on Linux (crypto/rand panics instead)
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// readEnvFile reads KEY=VALUE lines; blank lines and # comments are skipped.
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// WriteEnvFile writes values as KEY=VALUE lines readable only by the owner:
+// they include secrets.
+func WriteEnvFile(path string, values map[string]string) error {
+	var b strings.Builder
+	b.WriteString("# Written by `caido-cloud dev run` while it runs; removed when it stops.\n")
+	for _, s := range Settings {
+		if v, ok := values[s.Env]; ok {
+			fmt.Fprintf(&b, "%s=%s\n", s.Env, v)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// Logger returns the slog logger the settings ask for.
+func (c Config) Logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

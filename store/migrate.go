@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/migrations"
+)
+
+// migrateLock serialises replicas that start `migrate` at the same time.
+const migrateLock = 7_414_001
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]migration, 0, len(names))
+	for _, name := range names {
+		num, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || version <= 0 {
+			return nil, fmt.Errorf("migration %q: name must start with a positive number and an underscore", name)
+		}
+		if len(out) > 0 && out[len(out)-1].version >= version {
+			return nil, fmt.Errorf("migration %q: version %d repeats or goes backwards", name, version)
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: version, name: name, sql: string(body)})
+	}
+	return out, nil
+}
+
+// Migrate applies every embedded migration the database does not have yet,
+// each in its own transaction, and returns the names it applied.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	all, err := loadMigrations(migrations.FS)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLock); err != nil {
+		return nil, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLock) //nolint:errcheck // released with the session anyway
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, err
+	}
+	current, err := currentVersion(ctx, conn.Conn())
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	for _, m := range all {
+		if m.version <= current {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			return err
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		applied = append(applied, m.name)
+	}
+	return applied, nil
+}
+
+// MigrationStatus reports the database's schema version and the newest one
+// this binary carries. current < head means `caido-cloud migrate` is due.
+func MigrationStatus(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (current, head int, err error) {
+	all, err := loadMigrations(migrations.FS)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(all) > 0 {
+		head = all[len(all)-1].version
+	}
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, head, err
+	}
+	if !exists {
+		return 0, head, nil
+	}
+	current, err = currentVersion(ctx, db)
+	return current, head, err
+}
+
+func currentVersion(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (int, error) {
+	var v int
+	err := db.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
