@@ -72,6 +72,9 @@ func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expi
 	if (to.UserID == "") == (to.TeamID == "") {
 		return Change{}, fmt.Errorf("a grant goes to exactly one user or one team: %w", ErrInvalid)
 	}
+	if expiresAt != nil && !expiresAt.After(time.Now()) {
+		return Change{}, fmt.Errorf("a grant must expire in the future: %w", ErrInvalid)
+	}
 	if expiresAt != nil {
 		at := expiresAt.UTC().Truncate(time.Microsecond) // what PostgreSQL keeps
 		expiresAt = &at

@@ -81,37 +81,15 @@ func newSDK(cfg Config, storeID, modelID string) (*fgaclient.OpenFgaClient, erro
 		RetryParams: &fga.RetryParams{MaxRetry: 0, MinWaitInMs: 1},
 	}
 	if cfg.APIToken != "" {
-		// The SDK ignores its Credentials when given an HTTP client, and we
-		// give one (for tracing), so the bearer token goes on in a transport.
-		base := cfg.HTTPClient
-		if base == nil {
-			base = http.DefaultClient
-		}
-		withToken := *base
-		withToken.Transport = bearer{token: cfg.APIToken, next: base.Transport}
-		conf.HTTPClient = &withToken
+		// Not the SDK's Credentials: it ignores them when given an HTTP
+		// client, and we give one (for tracing).
+		conf.DefaultHeaders = map[string]string{"Authorization": "Bearer " + cfg.APIToken}
 	}
 	sdk, err := fgaclient.NewSdkClient(conf)
 	if err != nil {
 		return nil, fmt.Errorf("OpenFGA client: %w", err)
 	}
 	return sdk, nil
-}
-
-// bearer adds OpenFGA's pre-shared key to every request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	next := b.next
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return next.RoundTrip(r)
 }
 
 // Check asks whether user has relation to object now. Expiring grants are

@@ -140,7 +140,7 @@ func (o *Outbox) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := o.ApplyPending(ctx)
 		if err != nil && ctx.Err() == nil {
-			backoff = min(max(2*backoff, 100*time.Millisecond), 30*time.Second)
+			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
 			o.log.Warn("authz outbox: OpenFGA write failed, will retry", "error", err, "retry_in", backoff)
 			sleep(ctx, backoff/2+rand.N(backoff/2+1)) // jitter, so replicas do not retry in step
 			continue
