@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caido-cloud/caido-cloud/devstack"
+	"github.com/caido-cloud/caido-cloud/internal/testenv"
+)
+
+// bin is the caido-cloud binary under test, built once by TestMain: these
+// tests run it as users and `make` do.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "caido-cloud-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "caido-cloud")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "go build:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is how a finished run of the binary went.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the binary to completion (bounded) with env as its whole
+// environment and dir as its working folder.
+func run(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Env = dir, env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("caido-cloud %s: %v", strings.Join(args, " "), err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// environ is this process's environment without the variables named.
+func environ(drop ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		dropped := strings.HasPrefix(name, "CAIDO_CLOUD_")
+		for _, d := range drop {
+			dropped = dropped || name == d
+		}
+		if !dropped {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {}, {"dev"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := run(t, t.TempDir(), environ(), args...)
+			if r.code != 2 {
+				t.Errorf("exit status %d, want 2 (a usage mistake); stderr:\n%s", r.code, r.stderr)
+			}
+			for _, want := range []string{"Usage: caido-cloud COMMAND", "serve", "dev run", "keys master"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("the usage on stderr lacks %q:\n%s", want, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestKeysMaster(t *testing.T) {
+	var keys []string
+	for range 2 {
+		r := run(t, t.TempDir(), environ(), "keys", "master")
+		if r.code != 0 {
+			t.Fatalf("keys master: exit status %d; stderr:\n%s", r.code, r.stderr)
+		}
+		key := strings.TrimSpace(r.stdout)
+		raw, err := base64.StdEncoding.DecodeString(key)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("keys master printed %q: want 32 bytes in standard base64 (decoded %d bytes, error %v)", r.stdout, len(raw), err)
+		}
+		keys = append(keys, key)
+	}
+	if keys[0] == keys[1] {
+		t.Errorf("two runs of keys master printed the same key %s", keys[0])
+	}
+}
+
+func TestServeConfigurationErrors(t *testing.T) {
+	t.Run("missing", func(t *testing.T) {
+		// An empty folder as working directory: no .data/local.env of a
+		// running `make run` may fill in what is missing.
+		r := run(t, t.TempDir(), environ("DATABASE_URL", "OPENFGA_API_URL", "OPENFGA_API_TOKEN"), "serve")
+		if r.code != 1 {
+			t.Errorf("exit status %d, want 1; stderr:\n%s", r.code, r.stderr)
+		}
+		// Every problem at once, each with what to do.
+		for _, want := range []string{
+			"DATABASE_URL is not set",
+			"OPENFGA_API_URL is not set",
+			"CAIDO_CLOUD_MASTER_KEY is not set",
+			"caido-cloud keys master",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+	})
+	t.Run("bad master key", func(t *testing.T) {
+		// Everything else is set: the key is the only problem.
+		env := append(environ(), "CAIDO_CLOUD_MASTER_KEY=short", "CAIDO_CLOUD_LISTEN_ADDR=127.0.0.1:0")
+		r := run(t, t.TempDir(), env, "serve")
+		if r.code != 1 {
+			t.Errorf("exit status %d, want 1; stderr:\n%s", r.code, r.stderr)
+		}
+		for _, want := range []string{"CAIDO_CLOUD_MASTER_KEY", "32", "base64"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+	})
+}
+
+func TestDevExec(t *testing.T) {
+	// DATABASE_URL and OPENFGA_API_URL are set (by `make test`), so dev exec
+	// starts nothing and only runs the command.
+	testenv.Env(t, "DATABASE_URL")
+	testenv.Env(t, "OPENFGA_API_URL")
+
+	t.Run("exit status", func(t *testing.T) {
+		r := run(t, t.TempDir(), environ(), "dev", "exec", "--", "sh", "-c", "exit 3")
+		if r.code != 3 {
+			t.Errorf("exit status %d, want the command's 3; stderr:\n%s", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "test system up") {
+			t.Errorf("dev exec started a test system although DATABASE_URL and OPENFGA_API_URL are set:\n%s", r.stderr)
+		}
+	})
+	t.Run("OPENFGA_BIN", func(t *testing.T) {
+		// A relative --openfga-bin, as `make test` passes: the child sees it
+		// absolute, since `go test` runs each package in its own folder.
+		dir := t.TempDir()
+		r := run(t, dir, environ(), "dev", "exec", "--openfga-bin", "bin/openfga", "--", "sh", "-c", `printf %s "$OPENFGA_BIN"`)
+		if r.code != 0 {
+			t.Fatalf("exit status %d; stderr:\n%s", r.code, r.stderr)
+		}
+		if want := filepath.Join(dir, "bin/openfga"); r.stdout != want {
+			t.Errorf("the command saw OPENFGA_BIN=%q, want %q", r.stdout, want)
+		}
+	})
+}
+
+// devRunProc is one `caido-cloud dev run` in a process group of its own.
+type devRunProc struct {
+	cmd     *exec.Cmd
+	addr    string
+	exited  chan struct{}
+	mu      sync.Mutex
+	output  bytes.Buffer // stdout and stderr, for failure messages
+	waitErr error
+}
+
+func (d *devRunProc) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.output.String()
+}
+
+// lockedWriter lets stdout's scanner and stderr's copier share one buffer.
+type lockedWriter struct{ d *devRunProc }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.d.mu.Lock()
+	defer w.d.mu.Unlock()
+	return w.d.output.Write(p)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// startDevRun starts `dev run` on dataDir and waits (bounded) until it
+// prints that it is up.
+func startDevRun(t *testing.T, dataDir string) *devRunProc {
+	t.Helper()
+	d := &devRunProc{addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), exited: make(chan struct{})}
+	d.cmd = exec.Command(bin, "dev", "run",
+		"--data-dir", dataDir,
+		"--listen-addr", d.addr,
+		"--postgres-port", strconv.Itoa(freePort(t)),
+		"--openfga-http-port", strconv.Itoa(freePort(t)),
+		"--openfga-grpc-port", strconv.Itoa(freePort(t)),
+		"--openfga-bin", testenv.Env(t, "OPENFGA_BIN"),
+	)
+	// No DATABASE_URL or OPENFGA_API_URL: dev run starts its own system, as
+	// on a developer's machine.
+	d.cmd.Env = environ("DATABASE_URL", "OPENFGA_API_URL", "OPENFGA_API_TOKEN")
+	d.cmd.Dir = t.TempDir()
+	// Its own process group, as a shell gives a foreground job: the
+	// group is what a terminal's Ctrl-C signals.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Stderr = lockedWriter{d}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(lockedWriter{d}, line)
+			if strings.HasPrefix(line, "caido-cloud is up") {
+				close(up)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		d.waitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	// Whatever happens to the test, the run and what it started stop.
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+			return
+		default:
+		}
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-d.exited:
+		case <-time.After(60 * time.Second):
+			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+			<-d.exited
+		}
+	})
+	select {
+	case <-up:
+	case <-d.exited:
+		t.Fatalf("dev run exited before it was up (%v):\n%s", d.waitErr, d.log())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("dev run was not up within 90s:\n%s", d.log())
+	}
+	return d
+}
+
+// interrupt sends SIGINT to the run's process group, as Ctrl-C in its
+// terminal would, and waits (bounded) for it to exit 0.
+func (d *devRunProc) interrupt(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("dev run did not exit within 90s of Ctrl-C:\n%s", d.log())
+	}
+	if d.waitErr != nil {
+		t.Fatalf("dev run after Ctrl-C: %v, want exit status 0:\n%s", d.waitErr, d.log())
+	}
+}
+
+func (d *devRunProc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + d.addr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// readLocalEnv reads the settings dev run publishes in the data folder.
+func readLocalEnv(t *testing.T, dataDir string) map[string]string {
+	t.Helper()
+	path := filepath.Join(dataDir, "local.env")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("while dev run runs: %v", err)
+	}
+	// It holds the database password and the master key.
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("local.env has mode %o, want 600", perm)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"DATABASE_URL", "OPENFGA_API_URL", "OPENFGA_API_TOKEN", "CAIDO_CLOUD_MASTER_KEY"} {
+		if env[k] == "" {
+			t.Errorf("local.env has no %s:\n%s", k, data)
+		}
+	}
+	return env
+}
+
+// proc identifies a process across PID reuse: its PID and start time.
+type proc struct {
+	pid     int
+	start   string
+	cmdline string
+}
+
+// stat reads a process's parent and start time from /proc/PID/stat.
+func stat(pid int) (ppid int, start string, ok bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// The command name (field 2) may hold spaces; fields after it don't.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, "", false
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 20 {
+		return 0, "", false
+	}
+	ppid, _ = strconv.Atoi(fields[1]) // field 4
+	return ppid, fields[19], true     // field 22, starttime
+}
+
+func allPIDs() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func cmdline(pid int) string {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(string(bytes.ReplaceAll(data, []byte{0}, []byte{' '})))
+}
+
+// descendants lists every process below pid now.
+func descendants(pid int) []proc {
+	children := map[int][]int{}
+	starts := map[int]string{}
+	for _, p := range allPIDs() {
+		if ppid, start, ok := stat(p); ok {
+			children[ppid] = append(children[ppid], p)
+			starts[p] = start
+		}
+	}
+	var out []proc
+	queue := children[pid]
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = append(queue[1:], children[p]...)
+		out = append(out, proc{pid: p, start: starts[p], cmdline: cmdline(p)})
+	}
+	return out
+}
+
+// assertAllStopped checks that nothing a run started outlives it: none of
+// the processes it had, and no process naming its data folder.
+func assertAllStopped(t *testing.T, dataDir string, had []proc) {
+	t.Helper()
+	for _, p := range had {
+		if _, start, ok := stat(p.pid); ok && start == p.start {
+			t.Errorf("process %d (%s) outlived dev run", p.pid, p.cmdline)
+		}
+	}
+	for _, pid := range allPIDs() {
+		if c := cmdline(pid); strings.Contains(c, dataDir) {
+			t.Errorf("process %d (%s) names the data folder after dev run ended", pid, c)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "local.env")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("local.env is still there after dev run ended (stat: %v); other commands would take it for a running system", err)
+	}
+}
+
+// TestDevRun is `make run` twice on one data folder: it comes up from
+// nothing, Ctrl-C stops all of it, and the second run finds the first's data.
+func TestDevRun(t *testing.T) {
+	// Not t.TempDir: as root, PostgreSQL runs as the postgres user, which
+	// must be able to enter the folder (t.TempDir's are 0700) for the
+	// cluster to live in it, as it does in a developer's checkout.
+	dataDir, err := os.MkdirTemp("", "caido-cloud-devrun-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	email := fmt.Sprintf("dev-run-%d@example.com", time.Now().UnixNano())
+	var masterKey string
+
+	t.Run("first run", func(t *testing.T) {
+		d := startDevRun(t, dataDir)
+		if status, body := d.get(t, "/readyz"); status != http.StatusOK {
+			t.Errorf("GET /readyz = %d, want 200: %s", status, body)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "postgres", "PG_VERSION")); err != nil {
+			t.Errorf("the PostgreSQL cluster is not in the data folder: %v", err)
+		}
+		env := readLocalEnv(t, dataDir)
+		masterKey = env["CAIDO_CLOUD_MASTER_KEY"]
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, env["DATABASE_URL"])
+		if err != nil {
+			t.Fatalf("connect to local.env's DATABASE_URL: %v", err)
+		}
+		_, err = conn.Exec(ctx, `INSERT INTO users (email, name) VALUES ($1, $2)`, email, "Dev Run")
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		had := descendants(d.cmd.Process.Pid)
+		var names []string
+		for _, p := range had {
+			names = append(names, p.cmdline)
+		}
+		// Without PostgreSQL and OpenFGA among them, the check below would
+		// prove nothing.
+		joined := strings.Join(names, "\n")
+		if !strings.Contains(joined, "postgres") || !strings.Contains(joined, "openfga") {
+			t.Fatalf("dev run's processes do not include PostgreSQL and OpenFGA:\n%s", joined)
+		}
+		d.interrupt(t)
+		assertAllStopped(t, dataDir, had)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("second run keeps the data", func(t *testing.T) {
+		d := startDevRun(t, dataDir)
+		if status, body := d.get(t, "/readyz"); status != http.StatusOK {
+			t.Errorf("GET /readyz = %d, want 200: %s", status, body)
+		}
+		env := readLocalEnv(t, dataDir)
+		if env["CAIDO_CLOUD_MASTER_KEY"] != masterKey {
+			t.Errorf("the master key changed between runs: signing keys encrypted with the first would be lost")
+		}
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, env["DATABASE_URL"])
+		if err != nil {
+			t.Fatalf("connect to local.env's DATABASE_URL: %v", err)
+		}
+		var name string
+		err = conn.QueryRow(ctx, `SELECT name FROM users WHERE email = $1`, email).Scan(&name)
+		conn.Close(ctx)
+		if err != nil || name != "Dev Run" {
+			t.Errorf("the user written in the first run: name %q, error %v; want it kept", name, err)
+		}
+		had := descendants(d.cmd.Process.Pid)
+		d.interrupt(t)
+		assertAllStopped(t, dataDir, had)
+	})
+}
