@@ -303,6 +303,7 @@ func (d *devRunProc) interrupt(t *testing.T) {
 	if d.waitErr != nil {
 		t.Fatalf("dev run after Ctrl-C: %v, want exit status 0:\n%s", d.waitErr, d.log())
 	}
+	t.Logf("DEBUG LOG:\n%s", d.log())
 }
 
 func (d *devRunProc) get(t *testing.T, path string) (int, string) {
