@@ -288,8 +288,9 @@ type deadEntry struct {
 // as invalid, usually because an earlier attempt applied part of it and died
 // before recording so, it goes entry by entry: a write of a tuple that exists
 // or a delete of one that does not is done already; any other refusal is
-// permanent for that entry. It returns the ids settled in order, up to the
-// first entry that failed for a reason that may pass (OpenFGA unreachable).
+// permanent for that entry. Together, applied and dead are a prefix of the
+// batch: it stops at the first entry that failed for a reason that may pass
+// (OpenFGA unreachable), which stays pending.
 func (o *Outbox) apply(ctx context.Context, batch []entry) (applied []int64, dead []deadEntry, err error) {
 	writes, deletes := split(batch)
 	err = o.client.write(ctx, writes, deletes)

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
@@ -18,6 +19,11 @@ func Open(ctx context.Context, databaseURL string, tp trace.TracerProvider) (*pg
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL connection string")
 	}
 	cfg.ConnConfig.Tracer = newQueryTracer(tp)
+	// pgx's default (4 on small machines) is too few for a server whose
+	// outbox worker also holds one connection for LISTEN.
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = 16
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)

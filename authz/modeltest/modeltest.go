@@ -21,7 +21,6 @@ import (
 
 	openfga "github.com/openfga/go-sdk"
 	"github.com/openfga/go-sdk/client"
-	"github.com/openfga/go-sdk/credentials"
 	"github.com/openfga/language/pkg/go/transformer"
 	"gopkg.in/yaml.v3"
 )
@@ -190,10 +189,8 @@ func (s *Suite) run(r reporter, apiURL, apiToken string) {
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 	}
 	if apiToken != "" {
-		cfg.Credentials = &credentials.Credentials{
-			Method: credentials.CredentialsMethodApiToken,
-			Config: &credentials.Config{ApiToken: apiToken},
-		}
+		// The SDK ignores Credentials when given an HTTP client.
+		cfg.DefaultHeaders = map[string]string{"Authorization": "Bearer " + apiToken}
 	}
 	fga, err := client.NewSdkClient(cfg)
 	if err != nil {

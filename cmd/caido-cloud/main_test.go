@@ -248,6 +248,8 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 	// No DATABASE_URL or OPENFGA_API_URL: dev run starts its own system, as
 	// on a developer's machine.
 	d.cmd.Env = environ("DATABASE_URL", "OPENFGA_API_URL", "OPENFGA_API_TOKEN")
+	// The working folder must be one the postgres user may enter too: the
+	// cluster inherits it (and complains in its log otherwise).
 	d.cmd.Dir = dataDir
 	// Its own process group, as a shell gives a foreground job: the
 	// group is what a terminal's Ctrl-C signals.
@@ -261,13 +263,14 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 		t.Fatal(err)
 	}
 	up := make(chan struct{})
+	var upOnce sync.Once
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(lockedWriter{d}, line)
 			if strings.HasPrefix(line, "caido-cloud is up") {
-				close(up)
+				upOnce.Do(func() { close(up) })
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -303,16 +306,23 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 // terminal would, and waits (bounded) for it to exit 0.
 func (d *devRunProc) interrupt(t *testing.T) {
 	t.Helper()
-	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
+	d.stop(t, -d.cmd.Process.Pid, syscall.SIGINT)
+}
+
+// stop sends sig to pid (a process group when negative) and waits (bounded)
+// for the run to exit 0 with nothing logged at WARN or above.
+func (d *devRunProc) stop(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-d.exited:
 	case <-time.After(90 * time.Second):
-		t.Fatalf("dev run did not exit within 90s of Ctrl-C:\n%s", d.log())
+		t.Fatalf("dev run did not exit within 90s of %s:\n%s", sig, d.log())
 	}
 	if d.waitErr != nil {
-		t.Fatalf("dev run after Ctrl-C: %v, want exit status 0:\n%s", d.waitErr, d.log())
+		t.Fatalf("dev run after %s: %v, want exit status 0:\n%s", sig, d.waitErr, d.log())
 	}
 	// A dependency that had to be killed is only a warning (the exit
 	// status stays 0), so the log is where a stop that was not clean shows.
@@ -536,6 +546,21 @@ func TestDevRun(t *testing.T) {
 		}
 		had := descendants(d.cmd.Process.Pid)
 		d.interrupt(t)
+		assertAllStopped(t, dataDir, had)
+	})
+	if t.Failed() {
+		return
+	}
+
+	// Killing make rather than pressing Ctrl-C: the kernel sends SIGTERM to
+	// dev run alone (stopWithParent), not to its group.
+	t.Run("SIGTERM to dev run alone", func(t *testing.T) {
+		d := startDevRun(t, dataDir)
+		if status, body := d.get(t, "/readyz"); status != http.StatusOK {
+			t.Errorf("GET /readyz = %d, want 200: %s", status, body)
+		}
+		had := descendants(d.cmd.Process.Pid)
+		d.stop(t, d.cmd.Process.Pid, syscall.SIGTERM)
 		assertAllStopped(t, dataDir, had)
 	})
 }
