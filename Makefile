@@ -12,11 +12,11 @@ PACKAGES := ./...
 
 ## run: PostgreSQL, OpenFGA and caido-cloud on http://127.0.0.1:8080; Ctrl-C stops all.
 run: build openfga
-	$(BIN) dev run --data-dir $(DATA_DIR) --openfga-bin $(OPENFGA_BIN)
+	$(BIN) dev run --exit-with-parent --data-dir $(DATA_DIR) --openfga-bin $(OPENFGA_BIN)
 
 ## test: every test, race detector on, against a throwaway PostgreSQL and OpenFGA.
 test: build openfga
-	$(BIN) dev exec --openfga-bin $(OPENFGA_BIN) -- go test -race -count=1 -timeout 20m $(PACKAGES)
+	$(BIN) dev exec --exit-with-parent --openfga-bin $(OPENFGA_BIN) -- go test -race -count=1 -timeout 20m $(PACKAGES)
 
 ## bench: the Go benchmarks, against the same throwaway system.
 bench: build openfga

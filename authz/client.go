@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	fga "github.com/openfga/go-sdk"
 	fgaclient "github.com/openfga/go-sdk/client"
@@ -56,7 +57,8 @@ func (c *Client) sdk(ctx context.Context) (*fgaclient.OpenFgaClient, error) {
 	var storeID, modelID string
 	err := c.db.QueryRow(ctx, `SELECT s.store_id, m.model_id FROM authz_store s, authz_models m WHERE m.model_sha256 = $1`,
 		modelSHA256(caidocloud.AuthorizationModel)).Scan(&storeID, &modelID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01" { // no rows, or no table yet
 		return nil, ErrModelNotWritten
 	}
 	if err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	AuthzWait        time.Duration
 	DataDir          string
+
+	// given holds the settings that had a value, valid or not, so that
+	// Require does not call a malformed one missing.
+	given map[string]bool
 }
 
 // Setting is one environment variable: its default, its meaning, and how it
@@ -164,11 +168,13 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		local, _ = readEnvFile(LocalEnvFile(dataDir))
 	}
 	var problems []error
+	c.given = map[string]bool{}
 	for _, s := range Settings {
 		v, ok := lookup(s.Env)
 		if !ok {
 			v, ok = local[s.Env]
 		}
+		c.given[s.Env] = ok && v != ""
 		if !ok || v == "" {
 			v = s.Default
 		}
@@ -200,7 +206,7 @@ func (c Config) Require(envs ...string) error {
 		default:
 			panic("config: Require of an unknown setting " + env)
 		}
-		if missing {
+		if missing && !c.given[env] {
 			problems = append(problems, fmt.Errorf("%s is not set: %s", env, help(env)))
 		}
 	}

@@ -62,7 +62,7 @@ func (f *OpenFGA) Start(ctx context.Context) error {
 	if f.proc, err = startProcess("OpenFGA", cmd, f.LogPath, syscall.SIGTERM); err != nil {
 		return err
 	}
-	return waitFor(f.proc, 60*time.Second, func() error {
+	return waitFor(ctx, f.proc, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL()+"/healthz", nil)

@@ -162,7 +162,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 	if p.proc, err = startProcess("PostgreSQL", cmd, p.LogPath, syscall.SIGQUIT); err != nil {
 		return err
 	}
-	return waitFor(p.proc, 60*time.Second, func() error {
+	return waitFor(ctx, p.proc, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, p.URL("postgres"))

@@ -6,6 +6,7 @@ package devstack
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -96,10 +97,14 @@ func tail(path string, lines int) string {
 	return string(bytes.Join(parts, []byte("\n")))
 }
 
-// waitFor polls ready until it succeeds, the process exits, or timeout passes.
-func waitFor(p *process, timeout time.Duration, ready func() error) error {
+// waitFor polls ready until it succeeds, the process exits, ctx ends (a
+// Ctrl-C during start-up), or timeout passes.
+func waitFor(ctx context.Context, p *process, timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for %s: %w", p.name, ctx.Err())
+		}
 		err := ready()
 		if err == nil {
 			return nil

@@ -46,14 +46,16 @@ func (t *queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.T
 	span.End()
 }
 
-// operation is the first SQL keyword, a low-cardinality span name.
+// operation is the first SQL keyword after any comment lines, a
+// low-cardinality span name.
 func operation(sql string) string {
-	fields := strings.Fields(sql)
-	for _, f := range fields {
-		if strings.HasPrefix(f, "--") {
+	for _, line := range strings.Split(sql, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "--") {
 			continue
 		}
-		return strings.ToUpper(f)
+		word, _, _ := strings.Cut(line, " ")
+		return strings.ToUpper(strings.TrimRight(word, ";("))
 	}
 	return "QUERY"
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,7 @@ func (p *Providers) HTTPClient(peer string) *http.Client {
 			otelhttp.WithTracerProvider(p.Tracer),
 			otelhttp.WithMeterProvider(p.Meter),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-				return peer + " " + r.Method + " " + r.URL.Path
+				return peer + " " + r.Method + " " + pathTemplate(r.URL.Path)
 			})),
 	}
 }
@@ -123,4 +124,17 @@ func (p *Providers) MeterProvider() metric.MeterProvider  { return p.Meter }
 // Shutdown flushes pending spans and metrics.
 func (p *Providers) Shutdown(ctx context.Context) error {
 	return errors.Join(p.Tracer.Shutdown(ctx), p.Meter.Shutdown(ctx))
+}
+
+// pathTemplate replaces the ids in an OpenFGA path (/stores/ID/check) with
+// {id}, so span names stay few.
+func pathTemplate(path string) string {
+	parts := strings.Split(path, "/")
+	for i := 1; i < len(parts); i++ {
+		switch parts[i-1] {
+		case "stores", "authorization-models", "assertions":
+			parts[i] = "{id}"
+		}
+	}
+	return strings.Join(parts, "/")
 }

@@ -21,11 +21,15 @@ import (
 // devFlags are the flags of the dev commands beyond the settings.
 type devFlags struct {
 	openfgaBin                       *string
+	exitWithParent                   *bool
 	pgPort, fgaHTTPPort, fgaGRPCPort *int
 }
 
 func addDevFlags(fs *flag.FlagSet, ports bool) *devFlags {
-	d := &devFlags{openfgaBin: fs.String("openfga-bin", os.Getenv("OPENFGA_BIN"), "the pinned OpenFGA binary (`make openfga` builds it)")}
+	d := &devFlags{
+		openfgaBin:     fs.String("openfga-bin", os.Getenv("OPENFGA_BIN"), "the pinned OpenFGA binary (`make openfga` builds it)"),
+		exitWithParent: fs.Bool("exit-with-parent", false, "stop everything when the parent process (make) dies"),
+	}
 	if ports {
 		d.pgPort = fs.Int("postgres-port", 54329, "loopback port of the private PostgreSQL")
 		d.fgaHTTPPort = fs.Int("openfga-http-port", 18081, "loopback port of OpenFGA's HTTP API")
@@ -43,11 +47,13 @@ func external() bool {
 // devRun is `make run`: the whole system on this machine, nothing to
 // configure, data kept in the data folder between runs.
 func devRun(ctx context.Context, args []string) error {
-	stopWithParent()
 	var d *devFlags
 	cfg, _, err := loadConfig("dev run", args, nil, func(fs *flag.FlagSet) { d = addDevFlags(fs, true) })
 	if err != nil {
 		return err
+	}
+	if *d.exitWithParent {
+		stopWithParent()
 	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -148,11 +154,13 @@ func localMasterKey(dataDir string) ([]byte, error) {
 // PostgreSQL and OpenFGA, then removes them, and exits as the command did.
 // With DATABASE_URL and OPENFGA_API_URL already set it starts nothing.
 func devExec(ctx context.Context, args []string) error {
-	stopWithParent()
 	fs := flag.NewFlagSet("caido-cloud dev exec", flag.ContinueOnError)
 	d := addDevFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *d.exitWithParent {
+		stopWithParent()
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
@@ -193,7 +201,14 @@ func devExec(ctx context.Context, args []string) error {
 	// The command shares our terminal and gets Ctrl-C itself; we only stop
 	// the stack once it has exited.
 	signal.Ignore(syscall.SIGINT)
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// A SIGTERM to us (make was killed) is passed on, so the stack is
+	// stopped once the command has wound down.
+	stopForward := context.AfterFunc(ctx, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
+	defer stopForward()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exitCode(max(exit.ExitCode(), 1))
@@ -213,10 +228,9 @@ func absPath(p string) string {
 
 // stopWithParent asks the kernel for SIGTERM when our parent (make) dies, so
 // that killing make, not only Ctrl-C in its terminal, stops the whole system.
+// Opt-in: a parent that exits at once by design (a detaching shell) would
+// stop us at once.
 func stopWithParent() {
 	const prSetPdeathsig = 1
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetPdeathsig, uintptr(syscall.SIGTERM), 0)
-	if os.Getppid() == 1 { // the parent was already gone
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	}
 }

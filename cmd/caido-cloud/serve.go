@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -24,10 +25,8 @@ func loadConfig(name string, args []string, required []string, extra func(*flag.
 		return config.Config{}, nil, err
 	}
 	cfg, err := load()
-	if err == nil {
-		err = cfg.Require(required...)
-	}
-	if err != nil {
+	// Malformed and missing settings are reported together.
+	if err = errors.Join(err, cfg.Require(required...)); err != nil {
 		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	return cfg, fs.Args(), nil
