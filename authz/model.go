@@ -14,6 +14,8 @@ import (
 	fga "github.com/openfga/go-sdk"
 	fgaclient "github.com/openfga/go-sdk/client"
 	"github.com/openfga/language/pkg/go/transformer"
+
+	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // modelLock serialises replicas running `migrate` at once, so that only one
@@ -38,17 +40,17 @@ type ModelResult struct {
 // when no model with the same text was written before.
 func EnsureModel(ctx context.Context, db *pgxpool.Pool, cfg Config, dsl string) (ModelResult, error) {
 	var res ModelResult
-	conn, err := db.Acquire(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, modelLock); err != nil {
-		return res, err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, modelLock) //nolint:errcheck // released with the session anyway
+	err := store.WithAdvisoryLock(ctx, db, modelLock, func(conn *pgxpool.Conn) error {
+		var err error
+		res, err = ensureModelLocked(ctx, conn, cfg, dsl)
+		return err
+	})
+	return res, err
+}
 
-	err = conn.QueryRow(ctx, `SELECT store_id FROM authz_store`).Scan(&res.StoreID)
+func ensureModelLocked(ctx context.Context, conn *pgxpool.Conn, cfg Config, dsl string) (ModelResult, error) {
+	var res ModelResult
+	err := conn.QueryRow(ctx, `SELECT store_id FROM authz_store`).Scan(&res.StoreID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return res, err
 	}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // ReconcileReport lists what reconcile changed in OpenFGA.
@@ -19,16 +23,16 @@ type ReconcileReport struct {
 // desired is called under the lock, so it reads a state no worker races.
 func (o *Outbox) Reconcile(ctx context.Context, desired func(context.Context) ([]Tuple, error), dryRun bool) (ReconcileReport, error) {
 	var report ReconcileReport
-	conn, err := o.db.Acquire(ctx)
-	if err != nil {
-		return report, err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, outboxLock); err != nil {
-		return report, err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, outboxLock) //nolint:errcheck // released with the session anyway
+	err := store.WithAdvisoryLock(ctx, o.db, outboxLock, func(*pgxpool.Conn) error {
+		var err error
+		report, err = o.reconcileLocked(ctx, desired, dryRun)
+		return err
+	})
+	return report, err
+}
 
+func (o *Outbox) reconcileLocked(ctx context.Context, desired func(context.Context) ([]Tuple, error), dryRun bool) (ReconcileReport, error) {
+	var report ReconcileReport
 	want, err := desired(ctx)
 	if err != nil {
 		return report, fmt.Errorf("read the tuples PostgreSQL implies: %w", err)

@@ -55,23 +55,23 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLock); err != nil {
-		return nil, err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLock) //nolint:errcheck // released with the session anyway
+	var applied []string
+	err = WithAdvisoryLock(ctx, pool, migrateLock, func(conn *pgxpool.Conn) error {
+		var err error
+		applied, err = migrateLocked(ctx, conn.Conn(), all)
+		return err
+	})
+	return applied, err
+}
 
+func migrateLocked(ctx context.Context, conn *pgx.Conn, all []migration) ([]string, error) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, err
 	}
-	current, err := currentVersion(ctx, conn.Conn())
+	current, err := currentVersion(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		if m.version <= current {
 			continue
 		}
-		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
 			}

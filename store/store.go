@@ -34,3 +34,21 @@ func Open(ctx context.Context, databaseURL string, tp trace.TracerProvider) (*pg
 	}
 	return pool, nil
 }
+
+// WithAdvisoryLock runs fn on one connection while it holds the session-level
+// advisory lock key, waiting for the lock if another session holds it. The
+// lock serialises work across replicas (migrations, model writes, reconcile).
+func WithAdvisoryLock(ctx context.Context, pool *pgxpool.Pool, key int64, fn func(*pgxpool.Conn) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		return err
+	}
+	// On failure the lock still goes with the session; the connection is
+	// then closed by the pool, as one whose query failed.
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key) //nolint:errcheck
+	return fn(conn)
+}

@@ -500,10 +500,30 @@ func TestDevRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("connect to local.env's DATABASE_URL: %v", err)
 		}
-		_, err = conn.Exec(ctx, `INSERT INTO users (email, name) VALUES ($1, $2)`, email, "Dev Run")
+		// Rows written behind the outbox's back: their tuple is missing from
+		// OpenFGA until `fga reconcile`, run with nothing set but the data
+		// folder, finds the running system through local.env and writes it.
+		var workspaceID, userID string
+		err = conn.QueryRow(ctx, `WITH u AS (INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id)
+			INSERT INTO workspaces (name, owner_user_id, is_default) SELECT 'Default', id, true FROM u
+			RETURNING id::text, owner_user_id::text`, email, "Dev Run").Scan(&workspaceID, &userID)
 		conn.Close(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		missing := "workspace:" + workspaceID + "#owner_user@user:" + userID
+		noSettings := environ("DATABASE_URL", "OPENFGA_API_URL", "OPENFGA_API_TOKEN")
+		dry := run(t, t.TempDir(), noSettings, "fga", "reconcile", "--dry-run", "--data-dir", dataDir)
+		if dry.code != 0 || !strings.Contains(dry.stdout, "would be written  "+missing) || !strings.Contains(dry.stdout, "reconcile: 1 would be written, 0 would be deleted") {
+			t.Fatalf("fga reconcile --dry-run: exit %d\n%s%s", dry.code, dry.stdout, dry.stderr)
+		}
+		fixed := run(t, t.TempDir(), noSettings, "fga", "reconcile", "--data-dir", dataDir)
+		if fixed.code != 0 || !strings.Contains(fixed.stdout, "written  "+missing) || !strings.Contains(fixed.stdout, "reconcile: 1 written, 0 deleted") {
+			t.Fatalf("fga reconcile: exit %d\n%s%s", fixed.code, fixed.stdout, fixed.stderr)
+		}
+		again := run(t, t.TempDir(), noSettings, "fga", "reconcile", "--data-dir", dataDir)
+		if again.code != 0 || !strings.Contains(again.stdout, "reconcile: 0 written, 0 deleted") {
+			t.Fatalf("a second fga reconcile: exit %d\n%s%s", again.code, again.stdout, again.stderr)
 		}
 
 		had := descendants(d.cmd.Process.Pid)

@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
@@ -50,8 +51,10 @@ func start(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
 	}, nil
 }
 
-func serve(ctx context.Context, args []string) error {
-	cfg, _, err := loadConfig("serve", args, []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_MASTER_KEY"}, nil)
+// withApp loads the configuration of subcommand name, builds the app, runs
+// fn with it, and releases it.
+func withApp(ctx context.Context, name string, args, required []string, extra func(*flag.FlagSet), fn func(*app.App) error) error {
+	cfg, _, err := loadConfig(name, args, required, extra)
 	if err != nil {
 		return err
 	}
@@ -60,42 +63,44 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return err
-	}
-	a.Log.Info("serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "version", version)
-	return a.Serve(ctx, ln)
+	return fn(a)
+}
+
+func serve(ctx context.Context, args []string) error {
+	return withApp(ctx, "serve", args, []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_MASTER_KEY"}, nil, func(a *app.App) error {
+		ln, err := net.Listen("tcp", a.Config.ListenAddr)
+		if err != nil {
+			return err
+		}
+		a.Log.Info("serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", version)
+		return a.Serve(ctx, ln)
+	})
 }
 
 func migrate(ctx context.Context, args []string) error {
-	cfg, _, err := loadConfig("migrate", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, nil)
-	if err != nil {
-		return err
-	}
-	a, done, err := start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return a.Migrate(ctx)
+	return withApp(ctx, "migrate", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, nil, func(a *app.App) error {
+		return a.Migrate(ctx)
+	})
 }
 
 func reconcile(ctx context.Context, args []string) error {
 	var dryRun *bool
-	cfg, _, err := loadConfig("fga reconcile", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, func(fs *flag.FlagSet) {
+	flags := func(fs *flag.FlagSet) {
 		dryRun = fs.Bool("dry-run", false, "report the differences without fixing them")
+	}
+	return withApp(ctx, "fga reconcile", args, []string{"DATABASE_URL", "OPENFGA_API_URL"}, flags, func(a *app.App) error {
+		report, err := a.Reconcile(ctx, *dryRun)
+		return printReconcile(report, *dryRun, err)
 	})
-	if err != nil {
-		return err
+}
+
+// printReconcile lists every tuple reconcile fixed (or would fix), then a
+// count line.
+func printReconcile(report authz.ReconcileReport, dryRun bool, err error) error {
+	verb := ""
+	if dryRun {
+		verb = "would be "
 	}
-	a, done, err := start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer done()
-	report, err := a.Reconcile(ctx, *dryRun)
-	verb := map[bool]string{false: "", true: "would be "}[*dryRun]
 	for _, t := range report.Written {
 		fmt.Printf("%swritten  %s\n", verb, t)
 	}
