@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -53,4 +54,22 @@ func BenchmarkOutboxApply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*perBatch)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkOpenFGAHealthz is the ceiling for BenchmarkCheck: the cheapest
+// request to the same OpenFGA server through the same traced HTTP client.
+func BenchmarkOpenFGAHealthz(b *testing.B) {
+	a := testenv.App(b, testenv.Config(b), testenv.Options{NoMigrate: true})
+	client := a.Telemetry.HTTPClient("openfga")
+	for b.Loop() {
+		resp, err := client.Get(a.Config.OpenFGAURL + "/healthz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("healthz: %s", resp.Status)
+		}
+	}
 }
