@@ -28,11 +28,11 @@ func readiness(d Deps) gin.HandlerFunc {
 			return result(d.DB.Ping(ctx), nil)
 		},
 		"migrations": func(ctx context.Context) check {
-			current, head, err := store.MigrationStatus(ctx, d.DB)
-			if err == nil && current != head {
-				err = fmt.Errorf("schema version %d, this binary needs %d: run `caido-cloud migrate`", current, head)
+			pending, err := store.PendingMigrations(ctx, d.DB)
+			if err == nil && len(pending) > 0 {
+				err = fmt.Errorf("%d migrations not applied: run `caido-cloud migrate`", len(pending))
 			}
-			return result(err, gin.H{"current": current, "head": head})
+			return result(err, gin.H{"pending": pending})
 		},
 		"openfga": func(ctx context.Context) check {
 			return result(d.Authz.Ready(ctx), nil)

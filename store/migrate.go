@@ -71,13 +71,15 @@ func migrateLocked(ctx context.Context, conn *pgx.Conn, all []migration) ([]stri
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, err
 	}
-	current, err := currentVersion(ctx, conn)
+	done, err := appliedVersions(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
 	var applied []string
 	for _, m := range all {
-		if m.version <= current {
+		// Every missing one, not only those above the highest applied: two
+		// branches may each have added a number.
+		if done[m.version] {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -95,33 +97,46 @@ func migrateLocked(ctx context.Context, conn *pgx.Conn, all []migration) ([]stri
 	return applied, nil
 }
 
-// MigrationStatus reports the database's schema version and the newest one
-// this binary carries. current < head means `caido-cloud migrate` is due.
-func MigrationStatus(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}) (current, head int, err error) {
+// PendingMigrations names this binary's migrations that the database has
+// not applied: `caido-cloud migrate` is due while there are any.
+func PendingMigrations(ctx context.Context, db pgxQuerier) ([]string, error) {
 	all, err := loadMigrations(migrations.FS)
 	if err != nil {
-		return 0, 0, err
-	}
-	if len(all) > 0 {
-		head = all[len(all)-1].version
+		return nil, err
 	}
 	var exists bool
 	if err := db.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
-		return 0, head, err
+		return nil, err
 	}
-	if !exists {
-		return 0, head, nil
+	done := map[int]bool{}
+	if exists {
+		if done, err = appliedVersions(ctx, db); err != nil {
+			return nil, err
+		}
 	}
-	current, err = currentVersion(ctx, db)
-	return current, head, err
+	var pending []string
+	for _, m := range all {
+		if !done[m.version] {
+			pending = append(pending, m.name)
+		}
+	}
+	return pending, nil
 }
 
-func currentVersion(ctx context.Context, db interface {
+type pgxQuerier interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}) (int, error) {
-	var v int
-	err := db.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}
+
+func appliedVersions(ctx context.Context, db pgxQuerier) (map[int]bool, error) {
+	rows, err := db.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	done := make(map[int]bool, len(versions))
+	for _, v := range versions {
+		done[v] = true
+	}
+	return done, err
 }
