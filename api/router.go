@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -20,6 +22,10 @@ type Deps struct {
 	Outbox    *authz.Outbox
 	Telemetry *telemetry.Providers
 	Log       *slog.Logger
+	// Provider and Clients are nil when the identity side is not built
+	// (commands that hold no master key).
+	Provider *oidc.Provider
+	Clients  *clients.Service
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -42,6 +48,9 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readiness(d))
 	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
+	if d.Provider != nil {
+		mountIdentity(r, d)
+	}
 	return r
 }
 

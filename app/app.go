@@ -19,6 +19,10 @@ import (
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
+	"github.com/caido-cloud/caido-cloud/oidc/device"
+	"github.com/caido-cloud/caido-cloud/oidc/signing"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
@@ -33,6 +37,14 @@ type App struct {
 	Outbox    *authz.Outbox
 	Access    *access.Service
 	Handler   http.Handler
+
+	// The identity side, built only when the master key is set (serve; not
+	// migrate or reconcile, which need no secret).
+	Keys     *signing.Keys
+	Clients  *clients.Service
+	Devices  *device.Service
+	Sessions *oidc.Sessions
+	Provider *oidc.Provider
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -46,8 +58,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
-	a.Handler = api.NewRouter(api.Deps{DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log})
+	if cfg.MasterKey != nil {
+		if err := a.newIdentity(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	a.Handler = api.NewRouter(api.Deps{
+		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
+		Provider: a.Provider, Clients: a.Clients,
+	})
 	return a, nil
+}
+
+func (a *App) newIdentity() error {
+	cfg := a.Config
+	sealer, err := signing.NewSealer(cfg.MasterKey)
+	if err != nil {
+		return err
+	}
+	a.Keys = signing.New(a.DB, sealer, signing.Options{
+		// Only access and ID tokens are signed (refresh tokens are opaque,
+		// and we take no ID token hints): a retired key must outlive the
+		// longest of them, plus clock skew, plus the minute a replica may
+		// still sign with a key another one has just retired.
+		RetainFor: cfg.AccessTokenLifetime + oidc.Leeway + time.Minute,
+		Log:       a.Log,
+	})
+	a.Clients = clients.New(a.DB, clients.Options{Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log})
+	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval})
+	a.Sessions = oidc.NewSessions(a.DB)
+	a.Provider = oidc.NewProvider(oidc.Config{
+		Issuer:               cfg.PublicURL,
+		AccessTokenLifetime:  cfg.AccessTokenLifetime,
+		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
+	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
+	return nil
 }
 
 func (a *App) authzConfig() authz.Config {
@@ -104,6 +150,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Outbox.Run(workers) })
+	if a.Keys != nil {
+		// A replica can sign from its first request on.
+		if err := a.Keys.Ensure(ctx); err != nil {
+			stopWorkers()
+			wg.Wait()
+			return fmt.Errorf("signing keys: %w", err)
+		}
+		wg.Go(func() { a.Keys.RunRotation(workers, a.Config.KeyRotation) })
+	}
 
 	srv := &http.Server{
 		Handler:           a.Handler,

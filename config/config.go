@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,14 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	AuthzWait        time.Duration
 	DataDir          string
+
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	KeyRotation          time.Duration
+	DeviceCodeLifetime   time.Duration
+	DevicePollInterval   time.Duration
+	RegistrationLimit    int
+	RegistrationWindow   time.Duration
 
 	// given holds the settings that had a value, valid or not, so that
 	// Require does not call a malformed one missing.
@@ -108,6 +117,38 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_AUTHZ_WAIT", "2s", "How long a change of access waits for OpenFGA before answering that it is pending.", func(c *Config, v string) (err error) {
 		c.AuthzWait, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_ACCESS_TOKEN_LIFETIME", "168h", "Lifetime of access tokens (instance and user).", func(c *Config, v string) (err error) {
+		c.AccessTokenLifetime, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_REFRESH_TOKEN_LIFETIME", "2160h", "Lifetime of a refresh token (each use rotates it).", func(c *Config, v string) (err error) {
+		c.RefreshTokenLifetime, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_KEY_ROTATION", "720h", "How often a new signing key replaces the current one (old keys stay published until their tokens expire).", func(c *Config, v string) (err error) {
+		c.KeyRotation, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_DEVICE_CODE_LIFETIME", "10m", "How long a device flow's codes stay valid (expires_in).", func(c *Config, v string) (err error) {
+		c.DeviceCodeLifetime, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_DEVICE_POLL_INTERVAL", "5s", "The polling interval a device is told to keep (interval).", func(c *Config, v string) (err error) {
+		c.DevicePollInterval, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_REGISTRATION_LIMIT", "20", "Instance registrations allowed per client IP per window.", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive whole number")
+		}
+		c.RegistrationLimit = n
+		return nil
+	}},
+	{"CAIDO_CLOUD_REGISTRATION_WINDOW", "1h", "The window of CAIDO_CLOUD_REGISTRATION_LIMIT.", func(c *Config, v string) (err error) {
+		c.RegistrationWindow, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_DATA_DIR", ".data", "Folder of `make run`'s PostgreSQL, OpenFGA binary, master key and logs.", func(c *Config, v string) error {

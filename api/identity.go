@@ -1,0 +1,38 @@
+package api
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/oidc"
+)
+
+// mountIdentity routes the OpenID provider's paths and instance
+// registration. Each path is routed on its own so that the provider's
+// handler never sees, nor shadows, the rest of the service.
+func mountIdentity(r *gin.Engine, d Deps) {
+	provider := gin.WrapH(d.Provider.Handler())
+	for _, path := range oidc.Paths() {
+		r.Any(path, provider)
+	}
+	// RFC 8414 metadata: the same document as OpenID discovery.
+	r.GET(oidc.PathASMetadata, func(c *gin.Context) {
+		c.Request.URL.Path = oidc.PathDiscovery
+		provider(c)
+	})
+	registration := gin.WrapH(d.Clients.Handler(clientIP))
+	r.POST(oidc.PathRegistration, registration)
+	r.PUT(oidc.PathRegistration+"/:id", registration)
+}
+
+// clientIP is the socket's address. Trusted proxies and X-Forwarded-For
+// come with the operations issue; until then no header is believed.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

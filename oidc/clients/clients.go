@@ -1,0 +1,129 @@
+// Package clients registers self-hosted instances as OAuth 2.0 clients
+// (Dynamic Client Registration, RFC 7591) and authenticates them by their
+// client id and secret. Each registration creates one unclaimed instance;
+// the client lives as long as that instance does.
+package clients
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	// ErrInvalidClient is returned for an unknown client id and for a wrong
+	// secret alike, so that a caller cannot tell which one it got wrong.
+	ErrInvalidClient = errors.New("invalid client credentials")
+	// ErrNotFound is an unknown client id in lookups that do not
+	// authenticate (Get, ResetSecret). It also matches ErrInvalidClient:
+	// to OAuth, an unknown client is an invalid one.
+	ErrNotFound error = notFoundError{}
+	// ErrRateLimited matches every *RateLimitError.
+	ErrRateLimited = errors.New("too many registrations from this address")
+)
+
+type notFoundError struct{}
+
+func (notFoundError) Error() string        { return "no such client" }
+func (notFoundError) Is(target error) bool { return target == ErrInvalidClient }
+
+// MetadataError is a registration or update whose metadata the server
+// refuses (RFC 7591 §3.2.2 invalid_client_metadata). Description names the
+// offending value and is safe to send back to the client.
+type MetadataError struct {
+	Description string
+}
+
+func (e *MetadataError) Error() string { return "invalid client metadata: " + e.Description }
+
+// RateLimitError says when the address may register again.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v; retry in %v", ErrRateLimited, e.RetryAfter)
+}
+
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Metadata is what a client asks for when it registers or updates itself.
+type Metadata struct {
+	// Scope is space-separated, as on the wire; it may be empty.
+	Scope      string
+	GrantTypes []string
+	// InstanceRegistrationKey (ckey_…) would claim the instance into a
+	// workspace at registration. No keys exist yet, so any key is refused.
+	InstanceRegistrationKey *string
+}
+
+// Registration is the result of Register. Secret is the only copy of the
+// plaintext secret that ever exists on the server side.
+type Registration struct {
+	ClientID   string
+	Secret     string
+	IssuedAt   time.Time
+	GrantTypes []string
+	Scopes     []string
+	InstanceID string
+}
+
+// LogValue keeps the secret out of any log line that includes a Registration.
+func (r Registration) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", r.ClientID),
+		slog.String("instance_id", r.InstanceID),
+	)
+}
+
+// Client is a registered client as the rest of the server sees it.
+type Client struct {
+	ID         string
+	InstanceID string
+	// WorkspaceID is empty while the instance is unclaimed.
+	WorkspaceID     string
+	GrantTypes      []string
+	Scopes          []string
+	IssuedAt        time.Time
+	SecretRotatedAt time.Time
+}
+
+// AllowsGrant reports whether the client registered for grantType.
+func (c Client) AllowsGrant(grantType string) bool { return slices.Contains(c.GrantTypes, grantType) }
+
+// Options tune a Service; zero values take the defaults.
+type Options struct {
+	// Limit is how many registrations one IP address may make per Window
+	// (default 20).
+	Limit int
+	// Window is the length of a fixed rate-limit window (default 1h; at
+	// least a second, as windows are counted in the database's clock).
+	Window time.Duration
+	// Log receives the causes of 500 answers (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Service registers and authenticates clients.
+type Service struct {
+	db   *pgxpool.Pool
+	opts Options
+}
+
+// New returns a Service on db.
+func New(db *pgxpool.Pool, opts Options) *Service {
+	if opts.Limit <= 0 {
+		opts.Limit = 20
+	}
+	if opts.Window <= 0 {
+		opts.Window = time.Hour
+	}
+	opts.Window = max(opts.Window, time.Second)
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Service{db: db, opts: opts}
+}

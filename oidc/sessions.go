@@ -1,0 +1,182 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Session is one user's sign-in at one instance: the family of its tokens.
+type Session struct {
+	ID         string
+	UserID     string
+	InstanceID string
+	ClientID   string
+	Scopes     []string
+	RevokedAt  *time.Time
+}
+
+var (
+	// ErrInvalidRefreshToken: unknown, expired, another client's, or of an
+	// ended session.
+	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	// ErrRefreshTokenReuse: a rotated refresh token came back, so it leaked;
+	// the whole session has been revoked.
+	ErrRefreshTokenReuse = errors.New("refresh token reused: session revoked")
+	ErrSessionNotFound   = errors.New("session not found")
+)
+
+// Reasons a session ended, kept in sessions.revoked_reason.
+const (
+	ReasonLogout       = "logout"
+	ReasonReuse        = "refresh_token_reuse"
+	ReasonRevoked      = "revoked"
+	ReasonAccessLost   = "access_removed"
+	refreshTokenPrefix = "crt_"
+)
+
+// Sessions stores sessions and their refresh tokens.
+type Sessions struct {
+	db  *pgxpool.Pool
+	now func() time.Time
+}
+
+// NewSessions returns a session store on db.
+func NewSessions(db *pgxpool.Pool) *Sessions { return &Sessions{db: db, now: time.Now} }
+
+// Create opens a session; with refreshLifetime > 0 it also issues the first
+// refresh token (only when `offline` was granted).
+func (s *Sessions) Create(ctx context.Context, userID, instanceID, clientID string, scopes []string, refreshLifetime time.Duration) (Session, string, error) {
+	sess := Session{UserID: userID, InstanceID: instanceID, ClientID: clientID, Scopes: scopes}
+	var refresh string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO sessions (user_id, instance_id, client_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id::text`,
+			userID, instanceID, clientID, scopes).Scan(&sess.ID)
+		if err != nil || refreshLifetime <= 0 {
+			return err
+		}
+		refresh, err = s.issueRefresh(ctx, tx, sess.ID, refreshLifetime)
+		return err
+	})
+	return sess, refresh, err
+}
+
+func (s *Sessions) issueRefresh(ctx context.Context, tx pgx.Tx, sessionID string, lifetime time.Duration) (string, error) {
+	raw := make([]byte, 32) // 256 bits
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := refreshTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`,
+		hashToken(token), sessionID, s.now().Add(lifetime))
+	return token, err
+}
+
+// hashToken is SHA-256: refresh tokens carry 256 random bits, so a slow
+// hash would add nothing but latency.
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// Rotate redeems a refresh token of clientID for a new one. A token used
+// before is reuse: the session is revoked in the same transaction and
+// ErrRefreshTokenReuse returned.
+func (s *Sessions) Rotate(ctx context.Context, clientID, token string, lifetime time.Duration) (Session, string, error) {
+	var sess Session
+	var next string
+	reused := false
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var expiresAt time.Time
+		var rotatedAt *time.Time
+		// FOR UPDATE: two concurrent redemptions of one token cannot both win.
+		err := tx.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, s.instance_id::text, s.client_id, s.scopes, s.revoked_at, r.expires_at, r.rotated_at
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+			WHERE r.token_hash = $1 FOR UPDATE OF r, s`, hashToken(token)).
+			Scan(&sess.ID, &sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.RevokedAt, &expiresAt, &rotatedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrInvalidRefreshToken
+		case err != nil:
+			return err
+		case sess.ClientID != clientID:
+			return ErrInvalidRefreshToken
+		case rotatedAt != nil:
+			reused = true
+			return revoke(ctx, tx, sess.ID, ReasonReuse)
+		case sess.RevokedAt != nil, !s.now().Before(expiresAt):
+			return ErrInvalidRefreshToken
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, hashToken(token)); err != nil {
+			return err
+		}
+		next, err = s.issueRefresh(ctx, tx, sess.ID, lifetime)
+		return err
+	})
+	if reused && err == nil {
+		return sess, "", ErrRefreshTokenReuse
+	}
+	return sess, next, err
+}
+
+func revoke(ctx context.Context, tx pgx.Tx, sessionID, reason string) error {
+	_, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
+	return err
+}
+
+// Get returns a session, ended or not.
+func (s *Sessions) Get(ctx context.Context, id string) (Session, error) {
+	sess := Session{ID: id}
+	err := s.db.QueryRow(ctx, `SELECT user_id::text, instance_id::text, client_id, scopes, revoked_at FROM sessions WHERE id = $1`, id).
+		Scan(&sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sess, ErrSessionNotFound
+	}
+	return sess, err
+}
+
+// Revoke ends a session and with it every token of its family.
+func (s *Sessions) Revoke(ctx context.Context, id, reason string) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return revoke(ctx, tx, id, reason) })
+}
+
+// RevokeByRefreshToken ends the session of a refresh token of clientID
+// (RFC 7009: revoking a refresh token ends its grant). An unknown token is
+// not an error: the revocation endpoint answers 200 either way.
+func (s *Sessions) RevokeByRefreshToken(ctx context.Context, clientID, token string) error {
+	_, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoked_reason = $3
+		WHERE revoked_at IS NULL AND client_id = $2
+		  AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)`, hashToken(token), clientID, ReasonRevoked)
+	return err
+}
+
+// RevokeAccessToken remembers one access token as revoked until it expires.
+func (s *Sessions) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, expiresAt)
+	return err
+}
+
+// AccessTokenRevoked reports whether an access token was revoked on its own.
+func (s *Sessions) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1)`, jti).Scan(&revoked)
+	return revoked, err
+}
+
+// Prune deletes what can no longer matter: expired refresh tokens and
+// revocations of expired access tokens (past the leeway).
+func (s *Sessions) Prune(ctx context.Context) error {
+	cutoff := s.now().Add(-Leeway)
+	if _, err := s.db.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, cutoff); err != nil {
+		return fmt.Errorf("prune refresh tokens: %w", err)
+	}
+	_, err := s.db.Exec(ctx, `DELETE FROM revoked_access_tokens WHERE expires_at < $1`, cutoff)
+	return err
+}

@@ -1,0 +1,136 @@
+// Package oidc is the OpenID provider: the token endpoint's grants (client
+// credentials for instances, the device flow and refresh for users),
+// discovery, keys, introspection, revocation and userinfo, served through
+// zitadel/oidc's op.Server so that routing, request parsing and OAuth error
+// bodies follow the library, while issuance, rotation and revocation rules
+// are ours.
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Leeway is the clock skew accepted where we verify times: instances run
+// anywhere, with clocks that may be minutes off.
+const Leeway = 5 * time.Minute
+
+// Token kinds, the `kind` claim: an instance acting as itself, or a user at
+// one instance.
+const (
+	KindInstance = "instance"
+	KindUser     = "user"
+)
+
+// Claims are the claims of our access tokens (RFC 9068 profile, `typ`
+// at+jwt). For a user token, aud is the instance's client id, so a token
+// minted for one instance is refused by another; for an instance token, aud
+// is our issuer, the API the instance calls.
+type Claims struct {
+	Issuer      string `json:"iss"`
+	Subject     string `json:"sub"`
+	Audience    string `json:"aud"`
+	Expiry      int64  `json:"exp"`
+	IssuedAt    int64  `json:"iat"`
+	ID          string `json:"jti"`
+	ClientID    string `json:"client_id"`
+	Scope       string `json:"scope,omitempty"`
+	SessionID   string `json:"sid,omitempty"`
+	Kind        string `json:"kind"`
+	InstanceID  string `json:"instance_id"`
+	WorkspaceID string `json:"workspace_id,omitempty"`
+}
+
+// KeySource gives the key to sign with and every key a token may carry.
+type KeySource interface {
+	SigningKey(context.Context) (op.SigningKey, error)
+	KeySet(context.Context) ([]op.Key, error)
+}
+
+// ErrInvalidToken covers every reason a presented token is not ours or not
+// valid now; the reason is in the wrapped message, for logs, never for
+// the caller.
+var ErrInvalidToken = errors.New("invalid token")
+
+// Minter signs and verifies access tokens.
+type Minter struct {
+	keys   KeySource
+	issuer string
+	now    func() time.Time
+}
+
+// NewMinter returns a Minter for issuer.
+func NewMinter(keys KeySource, issuer string) *Minter {
+	return &Minter{keys: keys, issuer: issuer, now: time.Now}
+}
+
+// Sign fills in iss and iat and signs c with the current key.
+func (m *Minter) Sign(ctx context.Context, c Claims) (string, error) {
+	key, err := m.keys.SigningKey(ctx)
+	if err != nil {
+		return "", fmt.Errorf("signing key: %w", err)
+	}
+	c.Issuer = m.issuer
+	c.IssuedAt = m.now().Unix()
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: key.SignatureAlgorithm(),
+		Key:       &jose.JSONWebKey{Key: key.Key(), KeyID: key.ID()},
+	}, (&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return "", fmt.Errorf("signer: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// Verify checks the signature against the published keys, the issuer and
+// the expiry (with Leeway), and returns the claims. Whether the token is
+// still active (session, revocation, access) is the caller's next step.
+func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
+	var c Claims
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return c, fmt.Errorf("%w: not a signed JWT", ErrInvalidToken)
+	}
+	header := jws.Signatures[0].Header
+	if typ, _ := header.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
+		return c, fmt.Errorf("%w: typ %q is not an access token", ErrInvalidToken, typ)
+	}
+	keys, err := m.keys.KeySet(ctx)
+	if err != nil {
+		return c, fmt.Errorf("key set: %w", err)
+	}
+	var payload []byte
+	for _, k := range keys {
+		if k.ID() == header.KeyID && k.Algorithm() == jose.SignatureAlgorithm(header.Algorithm) {
+			payload, err = jws.Verify(k.Key())
+			break
+		}
+	}
+	if payload == nil {
+		return c, fmt.Errorf("%w: no valid signature by a published key (kid %q): %v", ErrInvalidToken, header.KeyID, err)
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, fmt.Errorf("%w: claims: %v", ErrInvalidToken, err)
+	}
+	if c.Issuer != m.issuer {
+		return c, fmt.Errorf("%w: issuer %q", ErrInvalidToken, c.Issuer)
+	}
+	if now := m.now(); now.After(time.Unix(c.Expiry, 0).Add(Leeway)) {
+		return c, fmt.Errorf("%w: expired at %s", ErrInvalidToken, time.Unix(c.Expiry, 0).UTC())
+	}
+	return c, nil
+}
