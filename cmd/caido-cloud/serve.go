@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/caido-cloud/caido-cloud/app"
