@@ -29,6 +29,9 @@ var commands = []command{
 	{"migrate", "apply database migrations and write the OpenFGA store and model", migrate},
 	{"fga reconcile", "make OpenFGA's tuples equal to what PostgreSQL implies, and report the differences", reconcile},
 	{"keys master", "print a new random master key for CAIDO_CLOUD_MASTER_KEY", masterKey},
+	{"keys rotate", "replace the signing keys now (old ones stay published until their tokens expire)", rotateKeys},
+	{"instance reset-secret", "give an instance a new client secret (the old one stops working); prints it", resetSecret},
+	{"instance delete", "delete an instance: its client, grants, sessions and tokens end", deleteInstance},
 	{"dev run", "start PostgreSQL, OpenFGA and the server on this machine (`make run`)", devRun},
 	{"dev exec", "run a command (the tests) against a throwaway PostgreSQL and OpenFGA (`make test`)", devExec},
 }
