@@ -54,6 +54,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db}
+	// zitadel's op logs through slog's default logger: make that ours, with
+	// its client-error noise lowered.
+	slog.SetDefault(slog.New(oidc.ClientErrorsAtDebug(log.Handler())))
 	a.Authz = authz.NewClient(db, a.authzConfig())
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait

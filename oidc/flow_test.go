@@ -25,7 +25,7 @@ type registered struct {
 	ClientSecret string `json:"client_secret"`
 }
 
-func register(t *testing.T, base string, scope string, grants ...string) registered {
+func register(t testing.TB, base string, scope string, grants ...string) registered {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"scope": scope, "grant_types": grants})
 	resp, err := http.Post(base+"/oauth2/register", "application/json", bytes.NewReader(body))
@@ -47,7 +47,7 @@ func server(t *testing.T) (*app.App, string) {
 	return testenv.Serve(t, cfg, testenv.Options{})
 }
 
-func postForm(t *testing.T, u string, form url.Values) (int, map[string]any) {
+func postForm(t testing.TB, u string, form url.Values) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.PostForm(u, form)
 	testenv.Must(t, err)
@@ -224,5 +224,54 @@ func assertOAuthError(t *testing.T, err error, code string) {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.ErrorCode != code {
 		t.Fatalf("want OAuth error %s, got %v", code, err)
+	}
+}
+
+// TestMetadataAndKeys: RFC 8414 metadata is the discovery document, the
+// JWKS is cacheable and holds both algorithms, and the registration update
+// is routed.
+func TestMetadataAndKeys(t *testing.T) {
+	_, base := server(t)
+	get := func(path string) (*http.Response, map[string]any) {
+		resp, err := http.Get(base + path)
+		testenv.Must(t, err)
+		defer resp.Body.Close()
+		var body map[string]any
+		testenv.Must(t, json.NewDecoder(resp.Body).Decode(&body))
+		return resp, body
+	}
+	_, oidcDoc := get("/.well-known/openid-configuration")
+	_, asDoc := get("/.well-known/oauth-authorization-server")
+	a, _ := json.Marshal(oidcDoc)
+	b, _ := json.Marshal(asDoc)
+	if string(a) != string(b) || oidcDoc["issuer"] != base {
+		t.Fatalf("metadata differ or wrong issuer:\n%s\n%s", a, b)
+	}
+	resp, jwks := get("/.well-known/jwks.json")
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=") {
+		t.Fatalf("JWKS Cache-Control %q", cc)
+	}
+	algs := map[string]bool{}
+	for _, k := range jwks["keys"].([]any) {
+		key := k.(map[string]any)
+		algs[key["alg"].(string)] = true
+		if _, private := key["d"]; private {
+			t.Fatal("the JWKS publishes a private key")
+		}
+	}
+	if !algs["ES256"] || !algs["RS256"] {
+		t.Fatalf("JWKS algorithms %v", algs)
+	}
+
+	inst := register(t, base, "profile:read", "urn:ietf:params:oauth:grant-type:device_code")
+	body, _ := json.Marshal(map[string]any{"client_id": inst.ClientID, "client_secret": inst.ClientSecret,
+		"scope": "profile:read offline", "grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"}})
+	req, _ := http.NewRequest(http.MethodPut, base+"/oauth2/register/"+inst.ClientID, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	put, err := http.DefaultClient.Do(req)
+	testenv.Must(t, err)
+	put.Body.Close()
+	if put.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /oauth2/register/{id}: %s", put.Status)
 	}
 }

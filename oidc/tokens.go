@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -63,11 +64,41 @@ type Minter struct {
 	keys   KeySource
 	issuer string
 	now    func() time.Time
+
+	// Public keys by kid, for Verify, which runs on every request. A key
+	// never changes under its kid, and one dropped from the key set signed
+	// only tokens that have expired, so holding keys a minute is safe. An
+	// unknown kid always refetches: another replica may have just rotated.
+	mu        sync.Mutex
+	byKID     map[string]op.Key
+	fetchedAt time.Time
 }
+
+const keyCacheFor = time.Minute
 
 // NewMinter returns a Minter for issuer.
 func NewMinter(keys KeySource, issuer string) *Minter {
 	return &Minter{keys: keys, issuer: issuer, now: time.Now}
+}
+
+// publicKey returns the published key kid, from the cache when it can.
+func (m *Minter) publicKey(ctx context.Context, kid string) (op.Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	age := time.Since(m.fetchedAt)
+	if k, ok := m.byKID[kid]; ok && age < keyCacheFor {
+		return k, nil
+	}
+	keys, err := m.keys.KeySet(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("key set: %w", err)
+	}
+	m.byKID = make(map[string]op.Key, len(keys))
+	for _, k := range keys {
+		m.byKID[k.ID()] = k
+	}
+	m.fetchedAt = time.Now()
+	return m.byKID[kid], nil
 }
 
 // Sign fills in iss and iat and signs c with the current key.
@@ -109,16 +140,13 @@ func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
 	if typ, _ := header.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
 		return c, fmt.Errorf("%w: typ %q is not an access token", ErrInvalidToken, typ)
 	}
-	keys, err := m.keys.KeySet(ctx)
+	key, err := m.publicKey(ctx, header.KeyID)
 	if err != nil {
-		return c, fmt.Errorf("key set: %w", err)
+		return c, err
 	}
 	var payload []byte
-	for _, k := range keys {
-		if k.ID() == header.KeyID && k.Algorithm() == jose.SignatureAlgorithm(header.Algorithm) {
-			payload, err = jws.Verify(k.Key())
-			break
-		}
+	if key != nil && key.Algorithm() == jose.SignatureAlgorithm(header.Algorithm) {
+		payload, err = jws.Verify(key.Key())
 	}
 	if payload == nil {
 		return c, fmt.Errorf("%w: no valid signature by a published key (kid %q): %v", ErrInvalidToken, header.KeyID, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 
 	"github.com/caido-cloud/caido-cloud/app"
@@ -37,9 +36,6 @@ func loadConfig(name string, args []string, required []string, extra func(*flag.
 // start builds the app from a checked configuration.
 func start(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
 	log := cfg.Logger()
-	// Libraries that log through slog's default (zitadel/oidc's op) then
-	// write in our format and at our level.
-	slog.SetDefault(log)
 	tel, err := telemetry.Setup(ctx, version, telemetry.Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: %w", err)
