@@ -148,4 +148,3 @@ func mustValues(encoded string) url.Values {
 	}
 	return v
 }
-

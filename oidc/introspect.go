@@ -28,28 +28,22 @@ func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	if err != nil {
 		return claims, err
 	}
-	revoked, err := p.sessions.AccessTokenRevoked(ctx, claims.ID)
+	// One round trip for everything PostgreSQL decides: not revoked on its
+	// own, client (so instance) still registered, session still open.
+	var revoked, clientExists, sessionOpen bool
+	err = p.db.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1),
+		EXISTS (SELECT 1 FROM oauth_clients WHERE client_id = $2),
+		EXISTS (SELECT 1 FROM sessions WHERE id = nullif($3, '')::uuid AND revoked_at IS NULL)`,
+		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &clientExists, &sessionOpen)
 	if err != nil {
 		return claims, err
 	}
-	if revoked {
+	if revoked || !clientExists || claims.Kind == KindUser && !sessionOpen {
 		return claims, ErrInactive
-	}
-	if _, err := p.clients.Get(ctx, claims.ClientID); err != nil {
-		if errors.Is(err, clients.ErrNotFound) {
-			return claims, ErrInactive
-		}
-		return claims, err
 	}
 	if claims.Kind != KindUser {
 		return claims, nil
-	}
-	sess, err := p.sessions.Get(ctx, claims.SessionID)
-	if errors.Is(err, ErrSessionNotFound) || err == nil && sess.RevokedAt != nil {
-		return claims, ErrInactive
-	}
-	if err != nil {
-		return claims, err
 	}
 	ok, err := p.canUse(ctx, claims.Subject, claims.InstanceID)
 	if err != nil {

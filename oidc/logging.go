@@ -34,10 +34,14 @@ func (c clientErrors) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // Enabled lets WARN and INFO records through to Handle, which may lower them.
-func (c clientErrors) Enabled(ctx context.Context, l slog.Level) bool { return c.Handler.Enabled(ctx, l) }
+func (c clientErrors) Enabled(ctx context.Context, l slog.Level) bool {
+	return c.Handler.Enabled(ctx, l)
+}
 
 func (c clientErrors) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return clientErrors{c.Handler.WithAttrs(attrs)}
 }
 
-func (c clientErrors) WithGroup(name string) slog.Handler { return clientErrors{c.Handler.WithGroup(name)} }
+func (c clientErrors) WithGroup(name string) slog.Handler {
+	return clientErrors{c.Handler.WithGroup(name)}
+}

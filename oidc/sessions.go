@@ -30,7 +30,6 @@ var (
 	// ErrRefreshTokenReuse: a rotated refresh token came back, so it leaked;
 	// the whole session has been revoked.
 	ErrRefreshTokenReuse = errors.New("refresh token reused: session revoked")
-	ErrSessionNotFound   = errors.New("session not found")
 )
 
 // Reasons a session ended, kept in sessions.revoked_reason.
@@ -131,17 +130,6 @@ func revoke(ctx context.Context, tx pgx.Tx, sessionID, reason string) error {
 	return err
 }
 
-// Get returns a session, ended or not.
-func (s *Sessions) Get(ctx context.Context, id string) (Session, error) {
-	sess := Session{ID: id}
-	err := s.db.QueryRow(ctx, `SELECT user_id::text, instance_id::text, client_id, scopes, revoked_at FROM sessions WHERE id = $1`, id).
-		Scan(&sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.RevokedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sess, ErrSessionNotFound
-	}
-	return sess, err
-}
-
 // Revoke ends a session and with it every token of its family.
 func (s *Sessions) Revoke(ctx context.Context, id, reason string) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return revoke(ctx, tx, id, reason) })
@@ -161,13 +149,6 @@ func (s *Sessions) RevokeByRefreshToken(ctx context.Context, clientID, token str
 func (s *Sessions) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, expiresAt)
 	return err
-}
-
-// AccessTokenRevoked reports whether an access token was revoked on its own.
-func (s *Sessions) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var revoked bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1)`, jti).Scan(&revoked)
-	return revoked, err
 }
 
 // Prune deletes what can no longer matter: expired refresh tokens and

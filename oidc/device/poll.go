@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const (
@@ -65,21 +66,86 @@ func judge(f flow, clientID string, now time.Time) verdict {
 // Poll is the token endpoint's side of the grant: clientID, already
 // authenticated, presents deviceCode. It returns the approval exactly once;
 // otherwise one of the sentinel errors (see Code), or a wrapped database
-// error. The row is locked for the decision, so concurrent polls on any
-// replicas are judged one after another.
+// error.
+//
+// Polls are the device flow's hot path, so a poll first tries without a
+// transaction: read the flow, judge it, and write the verdict with an
+// UPDATE that only applies if the flow is still as read (two round trips).
+// A poll that loses a race to another one (on any replica) judges again
+// against what the winner wrote; after a few losses it takes the row lock,
+// so that contention cannot starve it.
 func (s *Service) Poll(ctx context.Context, clientID, deviceCode string) (Outcome, error) {
+	hash := hashDeviceCode(deviceCode)
+	for range optimisticPolls {
+		out, outcome, settled, err := s.pollOptimistic(ctx, clientID, hash)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("poll device authorization: %w", err)
+		}
+		if settled {
+			return out, outcome
+		}
+	}
+	return s.pollLocked(ctx, clientID, hash)
+}
+
+// optimisticPolls is how many lost races a poll accepts before it locks.
+const optimisticPolls = 3
+
+const selectFlow = `SELECT id::text, client_id, state, coalesce(user_id::text, ''), coalesce(granted_scopes, '{}'),
+	interval_seconds, expires_at, last_polled_at
+	FROM device_authorizations WHERE device_code_hash = $1`
+
+func scanFlow(row pgx.Row) (flow, error) {
+	var f flow
+	var interval int
+	err := row.Scan(&f.id, &f.clientID, &f.state, &f.userID, &f.granted, &interval, &f.expiresAt, &f.lastPolledAt)
+	f.interval = time.Duration(interval) * time.Second
+	return f, err
+}
+
+// pollOptimistic judges the flow as read and writes the verdict only if
+// the flow did not change meanwhile; settled is false when it had.
+func (s *Service) pollOptimistic(ctx context.Context, clientID string, hash []byte) (out Outcome, outcome error, settled bool, err error) {
+	now := s.clock()
+	f, err := scanFlow(s.db.QueryRow(ctx, selectFlow, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, ErrInvalidGrant, true, nil
+	}
+	if err != nil {
+		return out, nil, false, err
+	}
+	v := judge(f, clientID, now)
+	var tag pgconn.CommandTag
+	switch {
+	case v.err == nil:
+		out = Outcome{ID: f.id, ClientID: f.clientID, UserID: f.userID, Scopes: f.granted}
+		tag, err = s.db.Exec(ctx, `
+			UPDATE device_authorizations SET state = 'redeemed', redeemed_at = $2, last_polled_at = $2
+			WHERE id = $1 AND state = 'approved'`, f.id, now)
+	case v.record:
+		out = Outcome{Interval: v.interval}
+		tag, err = s.db.Exec(ctx, `
+			UPDATE device_authorizations SET last_polled_at = $2, interval_seconds = $3
+			WHERE id = $1 AND state = 'pending' AND interval_seconds = $4
+			  AND last_polled_at IS NOT DISTINCT FROM $5`,
+			f.id, now, seconds(v.interval), seconds(f.interval), f.lastPolledAt)
+	default:
+		return out, v.err, true, nil
+	}
+	if err != nil {
+		return Outcome{}, nil, false, err
+	}
+	return out, v.err, tag.RowsAffected() == 1, nil
+}
+
+// pollLocked judges the flow under its row lock, so concurrent polls on any
+// replicas are judged one after another.
+func (s *Service) pollLocked(ctx context.Context, clientID string, hash []byte) (Outcome, error) {
 	now := s.clock()
 	var out Outcome
 	var outcome error
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var f flow
-		var interval int
-		err := tx.QueryRow(ctx, `
-			SELECT id::text, client_id, state, coalesce(user_id::text, ''), coalesce(granted_scopes, '{}'),
-				interval_seconds, expires_at, last_polled_at
-			FROM device_authorizations WHERE device_code_hash = $1 FOR UPDATE`,
-			hashDeviceCode(deviceCode)).Scan(&f.id, &f.clientID, &f.state, &f.userID, &f.granted,
-			&interval, &f.expiresAt, &f.lastPolledAt)
+		f, err := scanFlow(tx.QueryRow(ctx, selectFlow+" FOR UPDATE", hash))
 		if errors.Is(err, pgx.ErrNoRows) {
 			outcome = ErrInvalidGrant
 			return nil
@@ -87,7 +153,6 @@ func (s *Service) Poll(ctx context.Context, clientID, deviceCode string) (Outcom
 		if err != nil {
 			return err
 		}
-		f.interval = time.Duration(interval) * time.Second
 		v := judge(f, clientID, now)
 		outcome = v.err
 		switch {
