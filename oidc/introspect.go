@@ -23,25 +23,31 @@ var ErrInactive = errors.New("token not active")
 // Active verifies an access token and checks that it is still active: not
 // revoked on its own, its client (instance) still registered, and for a
 // user token its session open and the user still allowed on the instance.
+// The claims it returns carry the instance's current workspace.
 func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	claims, err := p.minter.Verify(ctx, raw)
 	if err != nil {
 		return claims, err
 	}
 	// One round trip for everything PostgreSQL decides: not revoked on its
-	// own, client (so instance) still registered, session still open.
-	var revoked, clientExists, sessionOpen bool
+	// own, client (so instance) still registered, session still open. The
+	// instance's workspace is read now rather than trusted from the claim:
+	// an instance token minted before the claim would otherwise say
+	// "unclaimed" for its whole life.
+	var revoked, sessionOpen bool
+	var workspaceID *string // NULL: no such client any more
 	err = p.db.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1),
-		EXISTS (SELECT 1 FROM oauth_clients WHERE client_id = $2),
+		(SELECT coalesce(i.workspace_id::text, '') FROM oauth_clients c JOIN instances i ON i.id = c.instance_id WHERE c.client_id = $2),
 		EXISTS (SELECT 1 FROM sessions WHERE id = nullif($3, '')::uuid AND revoked_at IS NULL)`,
-		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &clientExists, &sessionOpen)
+		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &workspaceID, &sessionOpen)
 	if err != nil {
 		return claims, err
 	}
-	if revoked || !clientExists || claims.Kind == KindUser && !sessionOpen {
+	if revoked || workspaceID == nil || claims.Kind == KindUser && !sessionOpen {
 		return claims, ErrInactive
 	}
+	claims.WorkspaceID = *workspaceID
 	if claims.Kind != KindUser {
 		return claims, nil
 	}
