@@ -19,7 +19,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
-	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // referencePath is where CI puts the shared reference documents.
@@ -36,10 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts clients.Options) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	db := testenv.Pool(t, testenv.NewDatabase(t))
-	_, err := store.Migrate(ctx, db)
-	testenv.Must(t, err)
+	db := testenv.MigratedPool(t)
 	svc := clients.New(db, opts)
 	srv := httptest.NewServer(svc.Handler(func(r *http.Request) string {
 		if ip := r.Header.Get("X-Test-IP"); ip != "" {

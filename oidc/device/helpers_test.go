@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,49 +11,18 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
-	"github.com/caido-cloud/caido-cloud/store"
 )
-
-// clock is a settable time for Options.Now, safe to read from many
-// goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// migratedDB is a fresh database at the schema's head.
-func migratedDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool := testenv.Pool(t, testenv.NewDatabase(t))
-	_, err := store.Migrate(context.Background(), pool)
-	testenv.Must(t, err)
-	return pool
-}
 
 // fixture is one replica's Service on a fresh database, with its clock.
 type fixture struct {
 	db    *pgxpool.Pool
-	clock *clock
+	clock *testenv.Clock
 	svc   *device.Service
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{db: migratedDB(t), clock: newClock()}
+	f := &fixture{db: testenv.MigratedPool(t), clock: testenv.NewClock(time.Now().Truncate(time.Second))}
 	f.svc = device.New(f.db, device.Options{Now: f.clock.Now})
 	return f
 }

@@ -2,7 +2,6 @@ package signing_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,47 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/zitadel/oidc/v3/pkg/op"
-
-	"github.com/caido-cloud/caido-cloud/internal/testenv"
-	"github.com/caido-cloud/caido-cloud/store"
 )
-
-// migratedPool returns a pool on a fresh database with the schema applied.
-func migratedPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool := testenv.Pool(t, testenv.NewDatabase(t))
-	if _, err := store.Migrate(context.Background(), pool); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return pool
-}
-
-// clock is a settable clock shared by "replicas" in one test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // encodings returns secret as raw bytes and in the text forms it could leak
 // in: hex (how PostgreSQL prints bytea) and every base64 alphabet.

@@ -14,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 
@@ -21,7 +22,7 @@ var bothAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 
 func TestEnsureStoresNoPrivateKeyInTheClear(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	key := masterKey(t)
 	keys := signing.New(pool, newSealer(t, key), signing.Options{})
 	if err := keys.Ensure(ctx); err != nil {
@@ -74,7 +75,7 @@ func TestEnsureStoresNoPrivateKeyInTheClear(t *testing.T) {
 
 func TestEnsureCreatesOneKeyPerAlgorithm(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	sealer := newSealer(t, masterKey(t))
 
 	// Four replicas starting at once, each with its own Keys.
@@ -119,8 +120,8 @@ func TestEnsureCreatesOneKeyPerAlgorithm(t *testing.T) {
 
 func TestRotationWhileTokensAreInFlight(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
-	clk := newClock()
+	pool := testenv.MigratedPool(t)
+	clk := testenv.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	const retain = 24 * time.Hour
 	keys := signing.New(pool, newSealer(t, masterKey(t)), signing.Options{Now: clk.Now, RetainFor: retain})
 	if err := keys.Ensure(ctx); err != nil {
@@ -199,7 +200,7 @@ func TestRotationWhileTokensAreInFlight(t *testing.T) {
 
 func TestReplicaPicksUpRotatedKey(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	sealer := newSealer(t, masterKey(t))
 	const refresh = 300 * time.Millisecond
 	opts := signing.Options{Algorithms: []jose.SignatureAlgorithm{jose.ES256}, RefreshEvery: refresh}
@@ -251,7 +252,7 @@ func TestReplicaPicksUpRotatedKey(t *testing.T) {
 
 func TestWrongMasterKeyIsNamed(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	rightKey, wrongKey := masterKey(t), masterKey(t)
 	right, wrong := newSealer(t, rightKey), newSealer(t, wrongKey)
 	keys := signing.New(pool, right, signing.Options{})
@@ -288,7 +289,7 @@ func TestWrongMasterKeyIsNamed(t *testing.T) {
 
 func TestSealedKeyCannotMoveToAnotherRow(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	sealer := newSealer(t, masterKey(t))
 	opts := signing.Options{Algorithms: []jose.SignatureAlgorithm{jose.ES256}}
 	keys := signing.New(pool, sealer, opts)

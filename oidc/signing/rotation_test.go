@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 
@@ -60,9 +61,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
-	pool := migratedPool(t)
+	pool := testenv.MigratedPool(t)
 	sealer := newSealer(t, masterKey(t))
-	clk := newClock()
+	clk := testenv.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	const (
 		every  = 24 * time.Hour
 		retain = 48 * time.Hour
