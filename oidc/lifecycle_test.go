@@ -1,13 +1,11 @@
 package oidc_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -266,7 +264,7 @@ func validate(t *testing.T, doc *openapi3.T, schema string, body map[string]any)
 // TestNoSecretInLogsOrSpans runs every grant with logs and spans captured,
 // then looks for each secret and token in them.
 func TestNoSecretInLogsOrSpans(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -321,50 +319,5 @@ func TestNoSecretInLogsOrSpans(t *testing.T) {
 		if strings.Contains(spanText.String(), secret) {
 			t.Errorf("the spans contain the %s", what)
 		}
-	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestIntrospectionShowsTheCurrentWorkspace: an instance token minted before
-// its instance was claimed introspects with the workspace it is in now.
-func TestIntrospectionShowsTheCurrentWorkspace(t *testing.T) {
-	ctx := context.Background()
-	a, base := server(t)
-	inst := register(t, base, "", "client_credentials")
-	_, cc := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
-	token := cc["access_token"].(string)
-	meta := func() map[string]any {
-		body := introspect(t, base, inst, token)
-		if body["active"] != true {
-			t.Fatalf("instance token inactive: %v", body)
-		}
-		return body["meta"].(map[string]any)
-	}
-	if m := meta(); m["workspace_id"] != "" || m["kind"] != "instance" {
-		t.Fatalf("unclaimed: meta %v", m)
-	}
-	anne := testenv.User(t, a, "anne@example.test")
-	c, err := a.Clients.Get(ctx, inst.ClientID)
-	testenv.Must(t, err)
-	_, err = a.Access.ClaimInstance(ctx, c.InstanceID, anne.ID, anne.DefaultWorkspaceID, "box")
-	testenv.Must(t, err)
-	if m := meta(); m["workspace_id"] != anne.DefaultWorkspaceID || m["instance_id"] != c.InstanceID {
-		t.Fatalf("claimed: meta %v, want workspace %s", m, anne.DefaultWorkspaceID)
 	}
 }
