@@ -321,3 +321,30 @@ func TestNoSecretInLogsOrSpans(t *testing.T) {
 		}
 	}
 }
+// TestIntrospectionShowsTheCurrentWorkspace: an instance token minted before
+// its instance was claimed introspects with the workspace it is in now.
+func TestIntrospectionShowsTheCurrentWorkspace(t *testing.T) {
+	ctx := context.Background()
+	a, base := server(t)
+	inst := register(t, base, "", "client_credentials")
+	_, cc := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
+	token := cc["access_token"].(string)
+	meta := func() map[string]any {
+		body := introspect(t, base, inst, token)
+		if body["active"] != true {
+			t.Fatalf("instance token inactive: %v", body)
+		}
+		return body["meta"].(map[string]any)
+	}
+	if m := meta(); m["workspace_id"] != "" || m["kind"] != "instance" {
+		t.Fatalf("unclaimed: meta %v", m)
+	}
+	anne := testenv.User(t, a, "anne@example.test")
+	c, err := a.Clients.Get(ctx, inst.ClientID)
+	testenv.Must(t, err)
+	_, err = a.Access.ClaimInstance(ctx, c.InstanceID, anne.ID, anne.DefaultWorkspaceID, "box")
+	testenv.Must(t, err)
+	if m := meta(); m["workspace_id"] != anne.DefaultWorkspaceID || m["instance_id"] != c.InstanceID {
+		t.Fatalf("claimed: meta %v, want workspace %s", m, anne.DefaultWorkspaceID)
+	}
+}
