@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
+	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -24,8 +25,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// Provider and Clients are nil when the identity side is not built
 	// (commands that hold no master key).
-	Provider *oidc.Provider
-	Clients  *clients.Service
+	Provider  *oidc.Provider
+	Clients   *clients.Service
+	Assistant *assistant.Service
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }

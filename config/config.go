@@ -42,6 +42,10 @@ type Config struct {
 	RegistrationLimit    int
 	RegistrationWindow   time.Duration
 
+	AssistantBaseURL string
+	AssistantAPIKey  string
+	AssistantTimeout time.Duration
+
 	// given holds the settings that had a value, valid or not, so that
 	// Require does not call a malformed one missing.
 	given map[string]bool
@@ -149,6 +153,22 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_REGISTRATION_WINDOW", "1h", "The window of CAIDO_CLOUD_REGISTRATION_LIMIT.", func(c *Config, v string) (err error) {
 		c.RegistrationWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_ASSISTANT_BASE_URL", "", "OpenAI-compatible API the assistant proxies to, e.g. https://api.openai.com/v1 (unset: the assistant answers that it is unavailable).", func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("want an absolute http(s) URL, e.g. https://api.openai.com/v1")
+		}
+		c.AssistantBaseURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{"CAIDO_CLOUD_ASSISTANT_API_KEY", "", "API key sent to the assistant's upstream.", func(c *Config, v string) error {
+		c.AssistantAPIKey = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_ASSISTANT_TIMEOUT", "60s", "How long one upstream completion may take before the call fails (retryably) and its reservation is released.", func(c *Config, v string) (err error) {
+		c.AssistantTimeout, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_DATA_DIR", ".data", "Folder of `make run`'s PostgreSQL, OpenFGA binary, master key and logs.", func(c *Config, v string) error {

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/oidc"
+)
+
+// callerKey is where the authenticated caller's claims live in the gin context.
+const callerKey = "caido.caller"
+
+// Caller is who made an instance-API request: an instance as itself, or a
+// user at one instance.
+type Caller struct {
+	oidc.Claims
+}
+
+// Scopes of a user token.
+func (c Caller) Scopes() []string { return strings.Fields(c.Scope) }
+
+// HasScope reports whether a user token carries scope.
+func (c Caller) HasScope(scope string) bool { return slices.Contains(c.Scopes(), scope) }
+
+// CallerFrom returns the caller set by requireInstance or requireUser.
+func CallerFrom(c *gin.Context) Caller {
+	return c.MustGet(callerKey).(Caller)
+}
+
+// unauthorized answers 401 with RFC 6750's challenge; reason is one of the
+// stable codes an instance can act on (invalid_token, session_ended,
+// access_revoked, wrong_token_kind).
+func unauthorized(c *gin.Context, code, description string) {
+	c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+description+`"`)
+	abort(c, http.StatusUnauthorized, code, description)
+}
+
+// bearer reads the access token of the Authorization header.
+func bearer(c *gin.Context) (string, bool) {
+	h := c.GetHeader("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// requireToken authenticates the bearer token as kind (oidc.KindInstance
+// or oidc.KindUser) and checks that it is still active.
+func requireToken(provider *oidc.Provider, kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		raw, ok := bearer(c)
+		if !ok {
+			unauthorized(c, "invalid_token", "a Bearer access token is required")
+			return
+		}
+		claims, err := provider.Active(c.Request.Context(), raw)
+		switch {
+		case errors.Is(err, oidc.ErrInvalidToken):
+			unauthorized(c, "invalid_token", "the access token is invalid or expired")
+			return
+		case errors.Is(err, oidc.ErrInactive):
+			unauthorized(c, "session_ended", "the token was revoked, its session ended or its user lost access to this instance; sign in again")
+			return
+		case err != nil:
+			c.Error(err) //nolint:errcheck // logged by the access log
+			abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not check the token; retry")
+			return
+		case claims.Kind != kind:
+			unauthorized(c, "wrong_token_kind", "this endpoint takes a "+kind+" token")
+			return
+		}
+		c.Set(callerKey, Caller{claims})
+		c.Next()
+	}
+}
