@@ -1,0 +1,180 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/oidc"
+)
+
+// mountInstanceAPI routes the calls instances make (the reference's
+// instance API), other than the assistant's.
+func mountInstanceAPI(r *gin.Engine, d Deps) {
+	h := instanceHandlers{store: instanceapi.New(d.DB), sessions: d.Sessions, log: d.Log}
+	asInstance := requireToken(d.Provider, oidc.KindInstance)
+	asUser := requireToken(d.Provider, oidc.KindUser)
+	r.POST("/instance/alive", asInstance, h.alive)
+	r.GET("/instance/owner", asInstance, h.owner)
+	r.GET("/instance/workspace", asInstance, h.workspace)
+	r.GET("/instance/user/session", asUser, h.session)
+	r.GET("/instance/user/profile", asUser, h.profile)
+	r.POST("/instance/user/session/revoke", asUser, h.revoke)
+	// Public: an instance asks before anyone signs in.
+	r.GET("/releases/latest", h.latestRelease)
+	r.GET("/store/packages", h.packages)
+}
+
+type instanceHandlers struct {
+	store    *instanceapi.Store
+	sessions *oidc.Sessions
+	log      *slog.Logger
+}
+
+func (h instanceHandlers) fail(c *gin.Context, err error) {
+	if errors.Is(err, instanceapi.ErrNotFound) {
+		abort(c, http.StatusNotFound, "not_found", "nothing here yet (is the instance claimed?)")
+		return
+	}
+	h.log.ErrorContext(c.Request.Context(), "instance API", "route", c.FullPath(), "error", err)
+	abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
+}
+
+// aliveBody is the reference's InstanceAliveInput; the body is optional.
+type aliveBody struct {
+	OS *struct {
+		Kind    *string `json:"kind"`
+		Name    *string `json:"name"`
+		Version *string `json:"version"`
+	} `json:"os"`
+}
+
+// caidoVersion finds the product version in a User-Agent such as
+// "caido/0.51.0 (linux; x86_64)".
+var caidoVersion = regexp.MustCompile(`(?i)\bcaido(?:-cli|-desktop)?/([0-9A-Za-z.+-]{1,40})`)
+
+func (h instanceHandlers) alive(c *gin.Context) {
+	var body aliveBody
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
+	if err != nil {
+		abort(c, http.StatusBadRequest, "invalid_request", "could not read the body")
+		return
+	}
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			abort(c, http.StatusBadRequest, "invalid_request", "the body must be JSON like {\"os\": {\"kind\", \"name\", \"version\"}} or empty")
+			return
+		}
+	}
+	r := instanceapi.Report{IP: clientAddr(c.Request)}
+	if body.OS != nil {
+		r.OSKind, r.OSName, r.OSVersion = limit(body.OS.Kind), limit(body.OS.Name), limit(body.OS.Version)
+	}
+	if m := caidoVersion.FindStringSubmatch(c.GetHeader("User-Agent")); m != nil {
+		r.Version = &m[1]
+	}
+	if err := h.store.RecordAlive(c.Request.Context(), CallerFrom(c).InstanceID, r, time.Now()); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Status(http.StatusOK)
+}
+
+// limit keeps what an instance reports to a sane length.
+func limit(s *string) *string {
+	if s != nil && len(*s) > 200 {
+		cut := (*s)[:200]
+		return &cut
+	}
+	return s
+}
+
+func clientAddr(r *http.Request) netip.Addr {
+	ip, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
+
+func (h instanceHandlers) owner(c *gin.Context) {
+	o, err := h.store.Owner(c.Request.Context(), CallerFrom(c).InstanceID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (h instanceHandlers) workspace(c *gin.Context) {
+	w, err := h.store.Workspace(c.Request.Context(), CallerFrom(c).InstanceID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, w)
+}
+
+func (h instanceHandlers) session(c *gin.Context) {
+	caller := CallerFrom(c)
+	s, err := h.store.TouchSession(c.Request.Context(), caller.SessionID, clientAddr(c.Request), time.Now())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	s.ExpiresAt = time.Unix(caller.Expiry, 0).UTC() // this token's expiry: when the instance must refresh
+	c.JSON(http.StatusOK, s)
+}
+
+func (h instanceHandlers) profile(c *gin.Context) {
+	caller := CallerFrom(c)
+	if !caller.HasScope(oidc.ScopeProfile) {
+		abort(c, http.StatusForbidden, "insufficient_scope", "this token was not granted profile:read")
+		return
+	}
+	p, err := h.store.Profile(c.Request.Context(), caller.Subject)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (h instanceHandlers) revoke(c *gin.Context) {
+	if err := h.sessions.Revoke(c.Request.Context(), CallerFrom(c).SessionID, oidc.ReasonLogout); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Status(http.StatusOK)
+}
+
+func (h instanceHandlers) latestRelease(c *gin.Context) {
+	body, err := h.store.LatestRelease(c.Request.Context())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+func (h instanceHandlers) packages(c *gin.Context) {
+	kind := c.Query("kind")
+	if kind != "" && kind != "community" && kind != "official" {
+		abort(c, http.StatusBadRequest, "invalid_request", "kind is community or official")
+		return
+	}
+	body, err := h.store.Packages(c.Request.Context(), kind)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json", body)
+}

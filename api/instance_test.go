@@ -1,0 +1,371 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/internal/testenv"
+	"github.com/caido-cloud/caido-cloud/oidc"
+)
+
+// world is a running server with a claimed instance, its token, and a
+// user signed in at it.
+type world struct {
+	a                  *app.App
+	base               string
+	clientID, secret   string
+	instanceID         string
+	owner              access.User
+	instanceToken      string
+	userToken, refresh string
+	doc                *openapi3.T
+}
+
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	cfg.DevicePollInterval = time.Second
+	w := &world{}
+	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
+	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/instance-api.openapi.yaml")
+	testenv.Must(t, err)
+	w.doc = doc
+	var reg struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	w.postJSON(t, "/oauth2/register", `{"scope":"profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`, &reg)
+	w.clientID, w.secret = reg.ClientID, reg.ClientSecret
+	c, err := w.a.Clients.Get(ctx, w.clientID)
+	testenv.Must(t, err)
+	w.instanceID = c.InstanceID
+	w.owner = testenv.User(t, w.a, "anne@example.test")
+	_, err = w.a.Access.ClaimInstance(ctx, w.instanceID, w.owner.ID, w.owner.DefaultWorkspaceID, "laptop")
+	testenv.Must(t, err)
+	w.instanceToken = w.token(t, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
+	tok := w.signIn(t, w.owner.ID, "profile:read offline")
+	w.userToken, w.refresh = tok["access_token"].(string), tok["refresh_token"].(string)
+	return w
+}
+
+func (w *world) postJSON(t testing.TB, path, body string, out any) {
+	t.Helper()
+	resp, err := http.Post(w.base+path, "application/json", strings.NewReader(body))
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	testenv.Must(t, json.NewDecoder(resp.Body).Decode(out))
+}
+
+func (w *world) token(t testing.TB, form url.Values) map[string]any {
+	t.Helper()
+	form.Set("client_id", w.clientID)
+	form.Set("client_secret", w.secret)
+	resp, err := http.PostForm(w.base+"/oauth2/token", form)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&body))
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d %v", resp.StatusCode, body)
+	}
+	return body
+}
+
+// signIn runs a device flow for userID, approving it directly.
+func (w *world) signIn(t testing.TB, userID, scope string) map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(w.base+"/oauth2/device/authorize", url.Values{"client_id": {w.clientID}, "client_secret": {w.secret}, "scope": {scope}})
+	testenv.Must(t, err)
+	var da map[string]any
+	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&da))
+	resp.Body.Close()
+	testenv.Must(t, w.a.Devices.Approve(context.Background(), da["user_code"].(string), userID, strings.Fields(scope)))
+	return w.token(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
+}
+
+// call makes a request with a bearer token and returns status and body.
+func (w *world) call(t testing.TB, method, path, token string, body []byte, header ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, w.base+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
+}
+
+func (w *world) validate(t testing.TB, schema string, body []byte) {
+	t.Helper()
+	var v any
+	testenv.Must(t, json.Unmarshal(body, &v))
+	if err := w.doc.Components.Schemas[schema].Value.VisitJSON(v); err != nil {
+		t.Fatalf("%s does not match the reference: %v\n%s", schema, err, body)
+	}
+}
+
+func errorCode(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error
+}
+
+// TestTokensEachEndpointRefuses: every authenticated endpoint with no token,
+// a malformed one, an expired one, one with the wrong audience, a revoked
+// one, and one of the wrong kind.
+func TestTokensEachEndpointRefuses(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	minter := w.a.Provider.Minter()
+	expired, err := minter.Sign(ctx, oidc.Claims{Subject: w.owner.ID, Audience: w.clientID, ClientID: w.clientID, Kind: oidc.KindUser,
+		SessionID: uuid.NewString(), InstanceID: w.instanceID, Expiry: time.Now().Add(-oidc.Leeway - time.Minute).Unix(), ID: uuid.NewString()})
+	testenv.Must(t, err)
+	wrongAudience, err := minter.Sign(ctx, oidc.Claims{Subject: w.clientID, Audience: "https://elsewhere.example", ClientID: w.clientID, Kind: oidc.KindInstance,
+		InstanceID: w.instanceID, Expiry: time.Now().Add(time.Hour).Unix(), ID: uuid.NewString()})
+	testenv.Must(t, err)
+	revokedInstance := w.token(t, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
+	resp, err := http.PostForm(w.base+"/oauth2/revoke", url.Values{"token": {revokedInstance}, "client_id": {w.clientID}, "client_secret": {w.secret}})
+	testenv.Must(t, err)
+	resp.Body.Close()
+	revokedUser := w.signIn(t, w.owner.ID, "profile:read")["access_token"].(string)
+	resp, err = http.PostForm(w.base+"/oauth2/revoke", url.Values{"token": {revokedUser}, "client_id": {w.clientID}, "client_secret": {w.secret}})
+	testenv.Must(t, err)
+	resp.Body.Close()
+
+	endpoints := []struct {
+		method, path string
+		kind         string
+	}{
+		{"POST", "/instance/alive", oidc.KindInstance},
+		{"GET", "/instance/owner", oidc.KindInstance},
+		{"GET", "/instance/workspace", oidc.KindInstance},
+		{"GET", "/instance/user/session", oidc.KindUser},
+		{"GET", "/instance/user/profile", oidc.KindUser},
+		{"POST", "/instance/user/session/revoke", oidc.KindUser},
+	}
+	for _, e := range endpoints {
+		revoked, wrongKind := revokedInstance, w.userToken
+		if e.kind == oidc.KindUser {
+			revoked, wrongKind = revokedUser, w.instanceToken
+		}
+		for _, tc := range []struct{ name, token, code string }{
+			{"no token", "", "invalid_token"},
+			{"malformed", "not.a.jwt", "invalid_token"},
+			{"expired", expired, "invalid_token"},
+			{"wrong audience", wrongAudience, "invalid_token"},
+			{"revoked", revoked, "session_ended"},
+			{"wrong kind", wrongKind, "wrong_token_kind"},
+		} {
+			t.Run(e.path+"/"+tc.name, func(t *testing.T) {
+				status, body := w.call(t, e.method, e.path, tc.token, nil)
+				if status != http.StatusUnauthorized || errorCode(body) != tc.code {
+					t.Fatalf("got %d %s, want 401 %s", status, body, tc.code)
+				}
+			})
+		}
+	}
+}
+
+func TestInstanceCalls(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	status, _ := w.call(t, "POST", "/instance/alive", w.instanceToken, nil, "User-Agent", "caido/0.51.2 (linux; x86_64)")
+	if status != 200 {
+		t.Fatalf("alive without a body: %d", status)
+	}
+	status, _ = w.call(t, "POST", "/instance/alive", w.instanceToken, []byte(`{"os":{"kind":"linux","name":"Debian","version":"12"}}`),
+		"User-Agent", "caido/0.51.3", "Content-Type", "application/json")
+	if status != 200 {
+		t.Fatalf("alive with a body: %d", status)
+	}
+	if status, body := w.call(t, "POST", "/instance/alive", w.instanceToken, []byte(`{"os":`), "Content-Type", "application/json"); status != 400 {
+		t.Fatalf("alive with a broken body: %d %s", status, body)
+	}
+	var days int
+	var version, osName string
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT (SELECT count(*) FROM instance_liveness WHERE instance_id = $1),
+		version, os_name FROM instance_last_seen WHERE instance_id = $1`, w.instanceID).Scan(&days, &version, &osName))
+	if days != 1 || version != "0.51.3" || osName != "Debian" {
+		t.Fatalf("liveness: %d history rows, last seen version %q os %q", days, version, osName)
+	}
+
+	status, body := w.call(t, "GET", "/instance/workspace", w.instanceToken, nil)
+	if status != 200 {
+		t.Fatalf("workspace: %d %s", status, body)
+	}
+	w.validate(t, "InstanceWorkspacePayload", body)
+	var ws instanceapi.Workspace
+	testenv.Must(t, json.Unmarshal(body, &ws))
+	if ws.ID != w.owner.DefaultWorkspaceID || ws.Name != "Default" || ws.Generation < 1 {
+		t.Fatalf("workspace %+v", ws)
+	}
+	status, body = w.call(t, "GET", "/instance/owner", w.instanceToken, nil)
+	w.validate(t, "InstanceOwnerPayload", body)
+	if status != 200 || !strings.Contains(string(body), w.owner.ID) || !strings.Contains(string(body), `"user"`) {
+		t.Fatalf("owner: %d %s", status, body)
+	}
+
+	// An unclaimed instance has neither.
+	var reg struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	w.postJSON(t, "/oauth2/register", `{"scope":"","grant_types":["client_credentials"]}`, &reg)
+	resp, err := http.PostForm(w.base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {reg.ClientID}, "client_secret": {reg.ClientSecret}})
+	testenv.Must(t, err)
+	var tok map[string]any
+	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&tok))
+	resp.Body.Close()
+	for _, path := range []string{"/instance/workspace", "/instance/owner"} {
+		if status, body := w.call(t, "GET", path, tok["access_token"].(string), nil); status != 404 || errorCode(body) != "not_found" {
+			t.Fatalf("%s of an unclaimed instance: %d %s", path, status, body)
+		}
+	}
+}
+
+func TestReleasesAndPackages(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	store := instanceapi.New(w.a.DB)
+	if status, body := w.call(t, "GET", "/store/packages", "", nil); status != 200 || string(body) != "[]" {
+		t.Fatalf("no packages: %d %s", status, body)
+	}
+	if status, body := w.call(t, "GET", "/releases/latest", "", nil); status != 404 {
+		t.Fatalf("no release: %d %s", status, body)
+	}
+	testenv.Must(t, store.PublishRelease(ctx, json.RawMessage(`{"id":"r1","version":"0.50.0","released_at":"2026-10-01T00:00:00Z","links":[]}`)))
+	testenv.Must(t, store.PublishRelease(ctx, json.RawMessage(`{"id":"r2","version":"0.51.0","released_at":"2026-11-01T00:00:00Z",
+		"links":[{"display":"Linux x86_64","platform":"linux-x86_64","kind":"desktop","link":"https://example.test/caido.AppImage","os":"linux","arch":"x86_64","format":"AppImage","hash":null}]}`)))
+	status, body := w.call(t, "GET", "/releases/latest", "", nil)
+	if status != 200 || !strings.Contains(string(body), `"0.51.0"`) {
+		t.Fatalf("latest release: %d %s", status, body)
+	}
+	w.validate(t, "Release", body)
+	testenv.Must(t, store.PublishPackage(ctx, json.RawMessage(`{"id":"p1","license":"MIT","version":"1.0.0","public_key":"pk","repository":"https://example.test/p1",
+		"archive":"https://example.test/p1.zip","signature":"sig","quality":"gold","kind":"official","downloads":3,"name":"Plugin one","author":null}`)))
+	status, body = w.call(t, "GET", "/store/packages?kind=official", "", nil)
+	if status != 200 || !strings.Contains(string(body), `"p1"`) {
+		t.Fatalf("packages: %d %s", status, body)
+	}
+	w.validate(t, "PackagesPayload", body)
+	if status, body := w.call(t, "GET", "/store/packages?kind=community", "", nil); status != 200 || string(body) != "[]" {
+		t.Fatalf("community packages: %d %s", status, body)
+	}
+	if status, _ := w.call(t, "GET", "/store/packages?kind=bogus", "", nil); status != 400 {
+		t.Fatalf("a bad kind: %d", status)
+	}
+}
+
+func TestUserCalls(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	status, body := w.call(t, "GET", "/instance/user/session", w.userToken, nil)
+	if status != 200 {
+		t.Fatalf("session: %d %s", status, body)
+	}
+	w.validate(t, "UserSessionPayload", body)
+	w.call(t, "GET", "/instance/user/session", w.userToken, nil)
+	var pings int
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT count(*) FROM session_pings WHERE user_id = $1`, w.owner.ID).Scan(&pings))
+	if pings != 1 {
+		t.Fatalf("%d pings after two calls in a minute, want 1 (first interaction, then hourly)", pings)
+	}
+
+	status, body = w.call(t, "GET", "/instance/user/profile", w.userToken, nil)
+	w.validate(t, "UserProfilePayload", body)
+	if status != 200 || !strings.Contains(string(body), `"Basic"`) || !strings.Contains(string(body), "anne@example.test") {
+		t.Fatalf("profile: %d %s", status, body)
+	}
+	_, err := w.a.DB.Exec(ctx, `UPDATE users SET plan = 'team' WHERE id = $1`, w.owner.ID)
+	testenv.Must(t, err)
+	_, body = w.call(t, "GET", "/instance/user/profile", w.userToken, nil)
+	if !strings.Contains(string(body), `"Team"`) || !strings.Contains(string(body), `{"name":"assistant"}`) {
+		t.Fatalf("profile after a plan change: %s", body)
+	}
+	noProfile := w.signIn(t, w.owner.ID, "offline")["access_token"].(string)
+	if status, body := w.call(t, "GET", "/instance/user/profile", noProfile, nil); status != 403 || errorCode(body) != "insufficient_scope" {
+		t.Fatalf("profile without profile:read: %d %s", status, body)
+	}
+
+	// Logout ends the session's tokens at once, the refresh token included.
+	if status, _ := w.call(t, "POST", "/instance/user/session/revoke", w.userToken, nil); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, body := w.call(t, "GET", "/instance/user/session", w.userToken, nil); status != 401 || errorCode(body) != "session_ended" {
+		t.Fatalf("after logout: %d %s", status, body)
+	}
+	resp, err := http.PostForm(w.base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}, "client_id": {w.clientID}, "client_secret": {w.secret}})
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("refresh after logout: %d", resp.StatusCode)
+	}
+}
+
+// TestRevocationIsSeenEverywhereWithinTheBound: a user's access is revoked
+// through one replica; the next call on another replica, which had just
+// cached the decision, is refused within oidc.DecisionTTL.
+func TestRevocationIsSeenEverywhereWithinTheBound(t *testing.T) {
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	cfg.DevicePollInterval = time.Second
+	one, baseOne := testenv.Serve(t, cfg, testenv.Options{})
+	_, baseTwo := testenv.Serve(t, cfg, testenv.Options{})
+	w := &world{a: one, base: baseOne}
+	var reg struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	w.postJSON(t, "/oauth2/register", `{"scope":"profile:read","grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, &reg)
+	w.clientID, w.secret = reg.ClientID, reg.ClientSecret
+	c, err := one.Clients.Get(ctx, w.clientID)
+	testenv.Must(t, err)
+	anne := testenv.User(t, one, "anne@example.test")
+	bob := testenv.User(t, one, "bob@example.test")
+	_, err = one.Access.ClaimInstance(ctx, c.InstanceID, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	testenv.Must(t, err)
+	_, err = one.Access.Grant(ctx, c.InstanceID, access.Grantee{UserID: bob.ID}, nil, anne.ID)
+	testenv.Must(t, err)
+	token := w.signIn(t, bob.ID, "profile:read")["access_token"].(string)
+	onTwo := &world{base: baseTwo}
+	if status, body := onTwo.call(t, "GET", "/instance/user/session", token, nil); status != 200 {
+		t.Fatalf("before the revocation, on two: %d %s", status, body)
+	}
+	ch, err := one.Access.Revoke(ctx, c.InstanceID, access.Grantee{UserID: bob.ID})
+	testenv.Must(t, err)
+	if ch.Pending {
+		t.Fatal("the revocation is still pending in OpenFGA")
+	}
+	revokedAt := time.Now()
+	for {
+		status, _ := onTwo.call(t, "GET", "/instance/user/session", token, nil)
+		if status == http.StatusUnauthorized {
+			break
+		}
+		if time.Since(revokedAt) > oidc.DecisionTTL {
+			t.Fatalf("replica two still accepts the revoked user %s after the revocation (bound %s)", time.Since(revokedAt), oidc.DecisionTTL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
