@@ -331,7 +331,7 @@ func TestRevocationIsSeenEverywhereWithinTheBound(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.DevicePollInterval = time.Second
 	one, baseOne := testenv.Serve(t, cfg, testenv.Options{})
-	_, baseTwo := testenv.Serve(t, cfg, testenv.Options{})
+	_, baseTwo := testenv.Serve(t, cfg, testenv.Options{PublicURL: baseOne})
 	w := &world{a: one, base: baseOne}
 	var reg struct {
 		ClientID     string `json:"client_id"`

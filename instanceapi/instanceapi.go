@@ -112,7 +112,7 @@ func (s *Store) TouchSession(ctx context.Context, sessionID string, ip netip.Add
 	}
 	err := s.db.QueryRow(ctx, `WITH touched AS (
 			UPDATE sessions SET last_ping_at = $2
-			WHERE id = $1 AND revoked_at IS NULL AND (last_ping_at IS NULL OR last_ping_at <= $2 - make_interval(secs => $4))
+			WHERE id = $1 AND revoked_at IS NULL AND (last_ping_at IS NULL OR last_ping_at <= $2::timestamptz - make_interval(secs => $4::float8))
 			RETURNING id, user_id, instance_id),
 		pinged AS (
 			INSERT INTO session_pings (session_id, user_id, instance_id, ip, at)

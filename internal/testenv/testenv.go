@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,9 @@ type Options struct {
 	Log io.Writer
 	// NoMigrate leaves the database empty.
 	NoMigrate bool
+	// PublicURL, when set, is the issuer instead of the served address:
+	// replicas of one service share it.
+	PublicURL string
 	// NoWait makes changes return at once instead of waiting for an outbox
 	// worker, for tests that run none and apply entries themselves.
 	NoWait bool
@@ -170,19 +174,9 @@ func RunOutbox(t testing.TB, a *app.App) {
 func OpenFGA(t testing.TB) *devstack.OpenFGA {
 	t.Helper()
 	bin := Env(t, "OPENFGA_BIN")
-	httpPort, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcPort, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &devstack.OpenFGA{
 		Bin:          bin,
 		DatastoreURI: NewDatabase(t),
-		HTTPAddr:     "127.0.0.1:" + itoa(httpPort),
-		GRPCAddr:     "127.0.0.1:" + itoa(grpcPort),
 		PresharedKey: randomHex(16),
 		LogPath:      filepath.Join(t.TempDir(), "openfga.log"),
 	}
@@ -191,8 +185,21 @@ func OpenFGA(t testing.TB) *devstack.OpenFGA {
 	if err := f.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Start(ctx); err != nil {
-		t.Fatal(err)
+	// Ports free a moment ago may be taken by another test's server by the
+	// time OpenFGA binds them: try new ones.
+	for attempt := 1; ; attempt++ {
+		httpPort, err := devstack.FreePort()
+		Must(t, err)
+		grpcPort, err := devstack.FreePort()
+		Must(t, err)
+		f.HTTPAddr, f.GRPCAddr = "127.0.0.1:"+itoa(httpPort), "127.0.0.1:"+itoa(grpcPort)
+		err = f.Start(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { _ = f.Stop() })
 	return f
@@ -215,6 +222,9 @@ func Serve(t testing.TB, cfg config.Config, opts Options) (*app.App, string) {
 		t.Fatal(err)
 	}
 	cfg.PublicURL = "http://" + ln.Addr().String()
+	if opts.PublicURL != "" {
+		cfg.PublicURL = opts.PublicURL
+	}
 	a := App(t, cfg, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -225,5 +235,5 @@ func Serve(t testing.TB, cfg config.Config, opts Options) (*app.App, string) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return a, cfg.PublicURL
+	return a, "http://" + ln.Addr().String()
 }
