@@ -27,6 +27,7 @@ type Deps struct {
 	// (commands that hold no master key).
 	Provider  *oidc.Provider
 	Clients   *clients.Service
+	Sessions  *oidc.Sessions
 	Assistant *assistant.Service
 }
 
@@ -50,8 +51,11 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readiness(d))
 	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
+	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {
 		mountIdentity(r, d)
+		mountInstanceAPI(r, d)
+		mountAssistant(r, d)
 	}
 	return r
 }

@@ -17,6 +17,7 @@ import (
 	caidocloud "github.com/caido-cloud/caido-cloud"
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -40,11 +41,12 @@ type App struct {
 
 	// The identity side, built only when the master key is set (serve; not
 	// migrate or reconcile, which need no secret).
-	Keys     *signing.Keys
-	Clients  *clients.Service
-	Devices  *device.Service
-	Sessions *oidc.Sessions
-	Provider *oidc.Provider
+	Keys      *signing.Keys
+	Clients   *clients.Service
+	Devices   *device.Service
+	Sessions  *oidc.Sessions
+	Provider  *oidc.Provider
+	Assistant *assistant.Service
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -69,7 +71,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	}
 	a.Handler = api.NewRouter(api.Deps{
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
-		Provider: a.Provider, Clients: a.Clients,
+		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
 	})
 	return a, nil
 }
@@ -96,6 +98,10 @@ func (a *App) newIdentity() error {
 		AccessTokenLifetime:  cfg.AccessTokenLifetime,
 		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
 	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
+	a.Assistant = assistant.New(a.DB, a.Authz, assistant.Options{
+		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
+		HTTPClient: a.Telemetry.HTTPClient("assistant"),
+	})
 	return nil
 }
 

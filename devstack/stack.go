@@ -49,12 +49,12 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (_ *Stack, err e
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	for _, port := range []*int{&opts.PostgresPort, &opts.OpenFGAHTTPPort, &opts.OpenFGAGRPCPort} {
-		if *port == 0 {
-			if *port, err = FreePort(); err != nil {
-				return nil, err
-			}
-		}
+	// Ports left at 0 are picked here; a port free a moment ago may be
+	// taken by the time the server binds it (other test runs pick too), so
+	// a start that fails on that is retried on new ones.
+	pickPG, pickFGA := opts.PostgresPort == 0, opts.OpenFGAHTTPPort == 0 && opts.OpenFGAGRPCPort == 0
+	if err := pickPorts(&opts, pickPG, pickFGA); err != nil {
+		return nil, err
 	}
 	pgPassword, err := secret(dataDir, "postgres.password")
 	if err != nil {
@@ -75,8 +75,18 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (_ *Stack, err e
 		BinDir: binDir, DataDir: clusterDir(dataDir, log), Port: opts.PostgresPort,
 		Password: pgPassword, LogPath: filepath.Join(logDir, "postgres.log"), Throwaway: opts.Throwaway,
 	}
-	if err := s.Postgres.Start(ctx); err != nil {
-		return s, err
+	for attempt := 1; ; attempt++ {
+		err := s.Postgres.Start(ctx)
+		if err == nil {
+			break
+		}
+		if !pickPG || attempt == 3 || !portTaken(err) {
+			return s, err
+		}
+		if err := pickPorts(&opts, true, false); err != nil {
+			return s, err
+		}
+		s.Postgres.Port = opts.PostgresPort
 	}
 	for _, db := range []string{Database, "openfga"} {
 		if err := s.Postgres.CreateDatabase(ctx, db); err != nil {
@@ -94,8 +104,19 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (_ *Stack, err e
 	if err := fga.Migrate(ctx); err != nil {
 		return s, err
 	}
-	if err := fga.Start(ctx); err != nil {
-		return s, err
+	for attempt := 1; ; attempt++ {
+		err := fga.Start(ctx)
+		if err == nil {
+			break
+		}
+		if !pickFGA || attempt == 3 || !portTaken(err) {
+			return s, err
+		}
+		if err := pickPorts(&opts, false, true); err != nil {
+			return s, err
+		}
+		fga.HTTPAddr = "127.0.0.1:" + strconv.Itoa(opts.OpenFGAHTTPPort)
+		fga.GRPCAddr = "127.0.0.1:" + strconv.Itoa(opts.OpenFGAGRPCPort)
 	}
 	s.OpenFGA = fga
 	return s, nil
@@ -143,4 +164,30 @@ func secret(dir, name string) (string, error) {
 	_, _ = rand.Read(b)
 	v := hex.EncodeToString(b)
 	return v, os.WriteFile(path, []byte(v+"\n"), 0o600)
+}
+
+// pickPorts sets free ports for PostgreSQL and/or OpenFGA.
+func pickPorts(opts *Options, postgres, openfga bool) error {
+	var ports []*int
+	if postgres {
+		ports = append(ports, &opts.PostgresPort)
+	}
+	if openfga {
+		ports = append(ports, &opts.OpenFGAHTTPPort, &opts.OpenFGAGRPCPort)
+	}
+	for _, port := range ports {
+		p, err := FreePort()
+		if err != nil {
+			return err
+		}
+		*port = p
+	}
+	return nil
+}
+
+// portTaken reports whether a server failed because its port was in use
+// (its log's end is in the error).
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "could not bind")
 }

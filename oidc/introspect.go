@@ -36,11 +36,16 @@ func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	// "unclaimed" for its whole life.
 	var revoked, sessionOpen bool
 	var workspaceID *string // NULL: no such client any more
+	var generation int64
 	err = p.db.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1),
-		(SELECT coalesce(i.workspace_id::text, '') FROM oauth_clients c JOIN instances i ON i.id = c.instance_id WHERE c.client_id = $2),
-		EXISTS (SELECT 1 FROM sessions WHERE id = nullif($3, '')::uuid AND revoked_at IS NULL)`,
-		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &workspaceID, &sessionOpen)
+		w.workspace_id, coalesce(w.generation, 0),
+		EXISTS (SELECT 1 FROM sessions WHERE id = nullif($3, '')::uuid AND revoked_at IS NULL)
+		FROM (SELECT 1) one LEFT JOIN (
+			SELECT coalesce(i.workspace_id::text, '') AS workspace_id, ws.generation
+			FROM oauth_clients c JOIN instances i ON i.id = c.instance_id LEFT JOIN workspaces ws ON ws.id = i.workspace_id
+			WHERE c.client_id = $2) w ON true`,
+		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &workspaceID, &generation, &sessionOpen)
 	if err != nil {
 		return claims, err
 	}
@@ -51,7 +56,7 @@ func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	if claims.Kind != KindUser {
 		return claims, nil
 	}
-	ok, err := p.canUse(ctx, claims.Subject, claims.InstanceID)
+	ok, err := p.decisions.canUse(ctx, p, claims.SessionID, generation, claims.Subject, claims.InstanceID)
 	if err != nil {
 		return claims, err
 	}

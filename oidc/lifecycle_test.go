@@ -321,6 +321,7 @@ func TestNoSecretInLogsOrSpans(t *testing.T) {
 		}
 	}
 }
+
 // TestIntrospectionShowsTheCurrentWorkspace: an instance token minted before
 // its instance was claimed introspects with the workspace it is in now.
 func TestIntrospectionShowsTheCurrentWorkspace(t *testing.T) {

@@ -64,6 +64,8 @@ type Provider struct {
 	sessions *Sessions
 	authz    *authz.Client
 	log      *slog.Logger
+
+	decisions decisionCache
 }
 
 // Deps are the provider's collaborators.
@@ -82,6 +84,7 @@ func NewProvider(cfg Config, d Deps) *Provider {
 	return &Provider{
 		cfg: cfg, db: d.DB, clients: d.Clients, devices: d.Devices, keys: d.Keys,
 		minter: NewMinter(d.Keys, cfg.Issuer), sessions: d.Sessions, authz: d.Authz, log: d.Log,
+		decisions: decisionCache{now: time.Now},
 	}
 }
 

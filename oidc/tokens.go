@@ -157,6 +157,14 @@ func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
 	if c.Issuer != m.issuer {
 		return c, fmt.Errorf("%w: issuer %q", ErrInvalidToken, c.Issuer)
 	}
+	// The audience follows from the kind: a user token is for its instance,
+	// an instance token for us.
+	switch {
+	case c.Kind == KindUser && c.Audience == c.ClientID && c.SessionID != "":
+	case c.Kind == KindInstance && c.Audience == m.issuer && c.Subject == c.ClientID:
+	default:
+		return c, fmt.Errorf("%w: kind %q with audience %q", ErrInvalidToken, c.Kind, c.Audience)
+	}
 	if now := m.now(); now.After(time.Unix(c.Expiry, 0).Add(Leeway)) {
 		return c, fmt.Errorf("%w: expired at %s", ErrInvalidToken, time.Unix(c.Expiry, 0).UTC())
 	}

@@ -589,6 +589,24 @@ func TestDevRun(t *testing.T) {
 			t.Fatalf("a deleted instance's secret: %d, want 401", code)
 		}
 
+		// The catalogue an operator fills, and a user's plan.
+		releaseFile := filepath.Join(t.TempDir(), "release.json")
+		if err := os.WriteFile(releaseFile, []byte(`{"id":"r1","version":"0.51.0","released_at":"2026-11-01T00:00:00Z","links":[]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := run(t, t.TempDir(), noSettings, "release", "publish", "--file", releaseFile, "--data-dir", dataDir); r.code != 0 {
+			t.Fatalf("release publish: exit %d\n%s", r.code, r.stderr)
+		}
+		if status, body := d.get(t, "/releases/latest"); status != http.StatusOK || !strings.Contains(body, `"0.51.0"`) {
+			t.Fatalf("GET /releases/latest after publishing: %d %s", status, body)
+		}
+		if r := run(t, t.TempDir(), noSettings, "plan", "set", "--email", email, "--plan", "individual", "--data-dir", dataDir); r.code != 0 {
+			t.Fatalf("plan set: exit %d\n%s", r.code, r.stderr)
+		}
+		if r := run(t, t.TempDir(), noSettings, "plan", "set", "--email", email, "--plan", "platinum", "--data-dir", dataDir); r.code != 1 || !strings.Contains(r.stderr, "platinum") {
+			t.Fatalf("plan set to an unknown plan: exit %d\n%s", r.code, r.stderr)
+		}
+
 		had := descendants(d.cmd.Process.Pid)
 		var names []string
 		for _, p := range had {
