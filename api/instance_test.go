@@ -308,6 +308,11 @@ func TestUserCalls(t *testing.T) {
 		t.Fatalf("profile without profile:read: %d %s", status, body)
 	}
 
+	// The server routes the assistant too; this token lacks its scope.
+	if status, body := w.call(t, "GET", "/instance/assistant/usage", w.userToken, nil); status != 403 || errorCode(body) != "insufficient_scope" {
+		t.Fatalf("assistant usage without the assistant scope: %d %s", status, body)
+	}
+
 	// Logout ends the session's tokens at once, the refresh token included.
 	if status, _ := w.call(t, "POST", "/instance/user/session/revoke", w.userToken, nil); status != 200 {
 		t.Fatalf("revoke: %d", status)
