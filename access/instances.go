@@ -36,28 +36,44 @@ func (s *Service) CreateInstance(ctx context.Context) (Instance, error) {
 // ClaimInstance puts an unclaimed instance into a workspace under a name.
 // Whether userID may add instances to that workspace is the caller's check.
 func (s *Service) ClaimInstance(ctx context.Context, instanceID, userID, workspaceID, name string) (Change, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return Change{}, fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
-	}
 	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		tag, err := tx.Exec(ctx, `UPDATE instances SET name = $2, workspace_id = $3, claimed_by = $4, claimed_at = now()
-			WHERE id = $1 AND workspace_id IS NULL`, instanceID, name, workspaceID, userID)
-		if err != nil {
-			return nil, translate(err, "claim instance "+instanceID)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil, s.claimFailure(ctx, tx, instanceID)
-		}
-		var assistant bool
-		if err := tx.QueryRow(ctx, `SELECT assistant_enabled FROM instances WHERE id = $1`, instanceID).Scan(&assistant); err != nil {
-			return nil, err
-		}
-		return writes(instanceTuples(instanceID, &workspaceID, &userID, assistant)), bumpGeneration(ctx, tx, workspaceID)
+		return claim(ctx, tx, instanceID, userID, workspaceID, name)
 	})
 }
 
-func (s *Service) claimFailure(ctx context.Context, tx pgx.Tx, instanceID string) error {
+// ClaimInTx claims an instance inside the caller's transaction (a
+// registration with a registration key) and queues its tuples there; the
+// outbox applies them once the caller commits.
+func ClaimInTx(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, name string) error {
+	ops, err := claim(ctx, tx, instanceID, userID, workspaceID, name)
+	if err != nil {
+		return err
+	}
+	_, err = authz.Enqueue(ctx, tx, ops...)
+	return err
+}
+
+func claim(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, name string) ([]authz.Op, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE instances SET name = $2, workspace_id = $3, claimed_by = $4, claimed_at = now()
+		WHERE id = $1 AND workspace_id IS NULL`, instanceID, name, workspaceID, userID)
+	if err != nil {
+		return nil, translate(err, "claim instance "+instanceID)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, claimFailure(ctx, tx, instanceID)
+	}
+	var assistant bool
+	if err := tx.QueryRow(ctx, `SELECT assistant_enabled FROM instances WHERE id = $1`, instanceID).Scan(&assistant); err != nil {
+		return nil, err
+	}
+	return writes(instanceTuples(instanceID, &workspaceID, &userID, assistant)), bumpGeneration(ctx, tx, workspaceID)
+}
+
+func claimFailure(ctx context.Context, tx pgx.Tx, instanceID string) error {
 	var claimed bool
 	err := tx.QueryRow(ctx, `SELECT workspace_id IS NOT NULL FROM instances WHERE id = $1`, instanceID).Scan(&claimed)
 	if err != nil {

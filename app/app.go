@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
+	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
@@ -47,6 +48,7 @@ type App struct {
 	Sessions  *oidc.Sessions
 	Provider  *oidc.Provider
 	Assistant *assistant.Service
+	RegKeys   *regkeys.Service
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -90,7 +92,11 @@ func (a *App) newIdentity() error {
 		RetainFor: cfg.AccessTokenLifetime + oidc.Leeway + time.Minute,
 		Log:       a.Log,
 	})
-	a.Clients = clients.New(a.DB, clients.Options{Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log})
+	a.RegKeys = regkeys.New(a.DB, a.Authz)
+	a.Clients = clients.New(a.DB, clients.Options{
+		Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log,
+		RedeemKey: a.RegKeys.Redeem,
+	})
 	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval})
 	a.Sessions = oidc.NewSessions(a.DB)
 	a.Provider = oidc.NewProvider(oidc.Config{

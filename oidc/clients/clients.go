@@ -5,12 +5,14 @@
 package clients
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -56,8 +58,8 @@ type Metadata struct {
 	// Scope is space-separated, as on the wire; it may be empty.
 	Scope      string
 	GrantTypes []string
-	// InstanceRegistrationKey (ckey_…) would claim the instance into a
-	// workspace at registration. No keys exist yet, so any key is refused.
+	// InstanceRegistrationKey (ckey_…) claims the instance into the key's
+	// workspace at registration (see Options.RedeemKey).
 	InstanceRegistrationKey *string
 }
 
@@ -105,6 +107,11 @@ type Options struct {
 	Window time.Duration
 	// Log receives the causes of 500 answers (default slog.Default()).
 	Log *slog.Logger
+	// RedeemKey, when set, takes a registration's instance_registration_key
+	// inside the registration's transaction: it claims the new instance or
+	// refuses with a *MetadataError (and the registration is undone).
+	// Without it every key is refused.
+	RedeemKey func(ctx context.Context, tx pgx.Tx, key, instanceID string) error
 }
 
 // Service registers and authenticates clients.

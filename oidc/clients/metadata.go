@@ -32,10 +32,6 @@ var (
 // is allowed: the instance's own client_credentials token needs no user
 // scope, and RFC 7591 makes scope optional.
 func normalize(m Metadata) (grantTypes, scopes []string, err error) {
-	if m.InstanceRegistrationKey != nil {
-		// Registration keys do not exist yet: none is valid.
-		return nil, nil, &MetadataError{Description: "instance_registration_key is not valid"}
-	}
 	if len(m.GrantTypes) == 0 {
 		return nil, nil, &MetadataError{Description: "grant_types must name at least one of: " + strings.Join(supportedGrantTypes, ", ")}
 	}

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,9 @@ func (s *Service) Register(ctx context.Context, m Metadata, clientIP string) (Re
 	grantTypes, scopes, err := normalize(m)
 	if err != nil {
 		return Registration{}, err
+	}
+	if m.InstanceRegistrationKey != nil && s.opts.RedeemKey == nil {
+		return Registration{}, &MetadataError{Description: "instance_registration_key is not valid"}
 	}
 	id, err := newClientID()
 	if err != nil {
@@ -40,9 +44,16 @@ func (s *Service) Register(ctx context.Context, m Metadata, clientIP string) (Re
 		if err != nil {
 			return fmt.Errorf("create client: %w", err)
 		}
+		if m.InstanceRegistrationKey != nil {
+			return s.opts.RedeemKey(ctx, tx, *m.InstanceRegistrationKey, reg.InstanceID)
+		}
 		return nil
 	})
 	if err != nil {
+		var metaErr *MetadataError
+		if errors.As(err, &metaErr) {
+			return Registration{}, metaErr
+		}
 		return Registration{}, fmt.Errorf("register client: %w", err)
 	}
 	s.pruneWindows(context.WithoutCancel(ctx))

@@ -1,0 +1,156 @@
+// Package regkeys is registration keys (ckey_…): a workspace manager makes
+// one so that instances registering with it are claimed into the workspace
+// at once, named with the key's prefix, with no human step.
+package regkeys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
+)
+
+const keyPrefix = "ckey_"
+
+var (
+	// ErrForbidden: the creator may not add instances to the workspace.
+	ErrForbidden = errors.New("may not add instances to this workspace")
+	ErrNotFound  = errors.New("registration key not found")
+	ErrInvalid   = errors.New("invalid registration key settings")
+)
+
+// Key is a registration key as listed (never the key itself).
+type Key struct {
+	ID          string     `json:"id"`
+	Hint        string     `json:"hint"`
+	WorkspaceID string     `json:"workspace_id"`
+	CreatedBy   string     `json:"created_by"`
+	Description string     `json:"description"`
+	NamePrefix  string     `json:"name_prefix"`
+	Reusable    bool       `json:"reusable"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Uses        int        `json:"uses"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+// Service creates, lists, revokes and redeems keys.
+type Service struct {
+	db    *pgxpool.Pool
+	authz *authz.Client
+	now   func() time.Time
+}
+
+// New returns a Service on db; creation is checked with authz.
+func New(db *pgxpool.Pool, authz *authz.Client) *Service {
+	return &Service{db: db, authz: authz, now: time.Now}
+}
+
+// NewKey is what Create asks for.
+type NewKey struct {
+	WorkspaceID string
+	CreatedBy   string
+	Description string
+	NamePrefix  string
+	Reusable    bool
+	ExpiresAt   *time.Time
+}
+
+// Create makes a key for a workspace the creator may add instances to, and
+// returns it: the only time the key exists in the clear.
+func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
+	n.NamePrefix = strings.TrimSpace(n.NamePrefix)
+	if n.NamePrefix == "" || len(n.NamePrefix) > 100 || len(n.Description) > 500 {
+		return "", Key{}, fmt.Errorf("%w: a name prefix of 1 to 100 characters and a description of at most 500", ErrInvalid)
+	}
+	if n.ExpiresAt != nil && !n.ExpiresAt.After(s.now()) {
+		return "", Key{}, fmt.Errorf("%w: the expiry must be in the future", ErrInvalid)
+	}
+	ok, err := s.authz.Check(ctx, authz.UserObject(n.CreatedBy), "can_add_instance", authz.WorkspaceObject(n.WorkspaceID))
+	if err != nil {
+		return "", Key{}, err
+	}
+	if !ok {
+		return "", Key{}, ErrForbidden
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", Key{}, err
+	}
+	secret := keyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	k := Key{Hint: secret[:len(keyPrefix)+4], WorkspaceID: n.WorkspaceID, CreatedBy: n.CreatedBy,
+		Description: n.Description, NamePrefix: n.NamePrefix, Reusable: n.Reusable, ExpiresAt: n.ExpiresAt}
+	err = s.db.QueryRow(ctx, `INSERT INTO registration_keys (key_hash, key_hint, workspace_id, created_by, description, name_prefix, reusable, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text, created_at`,
+		hash(secret), k.Hint, k.WorkspaceID, k.CreatedBy, k.Description, k.NamePrefix, k.Reusable, k.ExpiresAt).Scan(&k.ID, &k.CreatedAt)
+	return secret, k, err
+}
+
+// hash is SHA-256: keys carry 256 random bits.
+func hash(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// List returns a workspace's keys, newest first.
+func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
+	rows, err := s.db.Query(ctx, `SELECT id::text, key_hint, workspace_id::text, created_by::text, description, name_prefix,
+			reusable, expires_at, uses, revoked_at, created_at
+		FROM registration_keys WHERE workspace_id = $1 ORDER BY created_at DESC`, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Key])
+}
+
+// Revoke ends a key at once.
+func (s *Service) Revoke(ctx context.Context, id string) error {
+	tag, err := s.db.Exec(ctx, `UPDATE registration_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Redeem is clients.Options.RedeemKey: inside the registration's
+// transaction it checks the key, counts the use (a single-use key dies
+// here) and claims the new instance into the key's workspace, named with
+// the key's prefix, for the key's creator.
+func (s *Service) Redeem(ctx context.Context, tx pgx.Tx, key, instanceID string) error {
+	var k Key
+	err := tx.QueryRow(ctx, `SELECT workspace_id::text, created_by::text, name_prefix, reusable, expires_at, uses, revoked_at
+		FROM registration_keys WHERE key_hash = $1 FOR UPDATE`, hash(key)).
+		Scan(&k.WorkspaceID, &k.CreatedBy, &k.NamePrefix, &k.Reusable, &k.ExpiresAt, &k.Uses, &k.RevokedAt)
+	refuse := func(why string) error { return &clients.MetadataError{Description: "instance_registration_key " + why} }
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return refuse("is not valid")
+	case err != nil:
+		return err
+	case k.RevokedAt != nil:
+		return refuse("has been revoked")
+	case k.ExpiresAt != nil && !s.now().Before(*k.ExpiresAt):
+		return refuse("has expired")
+	case !k.Reusable && k.Uses > 0:
+		return refuse("was for a single use and has been used")
+	}
+	if _, err := tx.Exec(ctx, `UPDATE registration_keys SET uses = uses + 1, last_used_at = now() WHERE key_hash = $1`, hash(key)); err != nil {
+		return err
+	}
+	name := k.NamePrefix + "-" + instanceID[:8]
+	return access.ClaimInTx(ctx, tx, instanceID, k.CreatedBy, k.WorkspaceID, name)
+}
