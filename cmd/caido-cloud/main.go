@@ -34,6 +34,8 @@ var commands = []command{
 	{"release publish", "add or replace a release (the reference's Release JSON) served at /releases/latest", publishRelease},
 	{"package publish", "add or replace a store package (the reference's PackagePayload JSON) served at /store/packages", publishPackage},
 	{"plan set", "set a user's plan (--email E --plan P), or a plan's entitlements (--plan P --entitlements a,b)", setPlan},
+	{"regkey create", "make a registration key (ckey_…) that claims registering instances into a workspace; prints it", createRegKey},
+	{"regkey revoke", "revoke a registration key", revokeRegKey},
 	{"instance delete", "delete an instance: its client, grants, sessions and tokens end", deleteInstance},
 	{"dev run", "start PostgreSQL, OpenFGA and the server on this machine (`make run`)", devRun},
 	{"dev exec", "run a command (the tests) against a throwaway PostgreSQL and OpenFGA (`make test`)", devExec},

@@ -606,6 +606,10 @@ func TestDevRun(t *testing.T) {
 		if r := run(t, t.TempDir(), noSettings, "plan", "set", "--email", email, "--plan", "platinum", "--data-dir", dataDir); r.code != 1 || !strings.Contains(r.stderr, "platinum") {
 			t.Fatalf("plan set to an unknown plan: exit %d\n%s", r.code, r.stderr)
 		}
+		key := run(t, t.TempDir(), noSettings, "regkey", "create", "--email", email, "--prefix", "ci", "--data-dir", dataDir)
+		if key.code != 0 || !strings.HasPrefix(key.stdout, "ckey_") {
+			t.Fatalf("regkey create: exit %d\n%s%s", key.code, key.stdout, key.stderr)
+		}
 
 		had := descendants(d.cmd.Process.Pid)
 		var names []string
