@@ -17,7 +17,7 @@ import (
 func TestTokenEndpointErrors(t *testing.T) {
 	ctx := context.Background()
 	cfg := testenv.Config(t)
-	cfg.DeviceCodeLifetime = 2 * time.Second // long enough to poll once, short enough to expire
+	cfg.DeviceCodeLifetime = 5 * time.Second // long enough for the table below even on a loaded machine, short enough to wait out
 	a, base := testenv.Serve(t, cfg, testenv.Options{})
 	full := register(t, base, "profile:read offline", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "refresh_token")
 	ccOnly := register(t, base, "", "client_credentials")
