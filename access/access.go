@@ -27,6 +27,26 @@ var (
 type Service struct {
 	db     *pgxpool.Pool
 	outbox *authz.Outbox
+
+	// accessRemoved, when set, is told after a change that may have taken
+	// instances away from a user, so that the user's sessions there end
+	// (the identity side owns sessions).
+	accessRemoved func(ctx context.Context, userID string, instanceIDs []string)
+}
+
+// OnAccessRemoved sets what is told when a change may have taken instances
+// away from a user. It runs after the change has reached OpenFGA (or the
+// wait for it ran out: then the sessions still stop working at their next
+// check, when OpenFGA has the change).
+// The change is committed by then: fn reports its own failures.
+func (s *Service) OnAccessRemoved(fn func(ctx context.Context, userID string, instanceIDs []string)) {
+	s.accessRemoved = fn
+}
+
+func (s *Service) tellAccessRemoved(ctx context.Context, userID string, instanceIDs []string) {
+	if s.accessRemoved != nil && len(instanceIDs) > 0 {
+		s.accessRemoved(ctx, userID, instanceIDs)
+	}
 }
 
 // NewService returns a Service writing to db and queueing on outbox.

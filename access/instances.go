@@ -114,9 +114,11 @@ func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expi
 	})
 }
 
-// Revoke ends a grant.
+// Revoke ends a grant; the grantee's sessions on the instance end with it
+// (every member's, for a team).
 func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Change, error) {
-	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+	var users []string
+	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
 		ops, err := deleteGrant(ctx, tx, instanceID, to)
 		if err != nil {
 			return nil, err
@@ -124,12 +126,26 @@ func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Ch
 		if ops == nil {
 			return nil, fmt.Errorf("grant on instance %s: %w", instanceID, ErrNotFound)
 		}
+		rows, err := tx.Query(ctx, `SELECT $1::text WHERE $1 <> '' UNION SELECT user_id::text FROM team_members WHERE team_id = nullif($2, '')::uuid`,
+			to.UserID, to.TeamID)
+		if err != nil {
+			return nil, err
+		}
+		if users, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
 		var workspaceID *string
 		if err := tx.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, instanceID).Scan(&workspaceID); err != nil {
 			return nil, err
 		}
 		return ops, bumpGeneration(ctx, tx, deref(workspaceID)...)
 	})
+	if err == nil {
+		for _, u := range users {
+			s.tellAccessRemoved(ctx, u, []string{instanceID})
+		}
+	}
+	return ch, err
 }
 
 func deleteGrant(ctx context.Context, tx pgx.Tx, instanceID string, to Grantee) ([]authz.Op, error) {

@@ -88,7 +88,18 @@ func (s *Service) SetTeamMember(ctx context.Context, teamID, userID string, role
 // RemoveTeamMember takes userID out of the team, and with it their access to
 // the team's instances.
 func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (Change, error) {
-	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+	var affected []string
+	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		// The instances the membership gave: the team's workspaces' and those
+		// shared with the team.
+		rows, err := tx.Query(ctx, `SELECT i.id::text FROM instances i JOIN workspaces w ON w.id = i.workspace_id WHERE w.owner_team_id = $1
+			UNION SELECT instance_id::text FROM instance_grants WHERE team_id = $1`, teamID)
+		if err != nil {
+			return nil, translate(err, "team "+teamID)
+		}
+		if affected, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
 		ops, err := removeMember(ctx, tx, teamID, userID)
 		if err != nil {
 			return nil, err
@@ -98,6 +109,10 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 		}
 		return ops, bumpTeamWorkspaces(ctx, tx, teamID)
 	})
+	if err == nil {
+		s.tellAccessRemoved(ctx, userID, affected)
+	}
+	return ch, err
 }
 
 // removeMember deletes a membership row if there is one and returns the

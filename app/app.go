@@ -104,6 +104,7 @@ func (a *App) newIdentity() error {
 		AccessTokenLifetime:  cfg.AccessTokenLifetime,
 		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
 	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
+	a.Access.OnAccessRemoved(a.Provider.EndLostSessions)
 	a.Assistant = assistant.New(a.DB, a.Authz, assistant.Options{
 		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
 		HTTPClient: a.Telemetry.HTTPClient("assistant"),

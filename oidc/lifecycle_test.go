@@ -117,6 +117,12 @@ func TestAccessRemovedEndsTokens(t *testing.T) {
 	if body := introspect(t, base, inst, tok["access_token"].(string)); body["active"] != false {
 		t.Fatalf("after the grant was revoked, bob's token introspects as %v", body)
 	}
+	// The session ended with the grant, not only at the next refresh.
+	var ended string
+	testenv.Must(t, a.DB.QueryRow(ctx, `SELECT coalesce(revoked_reason, '') FROM sessions WHERE user_id = $1`, bob.ID).Scan(&ended))
+	if ended != "access_removed" {
+		t.Fatalf("bob's session after the grant was revoked: ended for %q", ended)
+	}
 	status, body := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)},
 		"client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
 	if status != 400 || body["error"] != "invalid_grant" {
@@ -347,5 +353,41 @@ func TestIntrospectionShowsTheCurrentWorkspace(t *testing.T) {
 	testenv.Must(t, err)
 	if m := meta(); m["workspace_id"] != anne.DefaultWorkspaceID || m["instance_id"] != c.InstanceID {
 		t.Fatalf("claimed: meta %v, want workspace %s", m, anne.DefaultWorkspaceID)
+	}
+}
+
+// TestRemovedMemberLosesSessions: taking a user out of a team ends their
+// sessions on the team's instances at once, and only there.
+func TestRemovedMemberLosesSessions(t *testing.T) {
+	ctx := context.Background()
+	a, base := server(t)
+	anne := testenv.User(t, a, "anne@example.test")
+	bob := testenv.User(t, a, "bob@example.test")
+	team, _, err := a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@acme.test")
+	testenv.Must(t, err)
+	_, err = a.Access.SetTeamMember(ctx, team.ID, bob.ID, access.RoleMember, false)
+	testenv.Must(t, err)
+	teamBox := claimed(t, a, base, anne.ID, team.DefaultWorkspaceID)
+	ownBox := claimed(t, a, base, bob.ID, bob.DefaultWorkspaceID)
+	onTeam := signIn(t, a, base, teamBox, bob.ID, "profile:read")
+	onOwn := signIn(t, a, base, ownBox, bob.ID, "profile:read")
+
+	_, err = a.Access.RemoveTeamMember(ctx, team.ID, bob.ID)
+	testenv.Must(t, err)
+	ended := map[string]string{}
+	rows, err := a.DB.Query(ctx, `SELECT c.client_id, coalesce(s.revoked_reason, '') FROM sessions s JOIN oauth_clients c ON c.instance_id = s.instance_id WHERE s.user_id = $1`, bob.ID)
+	testenv.Must(t, err)
+	for rows.Next() {
+		var client, reason string
+		testenv.Must(t, rows.Scan(&client, &reason))
+		ended[client] = reason
+	}
+	testenv.Must(t, rows.Err())
+	if ended[teamBox.ClientID] != "access_removed" || ended[ownBox.ClientID] != "" {
+		t.Fatalf("sessions after leaving the team: %v", ended)
+	}
+	if introspect(t, base, teamBox, onTeam["access_token"].(string))["active"] != false ||
+		introspect(t, base, ownBox, onOwn["access_token"].(string))["active"] != true {
+		t.Fatal("the wrong tokens stopped working")
 	}
 }
