@@ -9,10 +9,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
+	"github.com/caido-cloud/caido-cloud/oidc/device"
+	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -29,6 +32,9 @@ type Deps struct {
 	Clients   *clients.Service
 	Sessions  *oidc.Sessions
 	Assistant *assistant.Service
+	PATs      *pats.Service
+	Devices   *device.Service
+	Access    *access.Service
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -56,6 +62,7 @@ func NewRouter(d Deps) *gin.Engine {
 		mountIdentity(r, d)
 		mountInstanceAPI(r, d)
 		mountAssistant(r, d)
+		mountHeadless(r, d)
 	}
 	return r
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
+	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
@@ -49,6 +50,7 @@ type App struct {
 	Provider  *oidc.Provider
 	Assistant *assistant.Service
 	RegKeys   *regkeys.Service
+	PATs      *pats.Service
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -74,6 +76,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Handler = api.NewRouter(api.Deps{
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
+		PATs: a.PATs, Devices: a.Devices, Access: a.Access,
 	})
 	return a, nil
 }
@@ -98,6 +101,7 @@ func (a *App) newIdentity() error {
 		RedeemKey: a.RegKeys.Redeem,
 	})
 	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval})
+	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log})
 	a.Sessions = oidc.NewSessions(a.DB)
 	a.Provider = oidc.NewProvider(oidc.Config{
 		Issuer:               cfg.PublicURL,

@@ -37,6 +37,8 @@ var commands = []command{
 	{"regkey create", "make a registration key (ckey_…) that claims registering instances into a workspace; prints it", createRegKey},
 	{"regkey revoke", "revoke a registration key", revokeRegKey},
 	{"instance delete", "delete an instance: its client, grants, sessions and tokens end", deleteInstance},
+	{"user create", "create a user with a password read from stdin (--email E --name N); prints the user id", createUser},
+	{"pat create", "create a personal access token for a user (--email E --name N [--expires-in 720h] [--team ID]); prints only the token", createPAT},
 	{"dev run", "start PostgreSQL, OpenFGA and the server on this machine (`make run`)", devRun},
 	{"dev exec", "run a command (the tests) against a throwaway PostgreSQL and OpenFGA (`make test`)", devExec},
 }

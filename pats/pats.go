@@ -1,0 +1,290 @@
+// Package pats keeps personal access tokens (caido_…): bearer credentials a
+// user creates for scripts and CI, for example to approve an instance's
+// device flow with no browser. A token is shown once, at creation; only its
+// SHA-256 is stored. It carries its creator's rights, optionally names a
+// team of theirs, may expire, and can be revoked by its creator.
+package pats
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/authz"
+)
+
+// Prefix starts every token, so that secret scanners and people can tell
+// one from other credentials.
+const Prefix = "caido_"
+
+// secretBytes is 256 bits of entropy: a token cannot be guessed, so a plain
+// SHA-256 suffices to store it (no salt, no slow hash) and lookups are by
+// equality on the hash.
+const secretBytes = 32
+
+// encoding is lower-case base32 without padding: letters and digits only, so
+// that a double click selects the whole token. 32 bytes give 52 characters.
+var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// tokenLength is len(Prefix) plus the encoded secret.
+var tokenLength = len(Prefix) + encoding.EncodedLen(secretBytes)
+
+var (
+	// ErrInvalidToken is the one answer to a token that is malformed,
+	// unknown, revoked or expired: a caller cannot tell which.
+	ErrInvalidToken = errors.New("invalid, expired or revoked personal access token")
+	// ErrNotFound is a token that is not the caller's to revoke (or does
+	// not exist: the two are not told apart).
+	ErrNotFound = errors.New("no such personal access token")
+	// ErrInvalid is a creation request the service refuses; the wrapping
+	// error says why.
+	ErrInvalid = errors.New("invalid personal access token request")
+	// ErrForbidden is listing a team's tokens without the right to manage
+	// its members.
+	ErrForbidden = errors.New("not allowed")
+)
+
+// Checker answers OpenFGA checks; *authz.Client is one.
+type Checker interface {
+	Check(ctx context.Context, user, relation, object string) (bool, error)
+}
+
+// Options tune a Service; zero values take the defaults.
+type Options struct {
+	// GuessLimit is how many wrong user codes one token may try per
+	// GuessWindow (default 10).
+	GuessLimit int
+	// GuessWindow is the fixed window of GuessLimit (default a minute).
+	GuessWindow time.Duration
+	// LastUsedEvery bounds how often last_used_at is written per token
+	// (default a minute), so that a busy token costs no write per request.
+	LastUsedEvery time.Duration
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Log receives housekeeping failures (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Service creates, authenticates, lists and revokes tokens.
+type Service struct {
+	db    *pgxpool.Pool
+	authz Checker
+	opts  Options
+}
+
+// New returns a Service on db; checker decides who may list a team's
+// tokens.
+func New(db *pgxpool.Pool, checker Checker, opts Options) *Service {
+	if opts.GuessLimit <= 0 {
+		opts.GuessLimit = 10
+	}
+	if opts.GuessWindow < time.Second {
+		opts.GuessWindow = time.Minute
+	}
+	if opts.LastUsedEvery <= 0 {
+		opts.LastUsedEvery = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Service{db: db, authz: checker, opts: opts}
+}
+
+// clock is the current time at PostgreSQL's precision.
+func (s *Service) clock() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// Token is what is known of a token; never the secret.
+type Token struct {
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+	// TeamID is empty for a token of no team.
+	TeamID     string     `json:"team_id,omitempty"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// NewToken is a creation request.
+type NewToken struct {
+	UserID string
+	Name   string
+	// TeamID, when set, must be a team UserID is a member of.
+	TeamID string
+	// ExpiresAt, when set, must be in the future; nil never expires.
+	ExpiresAt *time.Time
+}
+
+// Create makes a token and returns it with the secret, the only copy of
+// which the caller must show once and forget.
+func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Token, err error) {
+	now := s.clock()
+	name := strings.TrimSpace(n.Name)
+	if name == "" || len(name) > 200 {
+		return "", Token{}, fmt.Errorf("%w: the name must be 1 to 200 characters", ErrInvalid)
+	}
+	var expires *time.Time
+	if n.ExpiresAt != nil {
+		at := n.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !at.After(now) {
+			return "", Token{}, fmt.Errorf("%w: the expiry must be in the future", ErrInvalid)
+		}
+		expires = &at
+	}
+	secret = newSecret()
+	t = Token{UserID: n.UserID, TeamID: n.TeamID, Name: name, CreatedAt: now, ExpiresAt: expires}
+	var member bool
+	err = s.db.QueryRow(ctx, `
+		WITH u AS (SELECT id FROM users WHERE id = $1::uuid),
+		ok AS (SELECT nullif($2, '')::uuid IS NULL
+			OR EXISTS (SELECT 1 FROM team_members WHERE team_id = nullif($2, '')::uuid AND user_id = $1::uuid) AS member),
+		ins AS (
+			INSERT INTO personal_access_tokens (token_hash, user_id, team_id, name, created_at, expires_at)
+			SELECT $3, u.id, nullif($2, '')::uuid, $4, $5, $6 FROM u, ok WHERE ok.member
+			RETURNING id::text)
+		SELECT coalesce((SELECT id FROM ins), ''), (SELECT member FROM ok), EXISTS (SELECT 1 FROM u)`,
+		n.UserID, n.TeamID, hash(secret), name, now, expires).Scan(&t.ID, &member, new(bool))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+		return "", Token{}, fmt.Errorf("%w: no such user or team", ErrInvalid)
+	}
+	if err != nil {
+		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
+	}
+	if t.ID == "" {
+		if !member {
+			return "", Token{}, fmt.Errorf("%w: the user is not a member of team %s", ErrInvalid, n.TeamID)
+		}
+		return "", Token{}, fmt.Errorf("%w: no such user %s", ErrInvalid, n.UserID)
+	}
+	return secret, t, nil
+}
+
+// Authenticate returns the token whose secret is presented, if it is live
+// (not revoked, not expired). Everything else is ErrInvalidToken, after the
+// same work: the presented value is always hashed and looked up, and the
+// stored hash compared in constant time. It records the use, at most once
+// per LastUsedEvery.
+func (s *Service) Authenticate(ctx context.Context, presented string) (Token, error) {
+	h := hash(presented)
+	wellFormed := len(presented) == tokenLength && strings.HasPrefix(presented, Prefix)
+	now := s.clock()
+	var t Token
+	var stored []byte
+	var revoked bool
+	err := s.db.QueryRow(ctx, `
+		SELECT id::text, token_hash, user_id::text, coalesce(team_id::text, ''), name, created_at, expires_at, last_used_at,
+			revoked_at IS NOT NULL
+		FROM personal_access_tokens WHERE token_hash = $1`, h).
+		Scan(&t.ID, &stored, &t.UserID, &t.TeamID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &revoked)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Token{}, fmt.Errorf("authenticate personal access token: %w", err)
+	}
+	found := err == nil
+	if !found {
+		stored = make([]byte, sha256.Size)
+	}
+	match := subtle.ConstantTimeCompare(stored, h) == 1
+	if !found || !match || !wellFormed || revoked || t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return Token{}, ErrInvalidToken
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= s.opts.LastUsedEvery {
+		// The condition repeats the test so that concurrent requests on
+		// several replicas write once.
+		tag, err := s.db.Exec(ctx, `UPDATE personal_access_tokens SET last_used_at = $2
+			WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - make_interval(secs => $3))`,
+			t.ID, now, s.opts.LastUsedEvery.Seconds())
+		if err != nil {
+			// Bookkeeping only: the token is good all the same.
+			s.opts.Log.WarnContext(ctx, "record personal access token use", "token_id", t.ID, "err", err)
+		} else if tag.RowsAffected() == 1 {
+			t.LastUsedAt = &now
+		}
+	}
+	return t, nil
+}
+
+// Revoke ends a token of userID's at once. Someone else's token, a revoked
+// one and one that never existed are all ErrNotFound.
+func (s *Service) Revoke(ctx context.Context, userID, tokenID string) error {
+	tag, err := s.db.Exec(ctx, `UPDATE personal_access_tokens SET revoked_at = $3
+		WHERE id = $1::uuid AND user_id = $2::uuid AND revoked_at IS NULL`, tokenID, userID, s.clock())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("revoke personal access token: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// List returns userID's tokens that are not revoked, expired ones included
+// (so their owner sees why a script stopped working), newest first.
+func (s *Service) List(ctx context.Context, userID string) ([]Token, error) {
+	return s.list(ctx, `user_id = $1::uuid`, userID)
+}
+
+// ListForTeam returns the team's live tokens, newest first, to actorID if
+// OpenFGA says they may manage the team's members (its admins and owner).
+func (s *Service) ListForTeam(ctx context.Context, actorID, teamID string) ([]Token, error) {
+	ok, err := s.authz.Check(ctx, authz.UserObject(actorID), "can_manage_members", authz.TeamObject(teamID))
+	if err != nil {
+		return nil, fmt.Errorf("list team tokens: access check: %w", err)
+	}
+	if !ok {
+		return nil, ErrForbidden
+	}
+	return s.list(ctx, `team_id = $1::uuid`, teamID)
+}
+
+func (s *Service) list(ctx context.Context, where, arg string) ([]Token, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT id::text, user_id::text, coalesce(team_id::text, ''), name, created_at, expires_at, last_used_at
+		FROM personal_access_tokens WHERE `+where+` AND revoked_at IS NULL
+		ORDER BY created_at DESC, id`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("list personal access tokens: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Token])
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+		return []Token{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list personal access tokens: %w", err)
+	}
+	if out == nil {
+		out = []Token{}
+	}
+	return out, nil
+}
+
+func newSecret() string {
+	b := make([]byte, secretBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it crashes instead).
+	return Prefix + encoding.EncodeToString(b)
+}
+
+// hash is the stored form of a token.
+func hash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
