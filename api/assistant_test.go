@@ -227,7 +227,7 @@ func TestAssistantTokens(t *testing.T) {
 // TestAssistantMatchesTheReference: models, usage and a completion validate
 // against the reference's schemas, and carry what they should.
 func TestAssistantMatchesTheReference(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/instance-api.openapi.yaml")
+	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
 	testenv.Must(t, err)
 	validate := func(schema string, body []byte) map[string]any {
 		t.Helper()

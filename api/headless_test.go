@@ -44,7 +44,7 @@ func newHeadlessWorld(t *testing.T) *headlessWorld {
 	cfg.DevicePollInterval = time.Second
 	w := &headlessWorld{logs: &testenv.Buffer{}, clock: testenv.NewClock(time.Now())}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{Log: w.logs})
-	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/public-api.openapi.yaml")
+	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "public-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
 	w.pats = pats.New(w.a.DB, w.a.Authz, pats.Options{Now: w.clock.Now, Log: w.a.Log})

@@ -40,7 +40,7 @@ func newWorld(t testing.TB) *world {
 	cfg.DevicePollInterval = time.Second
 	w := &world{}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
-	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/instance-api.openapi.yaml")
+	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
 	var reg struct {

@@ -133,7 +133,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 // loadReference loads one published reference document.
 func loadReference(t testing.TB, name string) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/" + name)
+	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, name))
 	testenv.Must(t, err)
 	return doc
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -35,6 +36,10 @@ type Deps struct {
 	PATs      *pats.Service
 	Devices   *device.Service
 	Access    *access.Service
+	// Accounts and PublicURL are the web pages' (api/web.go): PublicURL
+	// starting with https makes their cookies Secure.
+	Accounts  *accounts.Service
+	PublicURL string
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -63,6 +68,7 @@ func NewRouter(d Deps) *gin.Engine {
 		mountInstanceAPI(r, d)
 		mountAssistant(r, d)
 		mountHeadless(r, d)
+		mountWeb(r, d)
 	}
 	return r
 }

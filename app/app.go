@@ -16,6 +16,7 @@ import (
 
 	caidocloud "github.com/caido-cloud/caido-cloud"
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -51,6 +52,7 @@ type App struct {
 	Assistant *assistant.Service
 	RegKeys   *regkeys.Service
 	PATs      *pats.Service
+	Accounts  *accounts.Service
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -67,6 +69,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
+	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()
@@ -77,6 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
 		PATs: a.PATs, Devices: a.Devices, Access: a.Access,
+		Accounts: a.Accounts, PublicURL: cfg.PublicURL,
 	})
 	return a, nil
 }

@@ -247,7 +247,7 @@ func TestResponsesMatchTheReference(t *testing.T) {
 
 func loadReference(t *testing.T, name string) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile("../../shared/reference/" + name)
+	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, name))
 	testenv.Must(t, err)
 	return doc
 }

@@ -21,8 +21,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
-// referencePath is where CI puts the shared reference documents.
-const referencePath = "../../../shared/reference/instance-api.openapi.yaml"
 
 // fixture is a migrated database, a Service on it and its handler behind a
 // real HTTP server. The client IP is taken from the X-Test-IP header, so
@@ -133,13 +131,13 @@ var reference struct {
 func conforms(t *testing.T, x exchange) {
 	t.Helper()
 	reference.once.Do(func() {
-		reference.doc, reference.err = openapi3.NewLoader().LoadFromFile(referencePath)
+		reference.doc, reference.err = openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
 		if reference.err == nil {
 			reference.router, reference.err = gorillamux.NewRouter(reference.doc)
 		}
 	})
 	if reference.err != nil {
-		t.Fatalf("load %s: %v", referencePath, reference.err)
+		t.Fatalf("load the reference: %v", reference.err)
 	}
 	ctx := context.Background()
 	req := x.req.Clone(ctx)

@@ -1,0 +1,137 @@
+// Package accounts is how people use the web pages: sign-up, sign-in and
+// sign-out, server-side sessions with their CSRF tokens, and the attempt
+// limits that keep passwords and user codes from being guessed. The access
+// rows (users, workspaces) stay access's; this package adds the password,
+// the sessions and the limits around them.
+//
+// Email verification is a later step: users.email_verified_at exists and
+// stays NULL until then.
+package accounts
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/access"
+)
+
+var (
+	// ErrEmailTaken is a sign-up with the email of an existing account,
+	// compared case-insensitively.
+	ErrEmailTaken = errors.New("an account with this email already exists")
+	// ErrBadCredentials is a sign-in with an unknown email or a wrong
+	// password alike, so that a caller cannot tell which.
+	ErrBadCredentials = errors.New("wrong email or password")
+	// ErrNoSession is a session token that is unknown, malformed or expired.
+	ErrNoSession = errors.New("no such session")
+	// ErrRateLimited matches every *LimitError.
+	ErrRateLimited = errors.New("too many attempts")
+)
+
+// FieldError is input the service refuses; Field names the form field and
+// Message is safe to show.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// LimitError says when the next attempt may be made.
+type LimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%v; retry in %v", ErrRateLimited, e.RetryAfter)
+}
+
+func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Defaults of Options.
+const (
+	DefaultSessionLifetime = 30 * 24 * time.Hour
+	DefaultSignInLimit     = 10
+	DefaultSignInWindow    = 15 * time.Minute
+	DefaultCodeLimit       = 10
+	DefaultCodeWindow      = 10 * time.Minute
+	// MinPasswordLength is accounts/password's rule, in characters.
+	MinPasswordLength = 8
+)
+
+// Options adjust a Service; zero values take the defaults.
+type Options struct {
+	// SessionLifetime is how long a sign-in lasts (absolute).
+	SessionLifetime time.Duration
+	// SignInLimit failed sign-ins are allowed per account and per IP address
+	// in each fixed SignInWindow.
+	SignInLimit  int
+	SignInWindow time.Duration
+	// CodeLimit wrong user codes are allowed per IP address and per session
+	// in each fixed CodeWindow.
+	CodeLimit  int
+	CodeWindow time.Duration
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Service signs people up and in and keeps their sessions.
+type Service struct {
+	db     *pgxpool.Pool
+	access *access.Service
+	opts   Options
+}
+
+// New returns a Service on db, creating users through acc.
+func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
+	if opts.SessionLifetime <= 0 {
+		opts.SessionLifetime = DefaultSessionLifetime
+	}
+	if opts.SignInLimit <= 0 {
+		opts.SignInLimit = DefaultSignInLimit
+	}
+	if opts.SignInWindow <= 0 {
+		opts.SignInWindow = DefaultSignInWindow
+	}
+	if opts.CodeLimit <= 0 {
+		opts.CodeLimit = DefaultCodeLimit
+	}
+	if opts.CodeWindow <= 0 {
+		opts.CodeWindow = DefaultCodeWindow
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{db: db, access: acc, opts: opts}
+}
+
+// SessionLifetime is how long a new session lasts, for the cookie's Max-Age.
+func (s *Service) SessionLifetime() time.Duration { return s.opts.SessionLifetime }
+
+// clock is the current time at PostgreSQL's precision.
+func (s *Service) clock() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// NewToken returns 256 random bits, base64url: session ids and CSRF tokens.
+func NewToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it crashes instead).
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// SameToken compares a submitted token with the expected one in constant
+// time; an empty expected token matches nothing.
+func SameToken(expected, submitted string) bool {
+	return expected != "" && subtle.ConstantTimeCompare([]byte(expected), []byte(submitted)) == 1
+}
+
+func hash(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}

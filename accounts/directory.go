@@ -1,0 +1,80 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotFound is an instance that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Workspace is a workspace as the pages show it, with its owner.
+type Workspace struct {
+	ID   string
+	Name string
+	// OwnerName is the owning user's name, or the owning team's.
+	OwnerName string
+	// Team is true when a team owns the workspace.
+	Team bool
+}
+
+// Workspaces lists the workspaces userID may see: their own and those of
+// the teams they are a member of, their own first. Which of them userID may
+// add instances to is OpenFGA's answer, not this list's.
+func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), w.owner_team_id IS NOT NULL
+		FROM workspaces w
+		LEFT JOIN users u ON u.id = w.owner_user_id
+		LEFT JOIN teams t ON t.id = w.owner_team_id
+		WHERE w.owner_user_id = $1
+		   OR w.owner_team_id IN (SELECT team_id FROM team_members WHERE user_id = $1)
+		ORDER BY w.owner_team_id IS NOT NULL, t.name, NOT w.is_default, w.name, w.id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workspace, error) {
+		var w Workspace
+		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.Team)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	return ws, nil
+}
+
+// Instance is an instance as the approval page shows it.
+type Instance struct {
+	ID           string
+	RegisteredAt time.Time
+	// Claimed is false until a user names the instance and puts it in a
+	// workspace; Name and Workspace are empty until then.
+	Claimed   bool
+	Name      string
+	Workspace Workspace
+}
+
+// Instance reads an instance with its workspace and that workspace's owner.
+func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, error) {
+	in := Instance{ID: instanceID}
+	err := s.db.QueryRow(ctx, `
+		SELECT i.created_at, i.workspace_id IS NOT NULL, coalesce(i.name, ''),
+		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(w.owner_team_id IS NOT NULL, false)
+		FROM instances i
+		LEFT JOIN workspaces w ON w.id = i.workspace_id
+		LEFT JOIN users u ON u.id = w.owner_user_id
+		LEFT JOIN teams t ON t.id = w.owner_team_id
+		WHERE i.id = $1`, instanceID).Scan(&in.RegisteredAt, &in.Claimed, &in.Name,
+		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.Team)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Instance{}, ErrNotFound
+	}
+	if err != nil {
+		return Instance{}, fmt.Errorf("read instance %s: %w", instanceID, err)
+	}
+	return in, nil
+}

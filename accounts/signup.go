@@ -1,0 +1,83 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts/password"
+)
+
+// Account is a signed-up user as the pages show them.
+type Account struct {
+	ID                 string
+	Email              string
+	Name               string
+	DefaultWorkspaceID string
+}
+
+// SignUp is what the sign-up form sends.
+type SignUp struct {
+	Name, Email, Password string
+	// UserAgent is the browser's User-Agent header, recorded with the account.
+	UserAgent string
+}
+
+// maxUserAgent bounds what is stored of a User-Agent header.
+const maxUserAgent = 512
+
+// SignUp creates an account: the user and their Default workspace (through
+// access), the password's argon2id hash and the sign-up user agent. Bad
+// input is a *FieldError and an existing email ErrEmailTaken; neither
+// stores anything.
+func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
+	name, email := strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
+	if name == "" || len(name) > 200 {
+		return Account{}, &FieldError{"name", "Enter your name (up to 200 characters)."}
+	}
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 || !strings.Contains(email, ".") {
+		return Account{}, &FieldError{"email", "Enter an email address like name@example.com."}
+	}
+	switch err := password.Acceptable(in.Password); {
+	case errors.Is(err, password.ErrTooShort):
+		return Account{}, &FieldError{"password", fmt.Sprintf("Choose a password of at least %d characters.", MinPasswordLength)}
+	case err != nil:
+		return Account{}, &FieldError{"password", fmt.Sprintf("Choose a password of at most %d characters.", password.MaxLength)}
+	}
+	// Before the hash, which costs: the insert below catches a race.
+	var taken bool
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, email).Scan(&taken); err != nil {
+		return Account{}, fmt.Errorf("sign up: %w", err)
+	}
+	if taken {
+		return Account{}, ErrEmailTaken
+	}
+	encoded, err := password.Hash(in.Password)
+	if err != nil {
+		return Account{}, fmt.Errorf("sign up: hash the password: %w", err)
+	}
+	u, _, err := s.access.CreateUser(ctx, email, name)
+	switch {
+	case errors.Is(err, access.ErrConflict):
+		return Account{}, ErrEmailTaken
+	case errors.Is(err, access.ErrInvalid):
+		return Account{}, &FieldError{"email", "Enter an email address like name@example.com."}
+	case err != nil:
+		return Account{}, fmt.Errorf("sign up: %w", err)
+	}
+	ua := strings.ToValidUTF8(in.UserAgent, "")
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	// access.CreateUser commits on its own: should this update fail, the
+	// account exists without a password and cannot sign in (its owner
+	// signs up again once an operator deletes it).
+	if _, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2, signup_user_agent = nullif($3, '') WHERE id = $1`,
+		u.ID, encoded, ua); err != nil {
+		return Account{}, fmt.Errorf("sign up: store the password: %w", err)
+	}
+	return Account{ID: u.ID, Email: u.Email, Name: u.Name, DefaultWorkspaceID: u.DefaultWorkspaceID}, nil
+}

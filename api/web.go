@@ -1,0 +1,675 @@
+package api
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
+	"github.com/caido-cloud/caido-cloud/oidc/device"
+)
+
+// mountWeb routes the server-rendered pages: accounts (sign-up, sign-in,
+// sign-out, a minimal home) and the device approval page, where a user
+// enters an instance's code, claims the instance if nobody has, and
+// approves or denies its sign-in. Plain HTML forms: no script anywhere.
+func mountWeb(r *gin.Engine, d Deps) {
+	h := &webHandlers{
+		accounts: d.Accounts, access: d.Access, devices: d.Devices, clients: d.Clients, authz: d.Authz, log: d.Log,
+		secure: strings.HasPrefix(d.PublicURL, "https://"),
+	}
+	h.sessionCookie, h.formCookie = "cc_session", "cc_form"
+	if h.secure {
+		// __Host-: only ever set by this origin over https, for every path.
+		h.sessionCookie, h.formCookie = "__Host-cc_session", "__Host-cc_form"
+	}
+	web := r.Group("", webHeaders, h.loadSession)
+	web.GET("/", h.home)
+	web.GET("/signup", h.signUpPage)
+	web.POST("/signup", h.signUp)
+	web.GET("/signin", h.signInPage)
+	web.POST("/signin", h.signIn)
+	web.GET("/signout", h.signOutPage)
+	web.POST("/signout", h.signOut)
+	web.GET(oidc.PathDevice, h.devicePage)
+	web.POST(oidc.PathDevice+"/approve", h.approve)
+	web.POST(oidc.PathDevice+"/deny", h.deny)
+}
+
+type webHandlers struct {
+	accounts      *accounts.Service
+	access        *access.Service
+	devices       *device.Service
+	clients       *clients.Service
+	authz         *authz.Client
+	log           *slog.Logger
+	secure        bool
+	sessionCookie string
+	formCookie    string
+}
+
+//go:embed templates/*.html
+var webTemplateFS embed.FS
+
+// webTemplates holds one template per page, each with the layout.
+var webTemplates = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"signup", "signin", "signout", "home", "device", "message"} {
+		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(webTemplateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return pages
+}()
+
+// webPage is what every template gets; each page uses the fields it needs.
+type webPage struct {
+	Title   string
+	Account *accounts.Account
+	// CSRF goes in every state-changing form: the session's token, or the
+	// signed-out form cookie's.
+	CSRF string
+	// Error says what went wrong, at the top of the page.
+	Error string
+	// Sign-up and sign-in.
+	Next, Name, Email string
+	// The device page: the code typed, and the flow found by it.
+	UserCode string
+	Device   *deviceView
+	// The message page.
+	Heading, Message string
+}
+
+// webHeaders keep the pages out of frames and caches and their URLs (which
+// carry user codes) out of Referer headers.
+func webHeaders(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+}
+
+const webSessionKey = "web.session"
+
+// loadSession finds the signed-in session of the cookie, if any.
+func (h *webHandlers) loadSession(c *gin.Context) {
+	ck, err := c.Request.Cookie(h.sessionCookie)
+	if err != nil {
+		return
+	}
+	sess, err := h.accounts.Session(c.Request.Context(), ck.Value)
+	if errors.Is(err, accounts.ErrNoSession) {
+		h.clearCookie(c, h.sessionCookie)
+		return
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		c.Abort()
+		return
+	}
+	c.Set(webSessionKey, sess)
+}
+
+func webSession(c *gin.Context) (accounts.Session, bool) {
+	v, ok := c.Get(webSessionKey)
+	if !ok {
+		return accounts.Session{}, false
+	}
+	return v.(accounts.Session), true
+}
+
+func (h *webHandlers) render(c *gin.Context, status int, name string, p webPage) {
+	if sess, ok := webSession(c); ok && p.Account == nil {
+		p.Account = &sess.Account
+	}
+	var buf bytes.Buffer
+	if err := webTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.log.ErrorContext(c.Request.Context(), "render page", "page", name, "error", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error"))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+func (h *webHandlers) message(c *gin.Context, status int, heading, msg string) {
+	h.render(c, status, "message", webPage{Title: heading, Heading: heading, Message: msg})
+}
+
+// unavailable answers a failure of ours (the database, OpenFGA) with a 503
+// page; the cause is logged, not shown.
+func (h *webHandlers) unavailable(c *gin.Context, err error) {
+	h.log.ErrorContext(c.Request.Context(), "web page", "route", c.FullPath(), "error", err)
+	h.message(c, http.StatusServiceUnavailable, "Try again in a moment",
+		"Something went wrong on our side and nothing was changed. Reload the page in a moment.")
+}
+
+func (h *webHandlers) forbiddenForm(c *gin.Context) {
+	h.message(c, http.StatusForbidden, "This form has expired",
+		"The form was not sent from this site's page, or it is too old. Go back, reload the page and try again.")
+}
+
+func (h *webHandlers) tooMany(c *gin.Context, err error, what string) {
+	var le *accounts.LimitError
+	wait := time.Minute
+	if errors.As(err, &le) {
+		wait = le.RetryAfter
+	}
+	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	minutes := int(math.Ceil(wait.Minutes()))
+	unit := "minutes"
+	if minutes == 1 {
+		unit = "minute"
+	}
+	h.message(c, http.StatusTooManyRequests, "Too many attempts",
+		fmt.Sprintf("There were too many %s. For your account's safety, try again in %d %s.", what, minutes, unit))
+}
+
+func (h *webHandlers) setCookie(c *gin.Context, name, value string, maxAge time.Duration) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *webHandlers) clearCookie(c *gin.Context, name string) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// formToken is the CSRF token of the signed-out forms (sign-up, sign-in):
+// there is no session yet, so it lives in a cookie of its own and the form
+// must echo it (double submit).
+func (h *webHandlers) formToken(c *gin.Context) string {
+	if ck, err := c.Request.Cookie(h.formCookie); err == nil && len(ck.Value) == 43 {
+		return ck.Value
+	}
+	tok := accounts.NewToken()
+	h.setCookie(c, h.formCookie, tok, 24*time.Hour)
+	return tok
+}
+
+func (h *webHandlers) validFormToken(c *gin.Context) bool {
+	ck, err := c.Request.Cookie(h.formCookie)
+	return err == nil && accounts.SameToken(ck.Value, c.PostForm("csrf"))
+}
+
+// safeNext keeps a return address on this site: a path, never a URL that
+// leaves it.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+// toSignIn sends a signed-out browser to sign in, then back to next.
+func toSignIn(c *gin.Context, next string) {
+	c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(safeNext(next)))
+}
+
+func (h *webHandlers) home(c *gin.Context) {
+	sess, ok := webSession(c)
+	if !ok {
+		toSignIn(c, "/")
+		return
+	}
+	h.render(c, http.StatusOK, "home", webPage{Title: "Your account", CSRF: sess.CSRF})
+}
+
+func (h *webHandlers) signUpPage(c *gin.Context) {
+	next := safeNext(c.Query("next"))
+	if _, ok := webSession(c); ok {
+		c.Redirect(http.StatusSeeOther, next)
+		return
+	}
+	h.render(c, http.StatusOK, "signup", webPage{Title: "Sign up", CSRF: h.formToken(c), Next: next})
+}
+
+func (h *webHandlers) signUp(c *gin.Context) {
+	if !h.validFormToken(c) {
+		h.forbiddenForm(c)
+		return
+	}
+	p := webPage{Title: "Sign up", CSRF: h.formToken(c), Next: safeNext(c.PostForm("next")),
+		Name: c.PostForm("name"), Email: c.PostForm("email")}
+	acct, err := h.accounts.SignUp(c.Request.Context(), accounts.SignUp{
+		Name: p.Name, Email: p.Email, Password: c.PostForm("password"), UserAgent: c.GetHeader("User-Agent"),
+	})
+	var fe *accounts.FieldError
+	switch {
+	case errors.As(err, &fe):
+		p.Error = fe.Message
+		h.render(c, http.StatusBadRequest, "signup", p)
+		return
+	case errors.Is(err, accounts.ErrEmailTaken):
+		p.Error = "An account with this email already exists: sign in instead."
+		h.render(c, http.StatusConflict, "signup", p)
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	h.startSession(c, acct.ID, p.Next)
+}
+
+func (h *webHandlers) startSession(c *gin.Context, userID, next string) {
+	sess, err := h.accounts.StartSession(c.Request.Context(), userID)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.setCookie(c, h.sessionCookie, sess.Token, h.accounts.SessionLifetime())
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func (h *webHandlers) signInPage(c *gin.Context) {
+	next := safeNext(c.Query("next"))
+	if _, ok := webSession(c); ok {
+		c.Redirect(http.StatusSeeOther, next)
+		return
+	}
+	h.render(c, http.StatusOK, "signin", webPage{Title: "Sign in", CSRF: h.formToken(c), Next: next})
+}
+
+func (h *webHandlers) signIn(c *gin.Context) {
+	if !h.validFormToken(c) {
+		h.forbiddenForm(c)
+		return
+	}
+	p := webPage{Title: "Sign in", CSRF: h.formToken(c), Next: safeNext(c.PostForm("next")), Email: c.PostForm("email")}
+	acct, err := h.accounts.SignIn(c.Request.Context(), p.Email, c.PostForm("password"), clientIP(c.Request))
+	switch {
+	case errors.Is(err, accounts.ErrRateLimited):
+		h.tooMany(c, err, "sign-in attempts for this account or from this network")
+		return
+	case errors.Is(err, accounts.ErrBadCredentials):
+		p.Error = "Wrong email or password."
+		h.render(c, http.StatusUnauthorized, "signin", p)
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	h.startSession(c, acct.ID, p.Next)
+}
+
+func (h *webHandlers) signOutPage(c *gin.Context) {
+	sess, ok := webSession(c)
+	if !ok {
+		c.Redirect(http.StatusSeeOther, "/signin")
+		return
+	}
+	h.render(c, http.StatusOK, "signout", webPage{Title: "Sign out", CSRF: sess.CSRF})
+}
+
+func (h *webHandlers) signOut(c *gin.Context) {
+	sess, ok := webSession(c)
+	if !ok {
+		c.Redirect(http.StatusSeeOther, "/signin")
+		return
+	}
+	if !accounts.SameToken(sess.CSRF, c.PostForm("csrf")) {
+		h.forbiddenForm(c)
+		return
+	}
+	if err := h.accounts.EndSession(c.Request.Context(), sess); err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.clearCookie(c, h.sessionCookie)
+	c.Redirect(http.StatusSeeOther, "/signin")
+}
+
+// deviceView is a pending device flow as the approval page shows it.
+type deviceView struct {
+	UserCode string
+	Instance accounts.Instance
+	// Required scopes are granted with any approval; Optional ones are the
+	// user's choice (checked by default).
+	Required []scopeView
+	Optional []scopeView
+	// Workspaces the user may claim an unclaimed instance into.
+	Workspaces []accounts.Workspace
+	// Allowed: the instance is claimed and the user may use it. When it is
+	// claimed and they may not, the page says whom to ask.
+	Allowed bool
+	// What the user typed in the claim form, kept when it is shown again.
+	InstanceName string
+	WorkspaceID  string
+}
+
+type scopeView struct {
+	Name, Description string
+	Checked           bool
+}
+
+// MayApprove is whether the page offers to approve.
+func (v *deviceView) MayApprove() bool {
+	return v.Allowed || !v.Instance.Claimed && len(v.Workspaces) > 0
+}
+
+var scopeDescriptions = map[string]string{
+	oidc.ScopeProfile:   "See your name and email address",
+	oidc.ScopeAssistant: "Use the assistant for you (counted against your plan)",
+	oidc.ScopeOffline:   "Keep you signed in (until you sign out there)",
+	oidc.ScopeOpenID:    "Confirm who you are (OpenID Connect)",
+}
+
+// optionalScopes are those the user may leave out; every other scope asked
+// (profile:read above all) comes with the approval.
+var optionalScopes = []string{oidc.ScopeAssistant, oidc.ScopeOffline}
+
+func newScopeViews(asked []string) (required, optional []scopeView) {
+	for _, sc := range asked {
+		v := scopeView{Name: sc, Description: scopeDescriptions[sc], Checked: true}
+		if slices.Contains(optionalScopes, sc) {
+			optional = append(optional, v)
+		} else {
+			required = append(required, v)
+		}
+	}
+	return required, optional
+}
+
+// granted is what an approval grants: every required scope and the
+// optional ones the user kept checked.
+func (v *deviceView) granted(checked []string) []string {
+	var out []string
+	for _, sc := range v.Required {
+		out = append(out, sc.Name)
+	}
+	for _, sc := range v.Optional {
+		if slices.Contains(checked, sc.Name) {
+			out = append(out, sc.Name)
+		}
+	}
+	return out
+}
+
+// keepChecks shows the optional scopes as the user last left them.
+func (v *deviceView) keepChecks(checked []string) {
+	for i := range v.Optional {
+		v.Optional[i].Checked = slices.Contains(checked, v.Optional[i].Name)
+	}
+}
+
+// AskWho names whom to ask for access to a claimed instance.
+func (v *deviceView) AskWho() string {
+	w := v.Instance.Workspace
+	if w.Team {
+		return "an admin of the team " + w.OwnerName
+	}
+	return w.OwnerName
+}
+
+// typedCode is what the user typed, cut to a sane length for showing back.
+func typedCode(c *gin.Context) string {
+	code := strings.TrimSpace(c.Query("user_code"))
+	if c.Request.Method == http.MethodPost {
+		code = strings.TrimSpace(c.PostForm("user_code"))
+	}
+	if len(code) > 32 {
+		code = code[:32]
+	}
+	return code
+}
+
+func deviceNext(code string) string {
+	if code == "" {
+		return oidc.PathDevice
+	}
+	return oidc.PathDevice + "?user_code=" + url.QueryEscape(code)
+}
+
+// wrongCode is the one answer to a code that is not pending: never issued,
+// mistyped, expired or already used all read the same.
+func (h *webHandlers) wrongCode(c *gin.Context, code string) {
+	h.render(c, http.StatusBadRequest, "device", webPage{Title: "Sign in an instance", UserCode: code,
+		Error: "That code is not valid. Check it against the one your instance shows; codes expire after a few minutes, so you may need to start again there."})
+}
+
+func (h *webHandlers) devicePage(c *gin.Context) {
+	code := typedCode(c)
+	if _, ok := webSession(c); !ok {
+		toSignIn(c, deviceNext(code))
+		return
+	}
+	if code == "" {
+		h.render(c, http.StatusOK, "device", webPage{Title: "Sign in an instance"})
+		return
+	}
+	v, ok := h.lookup(c, code)
+	if !ok {
+		return
+	}
+	status := http.StatusOK
+	if !v.MayApprove() {
+		status = http.StatusForbidden
+	}
+	h.renderDevice(c, status, v, "")
+}
+
+func (h *webHandlers) renderDevice(c *gin.Context, status int, v *deviceView, msg string) {
+	sess, _ := webSession(c)
+	h.render(c, status, "device", webPage{Title: "Sign in an instance", CSRF: sess.CSRF, UserCode: v.UserCode, Device: v, Error: msg})
+}
+
+// lookup finds the pending flow of a typed code and what the page shows of
+// it. Wrong codes are limited per IP address and per session. When ok is
+// false the answer has been written.
+func (h *webHandlers) lookup(c *gin.Context, code string) (*deviceView, bool) {
+	ctx := c.Request.Context()
+	sess, _ := webSession(c)
+	att, err := h.accounts.CodeAttempt(ctx, sess, clientIP(c.Request))
+	if errors.Is(err, accounts.ErrRateLimited) {
+		h.tooMany(c, err, "wrong codes from this network or this browser")
+		return nil, false
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return nil, false
+	}
+	p, err := h.devices.Lookup(ctx, code)
+	if errors.Is(err, device.ErrUnknownUserCode) {
+		h.wrongCode(c, code)
+		return nil, false
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return nil, false
+	}
+	cl, err := h.clients.Get(ctx, p.ClientID)
+	if errors.Is(err, clients.ErrNotFound) { // the instance was deleted since
+		h.wrongCode(c, code)
+		return nil, false
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return nil, false
+	}
+	if err := att.Right(ctx); err != nil {
+		h.unavailable(c, err)
+		return nil, false
+	}
+	v, err := h.view(c, sess, p, cl.InstanceID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		h.wrongCode(c, code)
+		return nil, false
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return nil, false
+	}
+	return v, true
+}
+
+func (h *webHandlers) view(c *gin.Context, sess accounts.Session, p device.Pending, instanceID string) (*deviceView, error) {
+	ctx := c.Request.Context()
+	in, err := h.accounts.Instance(ctx, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	v := &deviceView{UserCode: p.UserCode, Instance: in}
+	v.Required, v.Optional = newScopeViews(p.Scopes)
+	user := authz.UserObject(sess.Account.ID)
+	if in.Claimed {
+		v.Allowed, err = h.authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
+		return v, err
+	}
+	all, err := h.accounts.Workspaces(ctx, sess.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range all {
+		ok, err := h.authz.Check(ctx, user, "can_add_instance", authz.WorkspaceObject(w.ID))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			v.Workspaces = append(v.Workspaces, w)
+		}
+	}
+	return v, nil
+}
+
+// decision checks what approve and deny share: a signed-in session and its
+// CSRF token. When ok is false the answer has been written.
+func (h *webHandlers) decision(c *gin.Context) (accounts.Session, string, bool) {
+	code := typedCode(c)
+	sess, ok := webSession(c)
+	if !ok {
+		toSignIn(c, deviceNext(code))
+		return sess, code, false
+	}
+	if !accounts.SameToken(sess.CSRF, c.PostForm("csrf")) {
+		h.forbiddenForm(c)
+		return sess, code, false
+	}
+	if code == "" {
+		h.wrongCode(c, code)
+		return sess, code, false
+	}
+	return sess, code, true
+}
+
+func (h *webHandlers) approve(c *gin.Context) {
+	ctx := c.Request.Context()
+	sess, code, ok := h.decision(c)
+	if !ok {
+		return
+	}
+	v, ok := h.lookup(c, code)
+	if !ok {
+		return
+	}
+	checked := c.PostFormArray("scope")
+	v.keepChecks(checked)
+	if v.Instance.Claimed && !v.Allowed {
+		h.renderDevice(c, http.StatusForbidden, v, "")
+		return
+	}
+	if !v.Instance.Claimed {
+		v.InstanceName, v.WorkspaceID = strings.TrimSpace(c.PostForm("instance_name")), c.PostForm("workspace_id")
+		if v.InstanceName == "" || len(v.InstanceName) > 200 {
+			h.renderDevice(c, http.StatusBadRequest, v, "Name the instance (up to 200 characters), so that you can tell it from others.")
+			return
+		}
+		if !slices.ContainsFunc(v.Workspaces, func(w accounts.Workspace) bool { return w.ID == v.WorkspaceID }) {
+			h.renderDevice(c, http.StatusBadRequest, v, "Pick the workspace the instance goes into.")
+			return
+		}
+		ch, err := h.access.ClaimInstance(ctx, v.Instance.ID, sess.Account.ID, v.WorkspaceID, v.InstanceName)
+		switch {
+		case errors.Is(err, access.ErrConflict):
+			// Someone claimed it since the page was shown: show it as it is now.
+			if v, ok = h.lookup(c, code); ok {
+				h.renderDevice(c, http.StatusConflict, v, "Someone else has just claimed this instance. Here it is as it stands now.")
+			}
+			return
+		case errors.Is(err, access.ErrInvalid):
+			h.renderDevice(c, http.StatusBadRequest, v, "Name the instance (up to 200 characters), so that you can tell it from others.")
+			return
+		case err != nil:
+			h.unavailable(c, err)
+			return
+		}
+		if ch.Pending {
+			// Approving now would have the device's poll refused: the
+			// provider checks can_use, which OpenFGA does not answer yet.
+			c.Header("Retry-After", "5")
+			h.message(c, http.StatusServiceUnavailable, "Almost there",
+				fmt.Sprintf("%s is now yours, but its access is still being set up. Open the code again in a few seconds to approve the sign-in.", v.InstanceName))
+			return
+		}
+		v.Instance.Name = v.InstanceName
+	}
+	err := h.devices.Approve(ctx, code, sess.Account.ID, v.granted(checked))
+	if errors.Is(err, device.ErrUnknownUserCode) {
+		h.wrongCode(c, code)
+		return
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.message(c, http.StatusOK, "Signed in",
+		fmt.Sprintf("You approved the sign-in of %s. Go back to it: it signs you in within a few seconds. You can close this page.", v.Instance.Name))
+}
+
+func (h *webHandlers) deny(c *gin.Context) {
+	ctx := c.Request.Context()
+	sess, code, ok := h.decision(c)
+	if !ok {
+		return
+	}
+	// Counted like a lookup: denying random codes would refuse strangers'
+	// sign-ins.
+	att, err := h.accounts.CodeAttempt(ctx, sess, clientIP(c.Request))
+	if errors.Is(err, accounts.ErrRateLimited) {
+		h.tooMany(c, err, "wrong codes from this network or this browser")
+		return
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	err = h.devices.Deny(ctx, code)
+	if errors.Is(err, device.ErrUnknownUserCode) {
+		h.wrongCode(c, code)
+		return
+	}
+	if err == nil {
+		err = att.Right(ctx)
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.message(c, http.StatusOK, "Sign-in refused",
+		"You refused the sign-in. The instance is told so and signs nobody in with this code.")
+}
