@@ -179,6 +179,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		if err := a.Keys.Ensure(ctx); err != nil {
 			stopWorkers()
 			wg.Wait()
+			ln.Close()
+			if ctx.Err() != nil {
+				return nil // asked to stop before we started serving
+			}
 			return fmt.Errorf("signing keys: %w", err)
 		}
 		wg.Go(func() { a.Keys.RunRotation(workers, a.Config.KeyRotation) })
