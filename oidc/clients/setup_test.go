@@ -21,7 +21,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
-
 // fixture is a migrated database, a Service on it and its handler behind a
 // real HTTP server. The client IP is taken from the X-Test-IP header, so
 // that a test can speak from several addresses.
