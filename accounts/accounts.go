@@ -14,12 +14,12 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/limits"
 )
 
 var (
@@ -32,7 +32,7 @@ var (
 	// ErrNoSession is a session token that is unknown, malformed or expired.
 	ErrNoSession = errors.New("no such session")
 	// ErrRateLimited matches every *LimitError.
-	ErrRateLimited = errors.New("too many attempts")
+	ErrRateLimited = limits.ErrLimited
 )
 
 // FieldError is input the service refuses; Field names the form field and
@@ -45,15 +45,7 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // LimitError says when the next attempt may be made.
-type LimitError struct {
-	RetryAfter time.Duration
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("%v; retry in %v", ErrRateLimited, e.RetryAfter)
-}
-
-func (e *LimitError) Is(target error) bool { return target == ErrRateLimited }
+type LimitError = limits.Error
 
 // Defaults of Options.
 const (
@@ -84,9 +76,10 @@ type Options struct {
 
 // Service signs people up and in and keeps their sessions.
 type Service struct {
-	db     *pgxpool.Pool
-	access *access.Service
-	opts   Options
+	db      *pgxpool.Pool
+	access  *access.Service
+	opts    Options
+	limiter *limits.Limiter
 }
 
 // New returns a Service on db, creating users through acc.
@@ -109,7 +102,7 @@ func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{db: db, access: acc, opts: opts}
+	return &Service{db: db, access: acc, opts: opts, limiter: limits.New(db, opts.Now)}
 }
 
 // SessionLifetime is how long a new session lasts, for the cookie's Max-Age.

@@ -21,6 +21,9 @@ type Session struct {
 	idHash    []byte
 }
 
+// pruneBatch bounds the opportunistic prune of ended sessions each start does.
+const pruneBatch = 100
+
 // StartSession signs userID in: a new session with a new CSRF token.
 func (s *Service) StartSession(ctx context.Context, userID string) (Session, error) {
 	now := s.clock()

@@ -44,7 +44,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip string) (Accou
 	if !ok {
 		return Account{}, ErrBadCredentials
 	}
-	if err := att.refund(ctx); err != nil {
+	if err := att.Refund(ctx); err != nil {
 		return Account{}, fmt.Errorf("sign in: %w", err)
 	}
 	return a, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/limits"
 )
 
 // Prefix starts every token, so that secret scanners and people can tell
@@ -78,9 +79,10 @@ type Options struct {
 
 // Service creates, authenticates, lists and revokes tokens.
 type Service struct {
-	db    *pgxpool.Pool
-	authz Checker
-	opts  Options
+	db      *pgxpool.Pool
+	authz   Checker
+	opts    Options
+	limiter *limits.Limiter
 }
 
 // New returns a Service on db; checker decides who may list a team's
@@ -101,7 +103,7 @@ func New(db *pgxpool.Pool, checker Checker, opts Options) *Service {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Service{db: db, authz: checker, opts: opts}
+	return &Service{db: db, authz: checker, opts: opts, limiter: limits.New(db, opts.Now)}
 }
 
 // clock is the current time at PostgreSQL's precision.
