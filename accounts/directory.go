@@ -18,6 +18,8 @@ type Workspace struct {
 	Name string
 	// OwnerName is the owning user's name, or the owning team's.
 	OwnerName string
+	// OwnerEmail is the owning user's email; empty for a team.
+	OwnerEmail string
 	// Team is true when a team owns the workspace.
 	Team bool
 }
@@ -63,13 +65,14 @@ func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, er
 	in := Instance{ID: instanceID}
 	err := s.db.QueryRow(ctx, `
 		SELECT i.created_at, i.workspace_id IS NOT NULL, coalesce(i.name, ''),
-		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(w.owner_team_id IS NOT NULL, false)
+		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(u.email, ''),
+		       coalesce(w.owner_team_id IS NOT NULL, false)
 		FROM instances i
 		LEFT JOIN workspaces w ON w.id = i.workspace_id
 		LEFT JOIN users u ON u.id = w.owner_user_id
 		LEFT JOIN teams t ON t.id = w.owner_team_id
 		WHERE i.id = $1`, instanceID).Scan(&in.RegisteredAt, &in.Claimed, &in.Name,
-		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.Team)
+		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.Team)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, ErrNotFound
 	}

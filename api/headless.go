@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
@@ -36,7 +37,7 @@ const patKey = "caido.pat"
 
 // mountHeadless routes the three device calls behind requirePAT.
 func mountHeadless(r *gin.Engine, d Deps) {
-	h := headlessHandlers{db: d.DB, authz: d.Authz, pats: d.PATs, devices: d.Devices, access: d.Access, clients: d.Clients, log: d.Log}
+	h := headlessHandlers{db: d.DB, authz: d.Authz, pats: d.PATs, devices: d.Devices, access: d.Access, accounts: d.Accounts, clients: d.Clients, log: d.Log}
 	auth := requirePAT(d.PATs)
 	r.GET("/oauth2/device/information", auth, h.information)
 	r.POST("/oauth2/device/approve", auth, h.approve)
@@ -87,13 +88,14 @@ func requirePAT(svc *pats.Service) gin.HandlerFunc {
 }
 
 type headlessHandlers struct {
-	db      *pgxpool.Pool
-	authz   *authz.Client
-	pats    *pats.Service
-	devices *device.Service
-	access  *access.Service
-	clients *clients.Service
-	log     *slog.Logger
+	db       *pgxpool.Pool
+	authz    *authz.Client
+	pats     *pats.Service
+	devices  *device.Service
+	access   *access.Service
+	accounts *accounts.Service
+	clients  *clients.Service
+	log      *slog.Logger
 }
 
 // unknownCode is the one answer to a code that is not pending, whatever the
@@ -143,16 +145,6 @@ func (h headlessHandlers) lookup(c *gin.Context) (device.Pending, bool) {
 	return p, true
 }
 
-// instanceInfo is what the approver is told of the instance asking.
-type instanceInfo struct {
-	ID           string
-	Name         string // empty while unclaimed
-	RegisteredAt time.Time
-	WorkspaceID  string
-	Workspace    string
-	Owner        workspaceOwner
-}
-
 // workspaceOwner is who to ask for access to a claimed instance.
 type workspaceOwner struct {
 	// Kind is "user" (a personal workspace) or "team".
@@ -163,32 +155,13 @@ type workspaceOwner struct {
 	Workspace string `json:"workspace"`
 }
 
-func (h headlessHandlers) instance(ctx context.Context, instanceID string) (instanceInfo, error) {
-	in := instanceInfo{ID: instanceID}
-	var name, workspaceID, workspace, userName, userEmail, teamName *string
-	err := h.db.QueryRow(ctx, `
-		SELECT i.name, i.created_at, i.workspace_id::text, w.name, u.name, u.email, t.name
-		FROM instances i
-		LEFT JOIN workspaces w ON w.id = i.workspace_id
-		LEFT JOIN users u ON u.id = w.owner_user_id
-		LEFT JOIN teams t ON t.id = w.owner_team_id
-		WHERE i.id = $1`, instanceID).Scan(&name, &in.RegisteredAt, &workspaceID, &workspace, &userName, &userEmail, &teamName)
-	if err != nil {
-		return in, fmt.Errorf("read instance %s: %w", instanceID, err)
+// ownerOf is whom to ask for access to an instance's workspace.
+func ownerOf(in accounts.Instance) workspaceOwner {
+	o := workspaceOwner{Kind: "user", Name: in.Workspace.OwnerName, Email: in.Workspace.OwnerEmail, Workspace: in.Workspace.Name}
+	if in.Workspace.Team {
+		o = workspaceOwner{Kind: "team", Name: in.Workspace.OwnerName, Workspace: in.Workspace.Name}
 	}
-	in.Name, in.WorkspaceID, in.Workspace = headlessDeref(name), headlessDeref(workspaceID), headlessDeref(workspace)
-	in.Owner = workspaceOwner{Kind: "user", Name: headlessDeref(userName), Email: headlessDeref(userEmail), Workspace: in.Workspace}
-	if teamName != nil {
-		in.Owner = workspaceOwner{Kind: "team", Name: *teamName, Workspace: in.Workspace}
-	}
-	return in, nil
-}
-
-func headlessDeref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return o
 }
 
 // deviceInformation is the reference's DeviceInformationPayload; the
@@ -242,7 +215,7 @@ func (h headlessHandlers) information(c *gin.Context) {
 		h.fail(c, "read client", err)
 		return
 	}
-	in, err := h.instance(ctx, cl.InstanceID)
+	in, err := h.accounts.Instance(ctx, cl.InstanceID)
 	if err != nil {
 		h.fail(c, "read instance", err)
 		return
@@ -259,9 +232,9 @@ func (h headlessHandlers) information(c *gin.Context) {
 		}
 		out.Scopes = append(out.Scopes, deviceScope{Name: sc, Requirement: req})
 	}
-	if in.WorkspaceID != "" {
+	if in.Claimed {
 		out.Client.Instance = &deviceInstance{ID: in.ID, Name: in.Name, RegisteredAt: in.RegisteredAt.Unix(),
-			Workspace: &deviceWorkspace{ID: in.WorkspaceID, Name: in.Workspace}}
+			Workspace: &deviceWorkspace{ID: in.Workspace.ID, Name: in.Workspace.Name}}
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -353,21 +326,22 @@ func (h headlessHandlers) mayUse(c *gin.Context, userID, instanceID string) bool
 	if ok {
 		return true
 	}
-	in, err := h.instance(ctx, instanceID)
+	in, err := h.accounts.Instance(ctx, instanceID)
 	if err != nil {
 		h.fail(c, "read instance", err)
 		return false
 	}
-	ask := "an admin of team " + strconv.Quote(in.Owner.Name)
-	if in.Owner.Kind == "user" {
-		ask = in.Owner.Name
-		if in.Owner.Email != "" {
-			ask += " <" + in.Owner.Email + ">"
+	owner := ownerOf(in)
+	ask := "an admin of team " + strconv.Quote(owner.Name)
+	if owner.Kind == "user" {
+		ask = owner.Name
+		if owner.Email != "" {
+			ask += " <" + owner.Email + ">"
 		}
 	}
-	msg := fmt.Sprintf("you may not use instance %q: it belongs to workspace %q; ask %s to share it with you", in.Name, in.Workspace, ask)
+	msg := fmt.Sprintf("you may not use instance %q: it belongs to workspace %q; ask %s to share it with you", in.Name, in.Workspace.Name, ask)
 	c.AbortWithStatusJSON(http.StatusForbidden, headlessError{
-		Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &in.Owner,
+		Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &owner,
 	})
 	return false
 }

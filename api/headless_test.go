@@ -52,7 +52,7 @@ func newHeadlessWorld(t *testing.T) *headlessWorld {
 	r.ContextWithFallback = true
 	r.Use(api.AccessLog(w.a.Log))
 	api.MountHeadless(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients,
-		PATs: w.pats, Devices: w.a.Devices, Access: w.a.Access})
+		PATs: w.pats, Devices: w.a.Devices, Access: w.a.Access, Accounts: w.a.Accounts})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
