@@ -198,6 +198,22 @@ type deviceWorkspace struct {
 	Name string `json:"name"`
 }
 
+// client is the instance client of a pending flow. One deleted since the
+// flow started makes its code as good as unknown. When ok is false the
+// answer has been written.
+func (h headlessHandlers) client(c *gin.Context, p device.Pending) (clients.Client, bool) {
+	cl, err := h.clients.Get(c.Request.Context(), p.ClientID)
+	if errors.Is(err, clients.ErrNotFound) {
+		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
+		return cl, false
+	}
+	if err != nil {
+		h.fail(c, "read client", err)
+		return cl, false
+	}
+	return cl, true
+}
+
 // information says which instance asks and for what.
 func (h headlessHandlers) information(c *gin.Context) {
 	ctx := c.Request.Context()
@@ -205,14 +221,8 @@ func (h headlessHandlers) information(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cl, err := h.clients.Get(ctx, p.ClientID)
-	if errors.Is(err, clients.ErrNotFound) {
-		// Deleted since the flow started: its code is as good as unknown.
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
-		return
-	}
-	if err != nil {
-		h.fail(c, "read client", err)
+	cl, ok := h.client(c, p)
+	if !ok {
 		return
 	}
 	in, err := h.accounts.Instance(ctx, cl.InstanceID)
@@ -281,15 +291,11 @@ func (h headlessHandlers) approve(c *gin.Context) {
 			"the instance did not ask for "+strings.Join(extra, ", ")+"; it asked for "+strings.Join(p.Scopes, ", "))
 		return
 	}
-	cl, err := h.clients.Get(ctx, p.ClientID)
-	if errors.Is(err, clients.ErrNotFound) {
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
+	cl, ok := h.client(c, p)
+	if !ok {
 		return
 	}
-	if err != nil {
-		h.fail(c, "read client", err)
-		return
-	}
+	var err error
 	claimedNow := false
 	if cl.WorkspaceID == "" {
 		// When another user claims it first, claimedNow stays false and the
