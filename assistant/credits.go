@@ -117,12 +117,7 @@ func (u usage) credits() int64 { return (u.promptTokens + u.completionTokens) * 
 func (s *Service) settle(ctx context.Context, r reservation, u usage) (int64, error) {
 	cost := min(u.credits(), r.credits)
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		// The month row first, as reserve locks it first: no deadlock.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM assistant_credit_months WHERE user_id = $1 AND month = $2 FOR UPDATE`,
-			r.userID, r.month); err != nil {
-			return err
-		}
-		held, err := dropReservation(ctx, tx, r)
+		held, err := unhold(ctx, tx, r)
 		if err != nil {
 			return err
 		}
@@ -143,14 +138,20 @@ func (s *Service) settle(ctx context.Context, r reservation, u usage) (int64, er
 	return s.Balance(ctx, r.userID)
 }
 
+// unhold locks the user's month row (first, as reserve does: no deadlock)
+// and drops the reservation, returning the credits it held.
+func unhold(ctx context.Context, tx pgx.Tx, r reservation) (int64, error) {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM assistant_credit_months WHERE user_id = $1 AND month = $2 FOR UPDATE`,
+		r.userID, r.month); err != nil {
+		return 0, err
+	}
+	return dropReservation(ctx, tx, r)
+}
+
 // release gives a failed call's reservation back.
 func (s *Service) release(ctx context.Context, r reservation) error {
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM assistant_credit_months WHERE user_id = $1 AND month = $2 FOR UPDATE`,
-			r.userID, r.month); err != nil {
-			return err
-		}
-		held, err := dropReservation(ctx, tx, r)
+		held, err := unhold(ctx, tx, r)
 		if err != nil {
 			return err
 		}
