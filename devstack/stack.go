@@ -75,18 +75,13 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (_ *Stack, err e
 		BinDir: binDir, DataDir: clusterDir(dataDir, log), Port: opts.PostgresPort,
 		Password: pgPassword, LogPath: filepath.Join(logDir, "postgres.log"), Throwaway: opts.Throwaway,
 	}
-	for attempt := 1; ; attempt++ {
-		err := s.Postgres.Start(ctx)
-		if err == nil {
-			break
-		}
-		if !pickPG || attempt == 3 || !portTaken(err) {
-			return s, err
-		}
-		if err := pickPorts(&opts, true, false); err != nil {
-			return s, err
-		}
+	err = StartRetryingPorts(pickPG, func() error { return s.Postgres.Start(ctx) }, func() error {
+		err := pickPorts(&opts, true, false)
 		s.Postgres.Port = opts.PostgresPort
+		return err
+	})
+	if err != nil {
+		return s, err
 	}
 	for _, db := range []string{Database, "openfga"} {
 		if err := s.Postgres.CreateDatabase(ctx, db); err != nil {
@@ -104,19 +99,14 @@ func Start(ctx context.Context, opts Options, log *slog.Logger) (_ *Stack, err e
 	if err := fga.Migrate(ctx); err != nil {
 		return s, err
 	}
-	for attempt := 1; ; attempt++ {
-		err := fga.Start(ctx)
-		if err == nil {
-			break
-		}
-		if !pickFGA || attempt == 3 || !portTaken(err) {
-			return s, err
-		}
-		if err := pickPorts(&opts, false, true); err != nil {
-			return s, err
-		}
+	err = StartRetryingPorts(pickFGA, func() error { return fga.Start(ctx) }, func() error {
+		err := pickPorts(&opts, false, true)
 		fga.HTTPAddr = "127.0.0.1:" + strconv.Itoa(opts.OpenFGAHTTPPort)
 		fga.GRPCAddr = "127.0.0.1:" + strconv.Itoa(opts.OpenFGAGRPCPort)
+		return err
+	})
+	if err != nil {
+		return s, err
 	}
 	s.OpenFGA = fga
 	return s, nil
@@ -183,6 +173,21 @@ func pickPorts(opts *Options, postgres, openfga bool) error {
 		*port = p
 	}
 	return nil
+}
+
+// StartRetryingPorts runs start. When it fails because a port picked for it
+// (picked) was taken by someone else between the pick and the bind, repick
+// chooses new ports and start runs again, three times in all.
+func StartRetryingPorts(picked bool, start, repick func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if err == nil || !picked || attempt == 3 || !portTaken(err) {
+			return err
+		}
+		if err := repick(); err != nil {
+			return err
+		}
+	}
 }
 
 // portTaken reports whether a server failed because its port was in use

@@ -31,9 +31,9 @@ func addDevFlags(fs *flag.FlagSet, ports bool) *devFlags {
 		exitWithParent: fs.Bool("exit-with-parent", false, "stop everything when the parent process (make) dies"),
 	}
 	if ports {
-		d.pgPort = fs.Int("postgres-port", 54329, "loopback port of the private PostgreSQL")
-		d.fgaHTTPPort = fs.Int("openfga-http-port", 18081, "loopback port of OpenFGA's HTTP API")
-		d.fgaGRPCPort = fs.Int("openfga-grpc-port", 18082, "loopback port of OpenFGA's gRPC API")
+		d.pgPort = fs.Int("postgres-port", 54329, "loopback port of the private PostgreSQL (0: a free one)")
+		d.fgaHTTPPort = fs.Int("openfga-http-port", 18081, "loopback port of OpenFGA's HTTP API (0: a free one)")
+		d.fgaGRPCPort = fs.Int("openfga-grpc-port", 18082, "loopback port of OpenFGA's gRPC API (0: a free one)")
 	}
 	return d
 }

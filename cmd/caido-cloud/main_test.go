@@ -242,9 +242,11 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 	d.cmd = exec.Command(bin, "dev", "run",
 		"--data-dir", dataDir,
 		"--listen-addr", d.addr,
-		"--postgres-port", strconv.Itoa(freePort(t)),
-		"--openfga-http-port", strconv.Itoa(freePort(t)),
-		"--openfga-grpc-port", strconv.Itoa(freePort(t)),
+		// 0: dev run picks free ports itself, and picks again if another
+		// test's server takes one between the pick and the bind.
+		"--postgres-port", "0",
+		"--openfga-http-port", "0",
+		"--openfga-grpc-port", "0",
 		"--openfga-bin", testenv.Env(t, "OPENFGA_BIN"),
 	)
 	// No DATABASE_URL or OPENFGA_API_URL: dev run starts its own system, as

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -185,22 +184,17 @@ func OpenFGA(t testing.TB) *devstack.OpenFGA {
 	if err := f.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Ports free a moment ago may be taken by another test's server by the
-	// time OpenFGA binds them: try new ones.
-	for attempt := 1; ; attempt++ {
+	pick := func() error {
 		httpPort, err := devstack.FreePort()
-		Must(t, err)
+		if err != nil {
+			return err
+		}
 		grpcPort, err := devstack.FreePort()
-		Must(t, err)
 		f.HTTPAddr, f.GRPCAddr = "127.0.0.1:"+itoa(httpPort), "127.0.0.1:"+itoa(grpcPort)
-		err = f.Start(ctx)
-		if err == nil {
-			break
-		}
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatal(err)
-		}
+		return err
 	}
+	Must(t, pick())
+	Must(t, devstack.StartRetryingPorts(true, func() error { return f.Start(ctx) }, pick))
 	t.Cleanup(func() { _ = f.Stop() })
 	return f
 }
