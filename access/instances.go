@@ -70,6 +70,14 @@ func claim(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, name
 	if err := tx.QueryRow(ctx, `SELECT assistant_enabled FROM instances WHERE id = $1`, instanceID).Scan(&assistant); err != nil {
 		return nil, err
 	}
+	team, err := teamOfWorkspace(ctx, tx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := Record(ctx, tx, AuditClaim, team, Target{Type: "instance", ID: instanceID},
+		map[string]any{"name": name, "workspace_id": workspaceID}); err != nil {
+		return nil, err
+	}
 	return writes(instanceTuples(instanceID, &workspaceID, &userID, assistant)), bumpGeneration(ctx, tx, workspaceID)
 }
 
@@ -108,6 +116,14 @@ func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expi
 		if err != nil {
 			return nil, translate(err, "grant on instance "+instanceID)
 		}
+		team, err := teamOfInstance(ctx, tx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if err := Record(ctx, tx, AuditGrant, team, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+			map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
+			return nil, err
+		}
 		// A tuple's condition cannot be changed in place: the old grant's
 		// tuple is deleted first, in order, then the new one written.
 		return append(old, authz.Write(grantTuple(instanceID, to, expiresAt))), bumpGeneration(ctx, tx, deref(workspaceID)...)
@@ -132,6 +148,14 @@ func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Ch
 			return nil, err
 		}
 		if users, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+		team, err := teamOfInstance(ctx, tx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if err := Record(ctx, tx, AuditRevoke, team, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+			map[string]any{"user_id": to.UserID, "team_id": to.TeamID}); err != nil {
 			return nil, err
 		}
 		var workspaceID *string
@@ -182,6 +206,14 @@ func (s *Service) SetAssistantEnabled(ctx context.Context, instanceID string, en
 		if _, err := tx.Exec(ctx, `UPDATE instances SET assistant_enabled = $2 WHERE id = $1`, instanceID, enabled); err != nil {
 			return nil, err
 		}
+		team, err := teamOfInstance(ctx, tx, instanceID)
+		if err != nil {
+			return nil, err
+		}
+		if err := Record(ctx, tx, AuditAssistantToggle, team, Target{Type: "instance", ID: instanceID},
+			map[string]any{"enabled": enabled}); err != nil {
+			return nil, err
+		}
 		blocked := authz.Tuple{User: "user:*", Relation: "assistant_blocked", Object: authz.InstanceObject(instanceID)}
 		op := authz.Write(blocked)
 		if enabled {
@@ -191,42 +223,57 @@ func (s *Service) SetAssistantEnabled(ctx context.Context, instanceID string, en
 	})
 }
 
-// DeleteInstance removes an instance, its grants and every tuple about it.
+// DeleteInstance removes an instance, its grants and every tuple about it;
+// its OAuth client goes with it (ON DELETE CASCADE), so its credentials and
+// every session on it stop working.
 func (s *Service) DeleteInstance(ctx context.Context, instanceID string) (Change, error) {
 	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		var workspaceID, claimedBy *string
-		var assistant bool
-		err := tx.QueryRow(ctx, `SELECT workspace_id::text, claimed_by::text, assistant_enabled FROM instances WHERE id = $1 FOR UPDATE`,
-			instanceID).Scan(&workspaceID, &claimedBy, &assistant)
-		if err != nil {
-			return nil, translate(err, "instance "+instanceID)
-		}
-		grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE instance_id = $1
-			RETURNING coalesce(user_id::text, ''), coalesce(team_id::text, ''), expires_at`, instanceID)
+		team, err := teamOfInstance(ctx, tx, instanceID)
 		if err != nil {
 			return nil, err
 		}
-		var ops []authz.Op
-		for grants.Next() {
-			var to Grantee
-			var at *time.Time
-			if err := grants.Scan(&to.UserID, &to.TeamID, &at); err != nil {
-				grants.Close()
-				return nil, err
-			}
-			ops = append(ops, authz.Delete(grantTuple(instanceID, to, at)))
-		}
-		if err := grants.Err(); err != nil {
+		if err := Record(ctx, tx, AuditInstanceDelete, team, Target{Type: "instance", ID: instanceID}, nil); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM instances WHERE id = $1`, instanceID); err != nil {
-			return nil, err
-		}
-		for _, t := range instanceTuples(instanceID, workspaceID, claimedBy, assistant) {
-			ops = append(ops, authz.Delete(t))
-		}
-		return ops, bumpGeneration(ctx, tx, deref(workspaceID)...)
+		return deleteInstance(ctx, tx, instanceID)
 	})
+}
+
+// deleteInstance deletes the instance row and returns the deletes of its
+// tuples and its grants' tuples.
+func deleteInstance(ctx context.Context, tx pgx.Tx, instanceID string) ([]authz.Op, error) {
+	var workspaceID, claimedBy *string
+	var assistant bool
+	err := tx.QueryRow(ctx, `SELECT workspace_id::text, claimed_by::text, assistant_enabled FROM instances WHERE id = $1 FOR UPDATE`,
+		instanceID).Scan(&workspaceID, &claimedBy, &assistant)
+	if err != nil {
+		return nil, translate(err, "instance "+instanceID)
+	}
+	grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE instance_id = $1
+		RETURNING coalesce(user_id::text, ''), coalesce(team_id::text, ''), expires_at`, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	var ops []authz.Op
+	for grants.Next() {
+		var to Grantee
+		var at *time.Time
+		if err := grants.Scan(&to.UserID, &to.TeamID, &at); err != nil {
+			grants.Close()
+			return nil, err
+		}
+		ops = append(ops, authz.Delete(grantTuple(instanceID, to, at)))
+	}
+	if err := grants.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM instances WHERE id = $1`, instanceID); err != nil {
+		return nil, err
+	}
+	for _, t := range instanceTuples(instanceID, workspaceID, claimedBy, assistant) {
+		ops = append(ops, authz.Delete(t))
+	}
+	return ops, bumpGeneration(ctx, tx, deref(workspaceID)...)
 }
 
 func writes(ts []authz.Tuple) []authz.Op {

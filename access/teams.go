@@ -54,6 +54,10 @@ func (s *Service) CreateTeam(ctx context.Context, ownerID, name, billingEmail st
 		if err != nil {
 			return nil, err
 		}
+		if err := Record(ctx, tx, AuditTeamCreate, t.ID, Target{Type: "team", ID: t.ID, UserID: ownerID},
+			map[string]any{"name": t.Name}); err != nil {
+			return nil, err
+		}
 		ops := []authz.Op{authz.Write(workspaceOwnerTuple(t.DefaultWorkspaceID, nil, &t.ID))}
 		for _, tu := range memberTuples(t.ID, ownerID, RoleOwner, true) {
 			ops = append(ops, authz.Write(tu))
@@ -64,25 +68,107 @@ func (s *Service) CreateTeam(ctx context.Context, ownerID, name, billingEmail st
 }
 
 // SetTeamMember adds userID to the team or changes their role and billing
-// capability.
+// capability; a member keeps the seat they have (a new one has none).
 func (s *Service) SetTeamMember(ctx context.Context, teamID, userID string, role Role, billing bool) (Change, error) {
 	if !role.valid() {
 		return Change{}, fmt.Errorf("role %q is not owner, admin or member: %w", role, ErrInvalid)
 	}
 	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		ops, err := removeMember(ctx, tx, teamID, userID)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO team_members (team_id, user_id, role, billing) VALUES ($1, $2, $3, $4)`,
-			teamID, userID, role, billing); err != nil {
+		var useSeat bool
+		err := tx.QueryRow(ctx, `SELECT use_seat FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID).Scan(&useSeat)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, translate(err, "team member")
 		}
-		for _, tu := range memberTuples(teamID, userID, role, billing) {
-			ops = append(ops, authz.Write(tu))
-		}
-		return ops, bumpTeamWorkspaces(ctx, tx, teamID)
+		return putMember(ctx, tx, teamID, userID, role, billing, useSeat)
 	})
+}
+
+// UpdateMember changes an existing member's role (admin or member) and seat.
+// The owner's role is not changed this way: a team always keeps its owner.
+func (s *Service) UpdateMember(ctx context.Context, teamID, userID string, role Role, useSeat bool) (Change, error) {
+	if role != RoleAdmin && role != RoleMember {
+		return Change{}, fmt.Errorf("role %q is not admin or member: %w", role, ErrInvalid)
+	}
+	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		var was Role
+		var billing bool
+		err := tx.QueryRow(ctx, `SELECT role, billing FROM team_members WHERE team_id = $1 AND user_id = $2 FOR UPDATE`,
+			teamID, userID).Scan(&was, &billing)
+		if err != nil {
+			return nil, translate(err, "team member "+userID)
+		}
+		if was == RoleOwner && role != RoleOwner {
+			return nil, fmt.Errorf("the team's owner keeps the owner role: %w", ErrInvalid)
+		}
+		return putMember(ctx, tx, teamID, userID, role, billing, useSeat)
+	})
+}
+
+// putMember writes a membership (replacing any) with its tuples, its audit
+// entry, and a seat check when the member is to use a seat.
+func putMember(ctx context.Context, tx pgx.Tx, teamID, userID string, role Role, billing, useSeat bool) ([]authz.Op, error) {
+	var hadSeat bool
+	existed := true
+	err := tx.QueryRow(ctx, `SELECT use_seat FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID).Scan(&hadSeat)
+	if errors.Is(err, pgx.ErrNoRows) {
+		existed = false
+	} else if err != nil {
+		return nil, translate(err, "team member")
+	}
+	if useSeat && !hadSeat {
+		if err := takeSeat(ctx, tx, teamID, false); err != nil {
+			return nil, err
+		}
+	}
+	ops, err := removeMember(ctx, tx, teamID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO team_members (team_id, user_id, role, billing, use_seat) VALUES ($1, $2, $3, $4, $5)`,
+		teamID, userID, role, billing, useSeat); err != nil {
+		return nil, translate(err, "team member")
+	}
+	for _, tu := range memberTuples(teamID, userID, role, billing) {
+		ops = append(ops, authz.Write(tu))
+	}
+	action := AuditMemberAdd
+	if existed {
+		action = AuditMemberRole
+	}
+	if err := Record(ctx, tx, action, teamID, Target{Type: "team_member", ID: userID, UserID: userID},
+		map[string]any{"role": role, "billing": billing, "use_seat": useSeat}); err != nil {
+		return nil, err
+	}
+	return ops, bumpTeamWorkspaces(ctx, tx, teamID)
+}
+
+// ErrNoSeat says the team's subscription has no seat left.
+var ErrNoSeat = errors.New("no seat left in the team's subscription")
+
+// takeSeat checks that one more member (or, with invitations, one more open
+// seat invitation) fits in the subscription. The subscription row is locked
+// so that concurrent additions are counted one after the other.
+func takeSeat(ctx context.Context, tx pgx.Tx, teamID string, countInvitations bool) error {
+	var seats int
+	err := tx.QueryRow(ctx, `SELECT seats FROM team_subscriptions
+		WHERE team_id = $1 AND starts_at <= now() AND (ends_at IS NULL OR ends_at > now()) FOR UPDATE`, teamID).Scan(&seats)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("the team has no active subscription, so no seats: %w", ErrNoSeat)
+	}
+	if err != nil {
+		return err
+	}
+	var used int
+	err = tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM team_members WHERE team_id = $1 AND use_seat)
+		+ CASE WHEN $2 THEN (SELECT count(*) FROM team_invitations WHERE team_id = $1 AND use_seat AND accepted_at IS NULL AND expires_at > now()) ELSE 0 END`,
+		teamID, countInvitations).Scan(&used)
+	if err != nil {
+		return err
+	}
+	if used >= seats {
+		return fmt.Errorf("all %d seats of the team's subscription are taken (open invitations count): %w", seats, ErrNoSeat)
+	}
+	return nil
 }
 
 // RemoveTeamMember takes userID out of the team, and with it their access to
@@ -100,12 +186,20 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 		if affected, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			return nil, err
 		}
+		var role Role
+		err = tx.QueryRow(ctx, `SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID).Scan(&role)
+		if err != nil {
+			return nil, translate(err, "team member "+userID)
+		}
+		if role == RoleOwner {
+			return nil, fmt.Errorf("the team's owner cannot be removed: %w", ErrInvalid)
+		}
 		ops, err := removeMember(ctx, tx, teamID, userID)
 		if err != nil {
 			return nil, err
 		}
-		if ops == nil {
-			return nil, fmt.Errorf("team member %s: %w", userID, ErrNotFound)
+		if err := Record(ctx, tx, AuditMemberRemove, teamID, Target{Type: "team_member", ID: userID, UserID: userID}, nil); err != nil {
+			return nil, err
 		}
 		return ops, bumpTeamWorkspaces(ctx, tx, teamID)
 	})

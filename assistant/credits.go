@@ -36,7 +36,7 @@ func monthOf(t time.Time) time.Time {
 func (s *Service) Balance(ctx context.Context, userID string) (int64, error) {
 	var balance int64
 	err := s.db.QueryRow(ctx, `SELECT greatest(p.monthly_credits - coalesce(m.spent + m.reserved, 0), 0)
-		FROM users u JOIN plans p ON p.name = u.plan
+		FROM users u JOIN user_plans up ON up.user_id = u.id JOIN plans p ON p.name = up.plan
 		LEFT JOIN assistant_credit_months m ON m.user_id = u.id AND m.month = $2
 		WHERE u.id = $1`, userID, monthOf(s.now())).Scan(&balance)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -72,7 +72,7 @@ func (s *Service) reserve(ctx context.Context, userID string, credits int64) (re
 		}
 		reserved -= stale
 		var allowance int64
-		if err := tx.QueryRow(ctx, `SELECT p.monthly_credits FROM users u JOIN plans p ON p.name = u.plan
+		if err := tx.QueryRow(ctx, `SELECT p.monthly_credits FROM users u JOIN user_plans up ON up.user_id = u.id JOIN plans p ON p.name = up.plan
 			WHERE u.id = $1`, userID).Scan(&allowance); err != nil {
 			return err
 		}

@@ -150,7 +150,7 @@ func (s *Store) Profile(ctx context.Context, userID string) (Profile, error) {
 	var entitlements []string
 	err := s.db.QueryRow(ctx, `SELECT u.id::text, u.name, u.email, p.display_name,
 			coalesce(array_agg(e.entitlement ORDER BY e.entitlement) FILTER (WHERE e.entitlement IS NOT NULL), '{}')
-		FROM users u JOIN plans p ON p.name = u.plan LEFT JOIN plan_entitlements e ON e.plan = p.name
+		FROM users u JOIN user_plans up ON up.user_id = u.id JOIN plans p ON p.name = up.plan LEFT JOIN plan_entitlements e ON e.plan = p.name
 		WHERE u.id = $1 GROUP BY u.id, p.display_name`, userID).
 		Scan(&p.ID, &p.Identity.Name, &p.Identity.Email, &p.Subscription.Plan.Name, &entitlements)
 	p.Subscription.Entitlements = make([]Entitlement, len(entitlements))

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/limits"
 )
@@ -150,7 +151,12 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 	secret = newSecret()
 	t = Token{UserID: n.UserID, TeamID: n.TeamID, Name: name, CreatedAt: now, ExpiresAt: expires}
 	var member bool
-	err = s.db.QueryRow(ctx, `
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	err = tx.QueryRow(ctx, `
 		WITH u AS (SELECT id FROM users WHERE id = $1::uuid),
 		ok AS (SELECT nullif($2, '')::uuid IS NULL
 			OR EXISTS (SELECT 1 FROM team_members WHERE team_id = nullif($2, '')::uuid AND user_id = $1::uuid) AS member),
@@ -172,6 +178,13 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 			return "", Token{}, fmt.Errorf("%w: the user is not a member of team %s", ErrInvalid, n.TeamID)
 		}
 		return "", Token{}, fmt.Errorf("%w: no such user %s", ErrInvalid, n.UserID)
+	}
+	if err := access.Record(ctx, tx, access.AuditPATCreate, n.TeamID, access.Target{Type: "personal_access_token", ID: t.ID, UserID: n.UserID},
+		map[string]any{"name": name, "expires_at": expires}); err != nil {
+		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
 	}
 	return secret, t, nil
 }
@@ -223,17 +236,22 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Token, er
 // Revoke ends a token of userID's at once. Someone else's token, a revoked
 // one and one that never existed are all ErrNotFound.
 func (s *Service) Revoke(ctx context.Context, userID, tokenID string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE personal_access_tokens SET revoked_at = $3
-		WHERE id = $1::uuid AND user_id = $2::uuid AND revoked_at IS NULL`, tokenID, userID, s.clock())
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var team string
+		err := tx.QueryRow(ctx, `UPDATE personal_access_tokens SET revoked_at = $3
+			WHERE id = $1::uuid AND user_id = $2::uuid AND revoked_at IS NULL RETURNING coalesce(team_id::text, '')`,
+			tokenID, userID, s.clock()).Scan(&team)
+		if err != nil {
+			return err
+		}
+		return access.Record(ctx, tx, access.AuditPATRevoke, team, access.Target{Type: "personal_access_token", ID: tokenID, UserID: userID}, nil)
+	})
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "22P02" {
 		return ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("revoke personal access token: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -91,10 +92,29 @@ func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
 	secret := keyPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	k := Key{Hint: secret[:len(keyPrefix)+4], WorkspaceID: n.WorkspaceID, CreatedBy: n.CreatedBy,
 		Description: n.Description, NamePrefix: n.NamePrefix, Reusable: n.Reusable, ExpiresAt: n.ExpiresAt}
-	err = s.db.QueryRow(ctx, `INSERT INTO registration_keys (key_hash, key_hint, workspace_id, created_by, description, name_prefix, reusable, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text, created_at`,
-		hash(secret), k.Hint, k.WorkspaceID, k.CreatedBy, k.Description, k.NamePrefix, k.Reusable, k.ExpiresAt).Scan(&k.ID, &k.CreatedAt)
-	return secret, k, err
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var team *string
+		err := tx.QueryRow(ctx, `INSERT INTO registration_keys (key_hash, key_hint, workspace_id, created_by, description, name_prefix, reusable, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			RETURNING id::text, created_at, (SELECT owner_team_id::text FROM workspaces WHERE id = $3)`,
+			hash(secret), k.Hint, k.WorkspaceID, k.CreatedBy, k.Description, k.NamePrefix, k.Reusable, k.ExpiresAt).Scan(&k.ID, &k.CreatedAt, &team)
+		if err != nil {
+			return err
+		}
+		return access.Record(ctx, tx, access.AuditKeyCreate, deref(team), access.Target{Type: "registration_key", ID: k.ID},
+			map[string]any{"workspace_id": k.WorkspaceID, "hint": k.Hint, "reusable": k.Reusable, "expires_at": k.ExpiresAt})
+	})
+	if err != nil {
+		return "", Key{}, err
+	}
+	return secret, k, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // hash is SHA-256: keys carry 256 random bits.
@@ -116,14 +136,22 @@ func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 
 // Revoke ends a key at once.
 func (s *Service) Revoke(ctx context.Context, id string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE registration_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var team *string
+		err := tx.QueryRow(ctx, `UPDATE registration_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+			RETURNING (SELECT owner_team_id::text FROM workspaces WHERE id = registration_keys.workspace_id)`, id).Scan(&team)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return access.Record(ctx, tx, access.AuditKeyRevoke, deref(team), access.Target{Type: "registration_key", ID: id}, nil)
+	})
 }
 
 // Redeem is clients.Options.RedeemKey: inside the registration's
@@ -152,5 +180,7 @@ func (s *Service) Redeem(ctx context.Context, tx pgx.Tx, key, instanceID string)
 		return err
 	}
 	name := k.NamePrefix + "-" + instanceID[:8]
+	// The claim is the key creator's doing: the audit log says so.
+	ctx = access.WithActor(ctx, access.Actor{UserID: k.CreatedBy})
 	return access.ClaimInTx(ctx, tx, instanceID, k.CreatedBy, k.WorkspaceID, name)
 }

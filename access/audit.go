@@ -1,0 +1,173 @@
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Actor is who makes a change: a signed-in user (from a page, a personal
+// access token or an access token) or the operator at the CLI. It travels in
+// the context so that every change records it without each call passing it.
+type Actor struct {
+	// UserID is empty for the operator.
+	UserID string
+	// IP is the client address as the server decided it (trusted proxies
+	// applied); invalid when there is none (the CLI).
+	IP netip.Addr
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying the actor of the changes made with it.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the context's actor; the zero Actor is the operator.
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// Audit actions, one per kind of change of access.
+const (
+	AuditClaim            = "instance.claim"
+	AuditInstanceRename   = "instance.rename"
+	AuditInstanceMove     = "instance.move"
+	AuditInstanceDelete   = "instance.delete"
+	AuditCredentialsReset = "instance.credentials_reset"
+	AuditAssistantToggle  = "instance.assistant"
+	AuditGrant            = "grant.create"
+	AuditRevoke           = "grant.revoke"
+	AuditTeamCreate       = "team.create"
+	AuditMemberAdd        = "member.add"
+	AuditMemberRole       = "member.role"
+	AuditMemberRemove     = "member.remove"
+	AuditInvite           = "invitation.create"
+	AuditInviteDelete     = "invitation.delete"
+	AuditInviteAccept     = "invitation.accept"
+	AuditKeyCreate        = "registration_key.create"
+	AuditKeyRevoke        = "registration_key.revoke"
+	AuditPATCreate        = "pat.create"
+	AuditPATRevoke        = "pat.revoke"
+	AuditUserDelete       = "user.delete"
+	AuditVoucherClaim     = "voucher.claim"
+)
+
+// AuditEntry is one recorded change.
+type AuditEntry struct {
+	ID           int64           `json:"id"`
+	TeamID       *string         `json:"team_id"`
+	ActorUserID  *string         `json:"actor_user_id"`
+	ActorLabel   string          `json:"actor"`
+	Action       string          `json:"action"`
+	TargetType   string          `json:"target_type"`
+	TargetID     string          `json:"target_id"`
+	TargetUserID *string         `json:"target_user_id"`
+	Detail       json.RawMessage `json:"detail"`
+	IP           *string         `json:"ip"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// Target is what a change was done to.
+type Target struct {
+	Type string
+	ID   string
+	// UserID is the user the change concerns, when there is one (the grantee,
+	// the member), so they see it in their own log.
+	UserID string
+}
+
+// Record writes an audit entry in tx, so that it exists exactly when the
+// change does. teamID is the team whose admins see it ("" for none); detail
+// must hold no secret.
+func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target, detail map[string]any) error {
+	actor := ActorFrom(ctx)
+	label := "operator"
+	var actorID *string
+	if actor.UserID != "" {
+		actorID = &actor.UserID
+		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, actor.UserID).Scan(&label); err != nil {
+			return fmt.Errorf("audit actor %s: %w", actor.UserID, err)
+		}
+	}
+	var ip *string
+	if actor.IP.IsValid() {
+		s := actor.IP.String()
+		ip = &s
+	}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (team_id, actor_user_id, actor_label, action, target_type, target_id, target_user_id, detail, ip)
+		VALUES (nullif($1, '')::uuid, $2, $3, $4, $5, $6, nullif($7, '')::uuid, $8, $9::inet)`,
+		teamID, actorID, label, action, target.Type, target.ID, target.UserID, detail, ip)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// teamOfWorkspace returns the team owning a workspace, or "" for a personal
+// one: the audit entry of a change inside it goes to that team's admins.
+func teamOfWorkspace(ctx context.Context, tx pgx.Tx, workspaceID string) (string, error) {
+	var team *string
+	if err := tx.QueryRow(ctx, `SELECT owner_team_id::text FROM workspaces WHERE id = $1`, workspaceID).Scan(&team); err != nil {
+		return "", translate(err, "workspace "+workspaceID)
+	}
+	if team == nil {
+		return "", nil
+	}
+	return *team, nil
+}
+
+// teamOfInstance is teamOfWorkspace for the instance's workspace.
+func teamOfInstance(ctx context.Context, tx pgx.Tx, instanceID string) (string, error) {
+	var team *string
+	err := tx.QueryRow(ctx, `SELECT w.owner_team_id::text FROM instances i LEFT JOIN workspaces w ON w.id = i.workspace_id WHERE i.id = $1`,
+		instanceID).Scan(&team)
+	if err != nil {
+		return "", translate(err, "instance "+instanceID)
+	}
+	if team == nil {
+		return "", nil
+	}
+	return *team, nil
+}
+
+// AuditFilter selects entries.
+type AuditFilter struct {
+	// TeamID: the team's entries (for its admins). Otherwise UserID: the
+	// entries the user made or that concern them.
+	TeamID string
+	UserID string
+	Limit  int
+}
+
+// AuditLog returns entries, newest first.
+func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	const cols = `id, team_id::text, actor_user_id::text, actor_label, action, target_type, target_id, target_user_id::text, detail, host(ip), created_at`
+	var rows pgx.Rows
+	var err error
+	if f.TeamID != "" {
+		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log WHERE team_id = $1 ORDER BY id DESC LIMIT $2`, f.TeamID, f.Limit)
+	} else {
+		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log WHERE actor_user_id = $1 OR target_user_id = $1 ORDER BY id DESC LIMIT $2`, f.UserID, f.Limit)
+	}
+	if err != nil {
+		return nil, translate(err, "audit log")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
+		var e AuditEntry
+		err := r.Scan(&e.ID, &e.TeamID, &e.ActorUserID, &e.ActorLabel, &e.Action, &e.TargetType, &e.TargetID, &e.TargetUserID, &e.Detail, &e.IP, &e.CreatedAt)
+		return e, err
+	})
+}

@@ -1,0 +1,164 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Account is a user as the public API shows them.
+type Account struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Account reads a user.
+func (s *Service) Account(ctx context.Context, userID string) (Account, error) {
+	a := Account{ID: userID}
+	err := s.db.QueryRow(ctx, `SELECT email, name, created_at, updated_at FROM users WHERE id = $1`, userID).
+		Scan(&a.Email, &a.Name, &a.CreatedAt, &a.UpdatedAt)
+	return a, translate(err, "user "+userID)
+}
+
+// AccountByEmail finds a user by address, compared case-insensitively.
+func (s *Service) AccountByEmail(ctx context.Context, email string) (Account, error) {
+	var a Account
+	err := s.db.QueryRow(ctx, `SELECT id::text, email, name, created_at, updated_at FROM users WHERE lower(email) = lower($1)`, email).
+		Scan(&a.ID, &a.Email, &a.Name, &a.CreatedAt, &a.UpdatedAt)
+	return a, translate(err, "user "+email)
+}
+
+// TeamInfo is a team with its timestamps.
+type TeamInfo struct {
+	Team
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Membership is a user's place in a team.
+type Membership struct {
+	Team    TeamInfo `json:"team"`
+	Role    Role     `json:"role"`
+	Billing bool     `json:"billing"`
+	UseSeat bool     `json:"use_seat"`
+}
+
+// Memberships lists the teams userID belongs to, oldest membership first.
+func (s *Service) Memberships(ctx context.Context, userID string) ([]Membership, error) {
+	rows, err := s.db.Query(ctx, `SELECT t.id::text, t.name, t.billing_email, w.id::text, t.created_at, t.updated_at, m.role, m.billing, m.use_seat
+		FROM team_members m JOIN teams t ON t.id = m.team_id
+		JOIN workspaces w ON w.owner_team_id = t.id AND w.is_default
+		WHERE m.user_id = $1 ORDER BY m.created_at, t.id`, userID)
+	if err != nil {
+		return nil, translate(err, "teams of user "+userID)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Membership, error) {
+		var m Membership
+		err := r.Scan(&m.Team.ID, &m.Team.Name, &m.Team.BillingEmail, &m.Team.DefaultWorkspaceID,
+			&m.Team.CreatedAt, &m.Team.UpdatedAt, &m.Role, &m.Billing, &m.UseSeat)
+		return m, err
+	})
+}
+
+// Member is one member of a team.
+type Member struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	Billing   bool      `json:"billing"`
+	UseSeat   bool      `json:"use_seat"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Members lists a team's members, owner first.
+func (s *Service) Members(ctx context.Context, teamID string) ([]Member, error) {
+	rows, err := s.db.Query(ctx, `SELECT u.id::text, u.email, u.name, m.role, m.billing, m.use_seat, m.created_at, m.updated_at
+		FROM team_members m JOIN users u ON u.id = m.user_id
+		WHERE m.team_id = $1 ORDER BY m.role = 'owner' DESC, m.created_at, u.id`, teamID)
+	if err != nil {
+		return nil, translate(err, "members of team "+teamID)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
+		var m Member
+		err := r.Scan(&m.UserID, &m.Email, &m.Name, &m.Role, &m.Billing, &m.UseSeat, &m.CreatedAt, &m.UpdatedAt)
+		return m, err
+	})
+}
+
+// Subscription is a team's subscription with the seats in use.
+type Subscription struct {
+	ID          string     `json:"id"`
+	TeamID      string     `json:"team_id"`
+	Plan        string     `json:"plan"`
+	PlanName    string     `json:"plan_name"`
+	Seats       int        `json:"seats"`
+	SeatsUsed   int        `json:"seats_used"`
+	Trial       bool       `json:"trial"`
+	StartsAt    time.Time  `json:"starts_at"`
+	EndsAt      *time.Time `json:"ends_at"`
+	PausesAt    *time.Time `json:"pauses_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// TeamSubscription returns the team's subscription; ErrNotFound when it has
+// none.
+func (s *Service) TeamSubscription(ctx context.Context, teamID string) (Subscription, error) {
+	sub := Subscription{TeamID: teamID}
+	err := s.db.QueryRow(ctx, `SELECT s.id::text, s.plan, p.display_name, s.seats,
+			(SELECT count(*) FROM team_members WHERE team_id = s.team_id AND use_seat),
+			s.trial, s.starts_at, s.ends_at, s.pauses_at, s.created_at, s.updated_at
+		FROM team_subscriptions s JOIN plans p ON p.name = s.plan WHERE s.team_id = $1`, teamID).
+		Scan(&sub.ID, &sub.Plan, &sub.PlanName, &sub.Seats, &sub.SeatsUsed, &sub.Trial, &sub.StartsAt, &sub.EndsAt, &sub.PausesAt, &sub.CreatedAt, &sub.UpdatedAt)
+	return sub, translate(err, "subscription of team "+teamID)
+}
+
+// SetTeamSubscription creates or replaces a team's subscription (an
+// operator's action). Fewer seats than are in use is refused: the admins
+// free seats first.
+func (s *Service) SetTeamSubscription(ctx context.Context, teamID, plan string, seats int, trial bool, endsAt *time.Time) (Subscription, error) {
+	if seats < 0 {
+		return Subscription{}, fmt.Errorf("seats must be 0 or more: %w", ErrInvalid)
+	}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var used int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM team_members WHERE team_id = $1 AND use_seat`, teamID).Scan(&used); err != nil {
+			return err
+		}
+		if used > seats {
+			return fmt.Errorf("%d members use a seat; free seats before lowering to %d: %w", used, seats, ErrInvalid)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO team_subscriptions (team_id, plan, seats, trial, ends_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (team_id) DO UPDATE SET plan = $2, seats = $3, trial = $4, ends_at = $5, updated_at = now()`,
+			teamID, plan, seats, trial, endsAt)
+		return translate(err, "subscription of team "+teamID+" (is "+plan+" a plan?)")
+	})
+	if err != nil {
+		return Subscription{}, err
+	}
+	return s.TeamSubscription(ctx, teamID)
+}
+
+// Workspace is a workspace with its owner.
+type Workspace struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	OwnerUserID string `json:"owner_user_id,omitempty"`
+	OwnerTeamID string `json:"owner_team_id,omitempty"`
+	Generation  int64  `json:"generation"`
+}
+
+// Workspace reads a workspace.
+func (s *Service) Workspace(ctx context.Context, id string) (Workspace, error) {
+	w := Workspace{ID: id}
+	err := s.db.QueryRow(ctx, `SELECT name, coalesce(owner_user_id::text, ''), coalesce(owner_team_id::text, ''), generation
+		FROM workspaces WHERE id = $1`, id).Scan(&w.Name, &w.OwnerUserID, &w.OwnerTeamID, &w.Generation)
+	return w, translate(err, "workspace "+id)
+}
