@@ -94,18 +94,18 @@ func (s *Service) Members(ctx context.Context, teamID string) ([]Member, error) 
 
 // Subscription is a team's subscription with the seats in use.
 type Subscription struct {
-	ID          string     `json:"id"`
-	TeamID      string     `json:"team_id"`
-	Plan        string     `json:"plan"`
-	PlanName    string     `json:"plan_name"`
-	Seats       int        `json:"seats"`
-	SeatsUsed   int        `json:"seats_used"`
-	Trial       bool       `json:"trial"`
-	StartsAt    time.Time  `json:"starts_at"`
-	EndsAt      *time.Time `json:"ends_at"`
-	PausesAt    *time.Time `json:"pauses_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ID        string     `json:"id"`
+	TeamID    string     `json:"team_id"`
+	Plan      string     `json:"plan"`
+	PlanName  string     `json:"plan_name"`
+	Seats     int        `json:"seats"`
+	SeatsUsed int        `json:"seats_used"`
+	Trial     bool       `json:"trial"`
+	StartsAt  time.Time  `json:"starts_at"`
+	EndsAt    *time.Time `json:"ends_at"`
+	PausesAt  *time.Time `json:"pauses_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // TeamSubscription returns the team's subscription; ErrNotFound when it has
