@@ -4,8 +4,9 @@
 // rows (users, workspaces) stay access's; this package adds the password,
 // the sessions and the limits around them.
 //
-// Email verification is a later step: users.email_verified_at exists and
-// stays NULL until then.
+// Email verification (verification.go) mails a link that sets
+// users.email_verified_at; an unverified account is told so on the home page
+// and may otherwise do everything a verified one may.
 package accounts
 
 import (

@@ -59,11 +59,11 @@ func (s *Service) Session(ctx context.Context, token string) (Session, error) {
 func (s *Service) session(ctx context.Context, idHash []byte, sess *Session) (Account, error) {
 	var a Account
 	err := s.db.QueryRow(ctx, `
-		SELECT s.csrf_token, s.expires_at, u.id::text, u.email, u.name, coalesce(w.id::text, '')
+		SELECT s.csrf_token, s.expires_at, u.id::text, u.email, u.name, coalesce(w.id::text, ''), u.email_verified_at IS NOT NULL
 		FROM web_sessions s JOIN users u ON u.id = s.user_id
 		LEFT JOIN workspaces w ON w.owner_user_id = u.id AND w.is_default
 		WHERE s.id_hash = $1 AND s.expires_at > $2`, idHash, s.clock()).
-		Scan(&sess.CSRF, &sess.ExpiresAt, &a.ID, &a.Email, &a.Name, &a.DefaultWorkspaceID)
+		Scan(&sess.CSRF, &sess.ExpiresAt, &a.ID, &a.Email, &a.Name, &a.DefaultWorkspaceID, &a.EmailVerified)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, ErrNoSession
 	}

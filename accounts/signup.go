@@ -17,6 +17,9 @@ type Account struct {
 	Email              string
 	Name               string
 	DefaultWorkspaceID string
+	// EmailVerified: the user followed a mailed verification link. Set by
+	// Session (and StartSession) only.
+	EmailVerified bool
 }
 
 // SignUp is what the sign-up form sends.
@@ -41,11 +44,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 || !strings.Contains(email, ".") {
 		return Account{}, &FieldError{"email", "Enter an email address like name@example.com."}
 	}
-	switch err := password.Acceptable(in.Password); {
-	case errors.Is(err, password.ErrTooShort):
-		return Account{}, &FieldError{"password", fmt.Sprintf("Choose a password of at least %d characters.", MinPasswordLength)}
-	case err != nil:
-		return Account{}, &FieldError{"password", fmt.Sprintf("Choose a password of at most %d characters.", password.MaxLength)}
+	if fe := newPasswordProblem("password", in.Password); fe != nil {
+		return Account{}, fe
 	}
 	// Before the hash, which costs: the insert below catches a race.
 	var taken bool

@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/devstack"
+	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -118,6 +119,9 @@ type Options struct {
 	// NoWait makes changes return at once instead of waiting for an outbox
 	// worker, for tests that run none and apply entries themselves.
 	NoWait bool
+	// Mail, when set, is the SMTP server the app sends its mail to (its
+	// CAIDO_CLOUD_SMTP_* settings point there); nil: mail goes to Log.
+	Mail *mailtest.Server
 }
 
 // App builds the whole service on cfg, migrated (schema, store, model).
@@ -138,6 +142,9 @@ func App(t testing.TB, cfg config.Config, opts Options) *app.App {
 		out = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opts.Mail != nil {
+		cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPFrom = opts.Mail.Host, opts.Mail.Port, "caido-cloud <noreply@caido-cloud.test>"
+	}
 	a, err := app.New(ctx, cfg, log, tel)
 	if err != nil {
 		t.Fatal(err)
