@@ -45,7 +45,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 		if resp.StatusCode != status {
 			t.Fatalf("%s %s: %s, want %d: %s", req.Method, path, resp.Status, status, body)
 		}
-		if ct := resp.Header.Get("Content-Type"); path != "/metrics" && !strings.HasPrefix(ct, "application/json") {
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("%s %s: Content-Type %q", req.Method, path, ct)
 		}
 		path, _, _ = strings.Cut(path, "?")
@@ -72,7 +72,12 @@ func TestOpenAPILiveResponses(t *testing.T) {
 
 	check(get("/healthz"), http.StatusOK)
 	check(get("/readyz"), http.StatusOK)
-	check(get("/metrics"), http.StatusOK)
+	// /metrics is the operator listener's, not public.
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("public /metrics: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	check(get("/.well-known/openid-configuration"), http.StatusOK)
 	check(get("/.well-known/oauth-authorization-server"), http.StatusOK)
 	check(get("/.well-known/jwks.json"), http.StatusOK)

@@ -213,7 +213,7 @@ func TestOpenAPIExtensionsAreMarked(t *testing.T) {
 		}
 	}
 	for _, want := range []struct{ method, path string }{
-		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/openapi.json"},
+		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/openapi.json"},
 		{"GET", "/.well-known/openid-configuration"}, {"GET", "/.well-known/oauth-authorization-server"},
 		{"GET", "/.well-known/jwks.json"}, {"POST", "/oauth2/revoke"},
 		{"GET", "/oauth2/userinfo"}, {"POST", "/oauth2/userinfo"},

@@ -1,0 +1,637 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/mail"
+	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/pats"
+)
+
+// The public API under /api/v1: the reference's team, user, voucher and
+// workspace calls (this file, exactly as public-api.openapi.yaml says) and
+// our own management endpoints (manage.go). Both take a personal access
+// token (caido_…); GET /api/v1/user and the voucher claim also take a
+// user's OAuth access token with the scope the reference names. Every
+// error is the reference's ErrorResponse {code, error, message} (with
+// error_description repeating message, so that OAuth-minded clients and our
+// Error schema read it too), error being a stable UPPER_SNAKE reason.
+
+// Stable reasons of the public API's errors.
+const (
+	reasonUnauthorized      = "UNAUTHORIZED"
+	reasonForbidden         = "FORBIDDEN"
+	reasonNotFound          = "NOT_FOUND"
+	reasonInvalidInput      = "INVALID_INPUT"
+	reasonConflict          = "CONFLICT"
+	reasonSeatsFull         = "SEATS_FULL"
+	reasonAlreadyMember     = "ALREADY_MEMBER"
+	reasonInvalidCode       = "INVALID_CODE"
+	reasonAlreadySubscribed = "ALREADY_SUBSCRIBED"
+	reasonInternal          = "INTERNAL_ERROR"
+)
+
+// principalKey is where the authenticated caller of /api/v1 lives.
+const principalKey = "caido.api.principal"
+
+// principal is who calls /api/v1.
+type principal struct {
+	UserID string
+	// PAT is the personal access token used; nil with an OAuth access token.
+	PAT *pats.Token
+}
+
+func principalFrom(c *gin.Context) principal { return c.MustGet(principalKey).(principal) }
+
+// publicAPI holds the handlers of /api/v1.
+type publicAPI struct {
+	d Deps
+}
+
+// mountPublicAPI routes /api/v1: the reference's endpoints and ours.
+func mountPublicAPI(r *gin.Engine, d Deps) {
+	if d.Mail == nil {
+		// As mail.FromConfig does with no SMTP server: the mail goes to the
+		// log, so that invitations still work in development.
+		d.Mail = mail.LogSender{Log: d.Log}
+	}
+	p := &publicAPI{d: d}
+	pat := p.authenticate("")
+	v1 := r.Group("/api/v1")
+	v1.GET("/team", pat, p.getTeam)
+	v1.GET("/team/invitations", pat, p.listInvitations)
+	v1.POST("/team/invitations", pat, p.createInvitation)
+	v1.DELETE("/team/invitations/:invitation_id", pat, p.deleteInvitation)
+	v1.GET("/team/subscription", pat, p.getSubscription)
+	v1.GET("/team/users", pat, p.listTeamUsers)
+	v1.DELETE("/team/users/:user_id", pat, p.deleteTeamUser)
+	v1.GET("/user", p.authenticate("profile:read"), p.getUser)
+	v1.POST("/user/billing/voucher-claims", p.authenticate("billing:write"), p.claimVoucher)
+	v1.GET("/workspace/:workspace_id", pat, p.getWorkspace)
+	p.mountManage(v1, pat)
+}
+
+// apiError answers an error with the reference's ErrorResponse.
+func apiError(c *gin.Context, status int, reason, message string) {
+	headlessAbort(c, status, reason, message)
+}
+
+// internal logs err and answers 500 without its detail.
+func (p *publicAPI) internal(c *gin.Context, what string, err error) {
+	p.d.Log.ErrorContext(c.Request.Context(), "public API", "route", c.FullPath(), "step", what, "err", err)
+	apiError(c, http.StatusInternalServerError, reasonInternal, "could not answer now; retry")
+}
+
+// fail answers a domain error: the access package's sentinels become 4xx
+// answers with the error's own words; anything else is a 500.
+func (p *publicAPI) fail(c *gin.Context, what string, err error) {
+	switch {
+	case errors.Is(err, access.ErrNoSeat):
+		apiError(c, http.StatusConflict, reasonSeatsFull, say(err, access.ErrNoSeat))
+	case errors.Is(err, access.ErrNotFound):
+		apiError(c, http.StatusNotFound, reasonNotFound, say(err, access.ErrNotFound))
+	case errors.Is(err, access.ErrInvalid):
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, say(err, access.ErrInvalid))
+	case errors.Is(err, access.ErrExpired):
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, say(err, access.ErrExpired))
+	case errors.Is(err, access.ErrConflict):
+		apiError(c, http.StatusConflict, reasonConflict, say(err, access.ErrConflict))
+	default:
+		p.internal(c, what, err)
+	}
+}
+
+// say is err's message without the sentinel's words at its end.
+func say(err, sentinel error) string {
+	msg := strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
+	if msg == sentinel.Error() || msg == "" {
+		return sentinel.Error()
+	}
+	return msg
+}
+
+// authenticate takes a personal access token; with scope set, a user's
+// OAuth access token carrying that scope too. Missing, malformed, unknown,
+// revoked and expired tokens all get the same 401.
+func (p *publicAPI) authenticate(scope string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		raw, ok := bearer(c)
+		if !ok {
+			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
+			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "a personal access token (Authorization: Bearer caido_…) is required")
+			return
+		}
+		if strings.HasPrefix(raw, pats.Prefix) || scope == "" {
+			tok, err := p.d.PATs.Authenticate(ctx, raw)
+			switch {
+			case errors.Is(err, pats.ErrInvalidToken):
+				c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
+				apiError(c, http.StatusUnauthorized, reasonUnauthorized, "the personal access token is invalid, expired or revoked")
+				return
+			case err != nil:
+				p.internal(c, "authenticate personal access token", err)
+				return
+			}
+			c.Set(principalKey, principal{UserID: tok.UserID, PAT: &tok})
+			c.Next()
+			return
+		}
+		claims, err := p.d.Provider.Active(ctx, raw)
+		switch {
+		case errors.Is(err, oidc.ErrInvalidToken), errors.Is(err, oidc.ErrInactive):
+			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
+			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "the token is neither a live personal access token nor a live access token")
+			return
+		case err != nil:
+			p.internal(c, "check access token", err)
+			return
+		case claims.Kind != oidc.KindUser:
+			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
+			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "this endpoint takes a personal access token or a user's access token, not an instance's")
+			return
+		case !slices.Contains(strings.Fields(claims.Scope), scope):
+			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="insufficient_scope", scope="`+scope+`"`)
+			apiError(c, http.StatusForbidden, reasonForbidden, "the access token lacks the scope "+scope)
+			return
+		}
+		c.Set(principalKey, principal{UserID: claims.Subject})
+		c.Next()
+	}
+}
+
+// validID reports whether s is a canonical UUID, as every id we issue is.
+func validID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
+}
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// readJSON decodes the body into v; strict refuses unknown fields (our own
+// endpoints; the reference's tolerate them). When ok is false the answer has
+// been written.
+func readJSON(c *gin.Context, v any, strict bool) bool {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	if err != nil {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "could not read the body")
+		return false
+	}
+	if len(body) > maxBody {
+		apiError(c, http.StatusRequestEntityTooLarge, reasonInvalidInput, "the body is larger than 64 KiB")
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 || bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the body must be a JSON object")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the body is not the JSON object expected: "+strings.TrimPrefix(err.Error(), "json: "))
+		return false
+	}
+	if dec.More() {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the body must hold one JSON object only")
+		return false
+	}
+	return true
+}
+
+// check asks OpenFGA whether the caller has relation to object; when it
+// fails the answer has been written and ok is false.
+func (p *publicAPI) check(c *gin.Context, relation, object string) (allowed, ok bool) {
+	allowed, err := p.d.Authz.Check(c.Request.Context(), authz.UserObject(principalFrom(c).UserID), relation, object)
+	if err != nil {
+		p.internal(c, "access check", err)
+		return false, false
+	}
+	return allowed, true
+}
+
+func unix(t time.Time) int64 { return t.Unix() }
+
+func unixPtr(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	u := t.Unix()
+	return &u
+}
+
+// ---- Bodies of the reference (public-api.openapi.yaml).
+
+type teamBody struct {
+	Object    string `json:"object"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	CreatedAt int64  `json:"created_at"`
+	UpdatedAt int64  `json:"updated_at"`
+	// DefaultWorkspaceID is ours, beyond the reference.
+	DefaultWorkspaceID string `json:"default_workspace_id,omitempty"`
+}
+
+func teamJSON(t access.TeamInfo) teamBody {
+	return teamBody{Object: "team", ID: t.ID, Name: t.Name, Email: t.BillingEmail,
+		CreatedAt: unix(t.CreatedAt), UpdatedAt: unix(t.UpdatedAt), DefaultWorkspaceID: t.DefaultWorkspaceID}
+}
+
+type invitationBody struct {
+	Object    string `json:"object"`
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	UseSeat   bool   `json:"use_seat"`
+	ExpiresAt int64  `json:"expires_at"`
+	CreatedAt int64  `json:"created_at"`
+	UpdatedAt int64  `json:"updated_at"`
+}
+
+func invitationJSON(i access.Invitation) invitationBody {
+	return invitationBody{Object: "team_invitation", ID: i.ID, Email: i.Email, Role: referenceRole(i.Role), UseSeat: i.UseSeat,
+		ExpiresAt: unix(i.ExpiresAt), CreatedAt: unix(i.CreatedAt), UpdatedAt: unix(i.UpdatedAt)}
+}
+
+// referenceRole is our role as the reference's TeamUserRole: the owner is
+// an admin there.
+func referenceRole(r access.Role) string {
+	if r == access.RoleOwner {
+		return string(access.RoleAdmin)
+	}
+	return string(r)
+}
+
+type teamUserBody struct {
+	Object    string  `json:"object"`
+	ID        string  `json:"id"`
+	Email     *string `json:"email"`
+	Name      *string `json:"name"`
+	Role      string  `json:"role"`
+	UseSeat   bool    `json:"use_seat"`
+	CreatedAt int64   `json:"created_at"`
+	UpdatedAt int64   `json:"updated_at"`
+	// Owner is ours: the reference shows the owner as an admin.
+	Owner bool `json:"owner"`
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func teamUserJSON(m access.Member) teamUserBody {
+	return teamUserBody{Object: "team_user", ID: m.UserID, Email: orNull(m.Email), Name: orNull(m.Name), Role: referenceRole(m.Role),
+		UseSeat: m.UseSeat, CreatedAt: unix(m.CreatedAt), UpdatedAt: unix(m.UpdatedAt), Owner: m.Role == access.RoleOwner}
+}
+
+type deletedBody struct {
+	Object  string `json:"object"`
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+type planBody struct {
+	Object string `json:"object"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+}
+
+type subscriptionBody struct {
+	Object    string   `json:"object"`
+	ID        string   `json:"id"`
+	Trial     bool     `json:"trial"`
+	StartsAt  int64    `json:"starts_at"`
+	EndsAt    *int64   `json:"ends_at"`
+	PausesAt  *int64   `json:"pauses_at"`
+	Seats     int      `json:"seats"`
+	SeatsUsed int      `json:"seats_used"`
+	Plan      planBody `json:"plan"`
+	CreatedAt int64    `json:"created_at"`
+	UpdatedAt int64    `json:"updated_at"`
+}
+
+type userBody struct {
+	Object    string  `json:"object"`
+	ID        string  `json:"id"`
+	Email     *string `json:"email"`
+	Name      *string `json:"name"`
+	CreatedAt int64   `json:"created_at"`
+	UpdatedAt int64   `json:"updated_at"`
+}
+
+type workspaceBody struct {
+	Object string `json:"object"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+}
+
+// ---- The current team.
+
+// currentTeam is the team the team endpoints act on: the personal access
+// token's team; for a token of no team, the caller's only team. A caller in
+// several teams must use a token made for one of them. When ok is false the
+// answer has been written.
+func (p *publicAPI) currentTeam(c *gin.Context) (access.Membership, bool) {
+	pr := principalFrom(c)
+	ms, err := p.d.Access.Memberships(c.Request.Context(), pr.UserID)
+	if err != nil {
+		p.internal(c, "read memberships", err)
+		return access.Membership{}, false
+	}
+	if pr.PAT != nil && pr.PAT.TeamID != "" {
+		for _, m := range ms {
+			if m.Team.ID == pr.PAT.TeamID {
+				return m, true
+			}
+		}
+		apiError(c, http.StatusNotFound, reasonNotFound, "you are no longer a member of the team this personal access token was created for")
+		return access.Membership{}, false
+	}
+	switch len(ms) {
+	case 1:
+		return ms[0], true
+	case 0:
+		apiError(c, http.StatusNotFound, reasonNotFound, "you are not a member of any team")
+	default:
+		apiError(c, http.StatusNotFound, reasonNotFound,
+			"you are a member of several teams: create the personal access token for one team (team_id) to use the team endpoints")
+	}
+	return access.Membership{}, false
+}
+
+// teamAdmin is currentTeam for actions only the team's admins may take
+// (OpenFGA can_manage_members).
+func (p *publicAPI) teamAdmin(c *gin.Context) (access.Membership, bool) {
+	m, ok := p.currentTeam(c)
+	if !ok {
+		return m, false
+	}
+	allowed, ok := p.check(c, "can_manage_members", authz.TeamObject(m.Team.ID))
+	if !ok {
+		return m, false
+	}
+	if !allowed {
+		apiError(c, http.StatusForbidden, reasonForbidden, "only the team's admins may manage its members and invitations")
+		return m, false
+	}
+	return m, true
+}
+
+// ---- Handlers of the reference.
+
+func (p *publicAPI) getTeam(c *gin.Context) {
+	m, ok := p.currentTeam(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, teamJSON(m.Team))
+}
+
+func (p *publicAPI) listInvitations(c *gin.Context) {
+	m, ok := p.teamAdmin(c)
+	if !ok {
+		return
+	}
+	invs, err := p.d.Access.Invitations(c.Request.Context(), m.Team.ID)
+	if err != nil {
+		p.fail(c, "list invitations", err)
+		return
+	}
+	out := make([]invitationBody, 0, len(invs))
+	for _, i := range invs {
+		out = append(out, invitationJSON(i))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// createInvitation invites an address and mails the link. A mail that
+// cannot be sent withdraws the invitation again.
+func (p *publicAPI) createInvitation(c *gin.Context) {
+	var in struct {
+		Email   *string `json:"email"`
+		Role    *string `json:"role"`
+		UseSeat *bool   `json:"use_seat"`
+	}
+	if !readJSON(c, &in, false) {
+		return
+	}
+	if in.Email == nil || in.Role == nil || in.UseSeat == nil {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "email, role (admin or member) and use_seat are required")
+		return
+	}
+	role := access.Role(*in.Role)
+	if role != access.RoleAdmin && role != access.RoleMember {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "role must be admin or member")
+		return
+	}
+	m, ok := p.teamAdmin(c)
+	if !ok {
+		return
+	}
+	pr := principalFrom(c)
+	ctx := actorContext(c, pr.UserID)
+	inv, token, err := p.d.Access.Invite(ctx, m.Team.ID, *in.Email, role, *in.UseSeat, 0)
+	if errors.Is(err, access.ErrConflict) {
+		apiError(c, http.StatusConflict, reasonAlreadyMember, say(err, access.ErrConflict))
+		return
+	}
+	if err != nil {
+		p.fail(c, "invite", err)
+		return
+	}
+	inviter, err := p.d.Access.Account(ctx, pr.UserID)
+	name := inviter.Name
+	if err != nil || name == "" {
+		name = "A team admin"
+	}
+	if err := sendInvitation(ctx, p.d, inv, token, name); err != nil {
+		p.d.Log.ErrorContext(ctx, "send invitation", "invitation_id", inv.ID, "err", err)
+		if err := p.d.Access.DeleteInvitation(ctx, m.Team.ID, inv.ID); err != nil {
+			p.d.Log.ErrorContext(ctx, "withdraw unsent invitation", "invitation_id", inv.ID, "err", err)
+		}
+		apiError(c, http.StatusInternalServerError, "MAIL_FAILED", "could not send the invitation mail, so no invitation was made; retry")
+		return
+	}
+	c.JSON(http.StatusCreated, invitationJSON(inv))
+}
+
+func (p *publicAPI) deleteInvitation(c *gin.Context) {
+	m, ok := p.teamAdmin(c)
+	if !ok {
+		return
+	}
+	id := c.Param("invitation_id")
+	if !validID(id) {
+		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
+		return
+	}
+	err := p.d.Access.DeleteInvitation(actorContext(c, principalFrom(c).UserID), m.Team.ID, id)
+	if errors.Is(err, access.ErrNotFound) {
+		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
+		return
+	}
+	if err != nil {
+		p.fail(c, "delete invitation", err)
+		return
+	}
+	c.JSON(http.StatusOK, deletedBody{Object: "team_invitation", ID: id, Deleted: true})
+}
+
+func (p *publicAPI) getSubscription(c *gin.Context) {
+	m, ok := p.currentTeam(c)
+	if !ok {
+		return
+	}
+	s, err := p.d.Access.TeamSubscription(c.Request.Context(), m.Team.ID)
+	if errors.Is(err, access.ErrNotFound) {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", []byte("null"))
+		return
+	}
+	if err != nil {
+		p.fail(c, "read subscription", err)
+		return
+	}
+	c.JSON(http.StatusOK, subscriptionBody{Object: "team_subscription", ID: s.ID, Trial: s.Trial, StartsAt: unix(s.StartsAt),
+		EndsAt: unixPtr(s.EndsAt), PausesAt: unixPtr(s.PausesAt), Seats: s.Seats, SeatsUsed: s.SeatsUsed,
+		Plan:      planBody{Object: "plan", ID: s.Plan, Name: s.PlanName},
+		CreatedAt: unix(s.CreatedAt), UpdatedAt: unix(s.UpdatedAt)})
+}
+
+func (p *publicAPI) listTeamUsers(c *gin.Context) {
+	m, ok := p.currentTeam(c)
+	if !ok {
+		return
+	}
+	members, err := p.d.Access.Members(c.Request.Context(), m.Team.ID)
+	if err != nil {
+		p.fail(c, "list members", err)
+		return
+	}
+	out := make([]teamUserBody, 0, len(members))
+	for _, mb := range members {
+		out = append(out, teamUserJSON(mb))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// member finds userID among the team's members; when ok is false the
+// answer (404) has been written.
+func (p *publicAPI) member(c *gin.Context, teamID, userID string) (access.Member, bool) {
+	if validID(userID) {
+		members, err := p.d.Access.Members(c.Request.Context(), teamID)
+		if err != nil {
+			p.fail(c, "list members", err)
+			return access.Member{}, false
+		}
+		for _, mb := range members {
+			if mb.UserID == userID {
+				return mb, true
+			}
+		}
+	}
+	apiError(c, http.StatusNotFound, reasonNotFound, "no user "+userID+" in the team")
+	return access.Member{}, false
+}
+
+// deleteTeamUser removes a member; their sessions on the team's instances
+// end with the membership (access.RemoveTeamMember's hook). The owner stays.
+func (p *publicAPI) deleteTeamUser(c *gin.Context) {
+	m, ok := p.teamAdmin(c)
+	if !ok {
+		return
+	}
+	target, ok := p.member(c, m.Team.ID, c.Param("user_id"))
+	if !ok {
+		return
+	}
+	if target.Role == access.RoleOwner {
+		apiError(c, http.StatusConflict, reasonConflict, "the team's owner cannot be removed from the team")
+		return
+	}
+	if _, err := p.d.Access.RemoveTeamMember(actorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID); err != nil {
+		p.fail(c, "remove member", err)
+		return
+	}
+	c.JSON(http.StatusOK, deletedBody{Object: "team_user", ID: target.UserID, Deleted: true})
+}
+
+func (p *publicAPI) getUser(c *gin.Context) {
+	a, err := p.d.Access.Account(c.Request.Context(), principalFrom(c).UserID)
+	if err != nil {
+		p.fail(c, "read user", err)
+		return
+	}
+	c.JSON(http.StatusOK, userBody{Object: "user", ID: a.ID, Email: orNull(a.Email), Name: orNull(a.Name),
+		CreatedAt: unix(a.CreatedAt), UpdatedAt: unix(a.UpdatedAt)})
+}
+
+func (p *publicAPI) claimVoucher(c *gin.Context) {
+	var in struct {
+		Code *string `json:"code"`
+	}
+	if !readJSON(c, &in, false) {
+		return
+	}
+	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, "code is required")
+		return
+	}
+	err := p.d.Access.ClaimVoucher(actorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, *in.Code)
+	switch {
+	case errors.Is(err, access.ErrVoucherInvalid):
+		apiError(c, http.StatusBadRequest, reasonInvalidCode, "the voucher code is unknown, expired or used up")
+	case errors.Is(err, access.ErrAlreadySubscribed):
+		apiError(c, http.StatusConflict, reasonAlreadySubscribed, "you already have a paid plan")
+	case err != nil:
+		p.fail(c, "claim voucher", err)
+	default:
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// getWorkspace answers 404 alike for a workspace that does not exist and
+// one the caller may not view (OpenFGA can_view).
+func (p *publicAPI) getWorkspace(c *gin.Context) {
+	id := c.Param("workspace_id")
+	notFound := func() { apiError(c, http.StatusNotFound, reasonNotFound, "no workspace "+id+" that you may view") }
+	if !validID(id) {
+		notFound()
+		return
+	}
+	allowed, ok := p.check(c, "can_view", authz.WorkspaceObject(id))
+	if !ok {
+		return
+	}
+	if !allowed {
+		notFound()
+		return
+	}
+	w, err := p.d.Access.Workspace(c.Request.Context(), id)
+	if errors.Is(err, access.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		p.fail(c, "read workspace", err)
+		return
+	}
+	c.JSON(http.StatusOK, workspaceBody{Object: "workspace", ID: w.ID, Name: w.Name})
+}
