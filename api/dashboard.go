@@ -1,0 +1,692 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/mail"
+	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/regkeys"
+)
+
+// mountDashboard routes the signed-in pages: the home page, instances and
+// their sharing, teams with their members, invitations and audit log,
+// registration keys, personal access tokens and the account's settings.
+// Every page needs a session (a signed-out browser is sent to sign in and
+// back), every form carries the session's CSRF token, and every decision
+// of who may see or change what is OpenFGA's.
+func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
+	dh := &dashHandlers{webHandlers: h, db: d.DB, pats: d.PATs, regkeys: d.RegKeys, mail: d.Mail, deps: d}
+	web.GET("/", dh.homePage)
+	web.POST("/teams", dh.createTeam)
+	web.GET("/teams/:id", dh.teamPage)
+	web.GET("/teams/:id/audit", dh.auditPage)
+	web.POST("/teams/:id/invitations", dh.invite)
+	web.POST("/teams/:id/invitations/:invitation/delete", dh.deleteInvitation)
+	web.POST("/teams/:id/members/:user", dh.updateMember)
+	web.POST("/teams/:id/members/:user/remove", dh.removeMember)
+	web.GET(invitationPath, dh.invitationPage)
+	web.POST(invitationPath, dh.acceptInvitation)
+	web.GET("/instances", dh.instancesPage)
+	web.GET("/instances/:id", dh.instancePage)
+	web.POST("/instances/:id/rename", dh.renameInstance)
+	web.POST("/instances/:id/move", dh.moveInstance)
+	web.POST("/instances/:id/credentials", dh.resetCredentials)
+	web.POST("/instances/:id/assistant", dh.toggleAssistant)
+	web.POST("/instances/:id/delete", dh.deleteInstance)
+	web.POST("/instances/:id/grants", dh.grant)
+	web.POST("/instances/:id/grants/revoke", dh.revokeGrant)
+	web.GET("/keys", dh.keysPage)
+	web.POST("/keys", dh.createKey)
+	web.POST("/keys/:id/revoke", dh.revokeKey)
+	web.GET("/developer", dh.developerPage)
+	web.POST("/developer/tokens", dh.createToken)
+	web.POST("/developer/tokens/:id/revoke", dh.revokeToken)
+	web.GET("/settings", dh.settingsPage)
+	web.GET("/settings/export", dh.exportData)
+	web.POST("/settings/delete", dh.deleteAccount)
+}
+
+// dashHandlers are the signed-in pages; they share the web pages' sessions,
+// cookies and answers.
+type dashHandlers struct {
+	*webHandlers
+	db      *pgxpool.Pool
+	pats    *pats.Service
+	regkeys *regkeys.Service
+	mail    mail.Sender
+	deps    Deps
+}
+
+// dashTemplates are the dashboard's pages, each with the layout.
+var dashTemplates = func() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+		"day":  func(t time.Time) string { return t.UTC().Format("2 January 2006") },
+		"join": strings.Join,
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"home", "instances", "instance", "team", "audit", "invitation", "keys", "developer", "settings"} {
+		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(webTemplateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return pages
+}()
+
+// dashPage is what every dashboard template gets: the layout's fields and
+// the page's own view.
+type dashPage struct {
+	webPage
+	// Notice says what the last change did, at the top of the page.
+	Notice string
+	// View is the page's data: a *dash…View of the page.
+	View any
+}
+
+func (h *dashHandlers) page(c *gin.Context, status int, name, title string, view any, errMsg string) {
+	p := dashPage{webPage: webPage{Title: title, Error: errMsg}, View: view, Notice: dashNotice(c)}
+	sess, ok := webSession(c)
+	if ok {
+		p.Account, p.CSRF = &sess.Account, sess.CSRF
+	}
+	var buf bytes.Buffer
+	if err := dashTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.log.ErrorContext(c.Request.Context(), "render page", "page", name, "error", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error"))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// dashNotices are what ?done= may say after a change: fixed texts, so that
+// a link cannot put words on the page.
+var dashNotices = map[string]string{
+	"team-created":       "The team is created. Invite its members below.",
+	"invited":            "The invitation is sent.",
+	"invitation-deleted": "The invitation is withdrawn: its link no longer works.",
+	"member-updated":     "The member is updated.",
+	"member-removed":     "The member is removed from the team, with their access to its instances.",
+	"joined":             "Welcome: you are now a member of the team.",
+	"renamed":            "The instance is renamed.",
+	"moved":              "The instance is moved.",
+	"assistant-on":       "The assistant is switched on for this instance.",
+	"assistant-off":      "The assistant is switched off for this instance.",
+	"deleted":            "The instance is deleted: its credentials no longer work.",
+	"shared":             "The instance is shared.",
+	"revoked":            "The share is revoked: its sessions on the instance are ended.",
+	"key-revoked":        "The registration key is revoked: instances can no longer register with it.",
+	"token-revoked":      "The token is revoked: it no longer works.",
+}
+
+// dashPending is added when OpenFGA had not caught up with a change yet.
+const dashPending = " Access is still being updated: some pages may show the old access for a few seconds."
+
+func dashNotice(c *gin.Context) string {
+	msg := dashNotices[c.Query("done")]
+	if msg != "" && c.Query("pending") == "1" {
+		msg += dashPending
+	}
+	return msg
+}
+
+// done sends the browser back to a page after a change (303: the reload
+// does not send the form again), saying what was done.
+func dashDone(c *gin.Context, path, what string, ch access.Change) {
+	q := url.Values{"done": {what}}
+	if ch.Pending {
+		q.Set("pending", "1")
+	}
+	c.Redirect(http.StatusSeeOther, path+"?"+q.Encode())
+}
+
+// signedIn returns the session; a signed-out browser is sent to sign in
+// and back to the page back ("" is this one).
+func (h *dashHandlers) signedIn(c *gin.Context, back string) (accounts.Session, bool) {
+	sess, ok := webSession(c)
+	if !ok {
+		if back == "" {
+			back = c.Request.URL.RequestURI()
+		}
+		toSignIn(c, back)
+	}
+	return sess, ok
+}
+
+// form checks what every dashboard form shares: a session and its CSRF
+// token. back is the page the form is on. When ok is false the answer has
+// been written and nothing changed.
+func (h *dashHandlers) form(c *gin.Context, back string) (accounts.Session, bool) {
+	sess, ok := h.signedIn(c, back)
+	if !ok {
+		return sess, false
+	}
+	if !accounts.SameToken(sess.CSRF, c.PostForm("csrf")) {
+		h.forbiddenForm(c)
+		return sess, false
+	}
+	return sess, true
+}
+
+// can is OpenFGA's answer for the signed-in user.
+func (h *dashHandlers) can(c *gin.Context, sess accounts.Session, relation, object string) (bool, error) {
+	return h.authz.Check(c.Request.Context(), authz.UserObject(sess.Account.ID), relation, object)
+}
+
+// bad answers input the page refuses: nothing was changed.
+func (h *dashHandlers) bad(c *gin.Context, status int, heading, msg string) {
+	h.message(c, status, heading, msg+" Nothing was changed.")
+}
+
+// dashDate reads an optional date field (YYYY-MM-DD, as a date input
+// sends it): nil when empty. The time is the end of that day, UTC: "until
+// 3 March" includes 3 March. ok is false for anything else, or a day
+// already over.
+func dashDate(v string) (*time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, true
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return nil, false
+	}
+	end := d.AddDate(0, 0, 1)
+	if !end.After(time.Now()) {
+		return nil, false
+	}
+	return &end, true
+}
+
+// dashWorkspace is a workspace with what the user may do in it.
+type dashWorkspace struct {
+	accounts.Workspace
+	Manage bool
+}
+
+// workspaces lists the workspaces the user may see (can_view) and whether
+// they may add instances to each (can_add_instance).
+func (h *dashHandlers) workspaces(c *gin.Context, sess accounts.Session) ([]dashWorkspace, error) {
+	all, err := h.accounts.Workspaces(c.Request.Context(), sess.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []dashWorkspace
+	for _, w := range all {
+		view, err := h.can(c, sess, "can_view", authz.WorkspaceObject(w.ID))
+		if err != nil {
+			return nil, err
+		}
+		if !view {
+			continue
+		}
+		add, err := h.can(c, sess, "can_add_instance", authz.WorkspaceObject(w.ID))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dashWorkspace{Workspace: w, Manage: add})
+	}
+	return out, nil
+}
+
+// dashHomeView is the home page.
+type dashHomeView struct {
+	Plan       string
+	Workspaces []dashWorkspace
+	Teams      []access.Membership
+	// What was typed in the create-team form.
+	TeamName, BillingEmail string
+}
+
+func (h *dashHandlers) homePage(c *gin.Context) {
+	if _, ok := webSession(c); !ok {
+		h.home(c) // the signed-out answer is the web pages'
+		return
+	}
+	h.renderHome(c, http.StatusOK, nil, "")
+}
+
+func (h *dashHandlers) renderHome(c *gin.Context, status int, v *dashHomeView, errMsg string) {
+	sess, _ := webSession(c)
+	ctx := c.Request.Context()
+	if v == nil {
+		v = &dashHomeView{BillingEmail: sess.Account.Email}
+	}
+	err := h.db.QueryRow(ctx, `SELECT p.display_name FROM user_plans up JOIN plans p ON p.name = up.plan WHERE up.user_id = $1`,
+		sess.Account.ID).Scan(&v.Plan)
+	if err == nil {
+		v.Workspaces, err = h.workspaces(c, sess)
+	}
+	if err == nil {
+		v.Teams, err = h.access.Memberships(ctx, sess.Account.ID)
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.page(c, status, "home", "Your account", v, errMsg)
+}
+
+func (h *dashHandlers) createTeam(c *gin.Context) {
+	sess, ok := h.form(c, "/")
+	if !ok {
+		return
+	}
+	v := &dashHomeView{TeamName: strings.TrimSpace(c.PostForm("name")), BillingEmail: strings.TrimSpace(c.PostForm("billing_email"))}
+	if v.TeamName == "" || len(v.TeamName) > 200 {
+		h.renderHome(c, http.StatusBadRequest, v, "Name the team (1 to 200 characters). No team was created.")
+		return
+	}
+	team, ch, err := h.access.CreateTeam(actorContext(c, sess.Account.ID), sess.Account.ID, v.TeamName, v.BillingEmail)
+	switch {
+	case errors.Is(err, access.ErrInvalid):
+		h.renderHome(c, http.StatusBadRequest, v, "Enter the billing email as an address like billing@example.com. No team was created.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	if ch.Pending {
+		// The team page asks OpenFGA whether the user is a member.
+		c.Header("Retry-After", "5")
+		h.message(c, http.StatusAccepted, "Team created",
+			fmt.Sprintf("The team %s is created, but its access is still being set up. Its page opens from your account page in a few seconds.", team.Name))
+		return
+	}
+	dashDone(c, "/teams/"+team.ID, "team-created", ch)
+}
+
+// dashSecret is a secret shown once, right after it is made.
+type dashSecret struct {
+	What, Value string
+	// ID names what it belongs to (an instance's client id), when useful.
+	ID string
+}
+
+// dashKeysView is the registration keys page.
+type dashKeysView struct {
+	Workspaces []dashKeysWorkspace
+	// New is the key just made, shown once.
+	New *dashSecret
+	// What was typed in the create form.
+	WorkspaceID, Description, NamePrefix, Expires string
+	Reusable                                      bool
+	Now                                           time.Time
+}
+
+type dashKeysWorkspace struct {
+	accounts.Workspace
+	Keys []regkeys.Key
+}
+
+// keyWorkspaces are the workspaces the user may add instances to, with
+// their keys.
+func (h *dashHandlers) keyWorkspaces(c *gin.Context, sess accounts.Session) ([]dashKeysWorkspace, error) {
+	ws, err := h.workspaces(c, sess)
+	if err != nil {
+		return nil, err
+	}
+	var out []dashKeysWorkspace
+	for _, w := range ws {
+		if !w.Manage {
+			continue
+		}
+		keys, err := h.regkeys.List(c.Request.Context(), w.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dashKeysWorkspace{Workspace: w.Workspace, Keys: keys})
+	}
+	return out, nil
+}
+
+func (h *dashHandlers) keysPage(c *gin.Context) {
+	if _, ok := h.signedIn(c, ""); !ok {
+		return
+	}
+	h.renderKeys(c, http.StatusOK, &dashKeysView{Reusable: false}, "")
+}
+
+func (h *dashHandlers) renderKeys(c *gin.Context, status int, v *dashKeysView, errMsg string) {
+	sess, _ := webSession(c)
+	if h.regkeys == nil {
+		h.unavailable(c, errors.New("registration keys are not set up"))
+		return
+	}
+	var err error
+	if v.Workspaces, err = h.keyWorkspaces(c, sess); err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	v.Now = time.Now()
+	h.page(c, status, "keys", "Registration keys", v, errMsg)
+}
+
+func (h *dashHandlers) createKey(c *gin.Context) {
+	sess, ok := h.form(c, "/keys")
+	if !ok {
+		return
+	}
+	if h.regkeys == nil {
+		h.unavailable(c, errors.New("registration keys are not set up"))
+		return
+	}
+	v := &dashKeysView{WorkspaceID: c.PostForm("workspace_id"), Description: strings.TrimSpace(c.PostForm("description")),
+		NamePrefix: strings.TrimSpace(c.PostForm("name_prefix")), Expires: c.PostForm("expires"), Reusable: c.PostForm("reusable") == "on"}
+	ws, err := h.keyWorkspaces(c, sess)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	if !slices.ContainsFunc(ws, func(w dashKeysWorkspace) bool { return w.ID == v.WorkspaceID }) {
+		h.renderKeys(c, http.StatusBadRequest, v, "Pick a workspace you may add instances to. No key was made.")
+		return
+	}
+	if v.NamePrefix == "" || len(v.NamePrefix) > 100 {
+		h.renderKeys(c, http.StatusBadRequest, v, "Give a name prefix of 1 to 100 characters: instances registering with the key are named with it. No key was made.")
+		return
+	}
+	if len(v.Description) > 500 {
+		h.renderKeys(c, http.StatusBadRequest, v, "Keep the description to 500 characters. No key was made.")
+		return
+	}
+	expires, ok := dashDate(v.Expires)
+	if !ok {
+		h.renderKeys(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No key was made.")
+		return
+	}
+	secret, k, err := h.regkeys.Create(actorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
+		Description: v.Description, NamePrefix: v.NamePrefix, Reusable: v.Reusable, ExpiresAt: expires})
+	switch {
+	case errors.Is(err, regkeys.ErrForbidden):
+		h.renderKeys(c, http.StatusForbidden, v, "You may not add instances to that workspace. No key was made.")
+		return
+	case errors.Is(err, regkeys.ErrInvalid):
+		h.renderKeys(c, http.StatusBadRequest, v, "Check the name prefix (1 to 100 characters), the description (up to 500) and the expiry. No key was made.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	h.renderKeys(c, http.StatusOK, &dashKeysView{New: &dashSecret{What: "Registration key " + k.Hint + "…", Value: secret, ID: k.ID}}, "")
+}
+
+func (h *dashHandlers) revokeKey(c *gin.Context) {
+	sess, ok := h.form(c, "/keys")
+	if !ok {
+		return
+	}
+	if h.regkeys == nil {
+		h.unavailable(c, errors.New("registration keys are not set up"))
+		return
+	}
+	// Only a key of a workspace the user manages: found among those.
+	ws, err := h.keyWorkspaces(c, sess)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	id := c.Param("id")
+	found := false
+	for _, w := range ws {
+		found = found || slices.ContainsFunc(w.Keys, func(k regkeys.Key) bool { return k.ID == id && k.RevokedAt == nil })
+	}
+	if !found {
+		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")
+		return
+	}
+	err = h.regkeys.Revoke(actorContext(c, sess.Account.ID), id)
+	switch {
+	case errors.Is(err, regkeys.ErrNotFound):
+		h.bad(c, http.StatusNotFound, "No such key", "The registration key is revoked already.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	dashDone(c, "/keys", "key-revoked", access.Change{})
+}
+
+// dashDeveloperView is the personal access tokens page.
+type dashDeveloperView struct {
+	Tokens []pats.Token
+	Teams  []access.Membership
+	// New is the token just made, shown once.
+	New *dashSecret
+	// What was typed in the create form.
+	Name, Expires, TeamID string
+	Now                   time.Time
+}
+
+// TeamName names a token's team.
+func (v *dashDeveloperView) TeamName(id string) string {
+	for _, m := range v.Teams {
+		if m.Team.ID == id {
+			return m.Team.Name
+		}
+	}
+	return "a team you left"
+}
+
+func (h *dashHandlers) developerPage(c *gin.Context) {
+	if _, ok := h.signedIn(c, ""); !ok {
+		return
+	}
+	h.renderDeveloper(c, http.StatusOK, &dashDeveloperView{}, "")
+}
+
+func (h *dashHandlers) renderDeveloper(c *gin.Context, status int, v *dashDeveloperView, errMsg string) {
+	sess, _ := webSession(c)
+	ctx := c.Request.Context()
+	if h.pats == nil {
+		h.unavailable(c, errors.New("personal access tokens are not set up"))
+		return
+	}
+	var err error
+	if v.Tokens, err = h.pats.List(ctx, sess.Account.ID); err == nil {
+		v.Teams, err = h.access.Memberships(ctx, sess.Account.ID)
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	v.Now = time.Now()
+	h.page(c, status, "developer", "Developer", v, errMsg)
+}
+
+func (h *dashHandlers) createToken(c *gin.Context) {
+	sess, ok := h.form(c, "/developer")
+	if !ok {
+		return
+	}
+	if h.pats == nil {
+		h.unavailable(c, errors.New("personal access tokens are not set up"))
+		return
+	}
+	v := &dashDeveloperView{Name: strings.TrimSpace(c.PostForm("name")), Expires: c.PostForm("expires"), TeamID: c.PostForm("team_id")}
+	if v.Name == "" || len(v.Name) > 200 {
+		h.renderDeveloper(c, http.StatusBadRequest, v, "Name the token (1 to 200 characters), so that you can tell it from others. No token was made.")
+		return
+	}
+	expires, ok := dashDate(v.Expires)
+	if !ok {
+		h.renderDeveloper(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No token was made.")
+		return
+	}
+	if v.TeamID != "" {
+		member, err := h.can(c, sess, "member", authz.TeamObject(v.TeamID))
+		if err != nil {
+			h.unavailable(c, err)
+			return
+		}
+		if !member {
+			h.renderDeveloper(c, http.StatusBadRequest, v, "Pick a team you are a member of, or none. No token was made.")
+			return
+		}
+	}
+	secret, tok, err := h.pats.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires})
+	switch {
+	case errors.Is(err, pats.ErrInvalid):
+		h.renderDeveloper(c, http.StatusBadRequest, v, "Check the name (1 to 200 characters), the expiry and the team. No token was made.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	h.renderDeveloper(c, http.StatusOK, &dashDeveloperView{New: &dashSecret{What: "Token " + tok.Name, Value: secret, ID: tok.ID}}, "")
+}
+
+func (h *dashHandlers) revokeToken(c *gin.Context) {
+	sess, ok := h.form(c, "/developer")
+	if !ok {
+		return
+	}
+	if h.pats == nil {
+		h.unavailable(c, errors.New("personal access tokens are not set up"))
+		return
+	}
+	err := h.pats.Revoke(actorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
+	switch {
+	case errors.Is(err, pats.ErrNotFound):
+		h.bad(c, http.StatusNotFound, "No such token", "There is no live token of yours with that id: it may be revoked already.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	dashDone(c, "/developer", "token-revoked", access.Change{})
+}
+
+// dashSettingsView is the settings page: the profile and what deleting the
+// account would do.
+type dashSettingsView struct {
+	// Teams are what happens to each team on deletion.
+	Teams []dashTeamFate
+	// Blocked: a team the user owns has other members and no admin to pass
+	// it to, so deletion is refused.
+	Blocked bool
+}
+
+type dashTeamFate struct {
+	Name string
+	// Deleted: the user is its only member; Successor: the admin who will
+	// own it; Blocked: owned, others, no admin; else the user just leaves.
+	Deleted, Blocked bool
+	Successor        string
+}
+
+func (h *dashHandlers) settingsPage(c *gin.Context) {
+	if _, ok := h.signedIn(c, ""); !ok {
+		return
+	}
+	h.renderSettings(c, http.StatusOK, "")
+}
+
+func (h *dashHandlers) renderSettings(c *gin.Context, status int, errMsg string) {
+	sess, _ := webSession(c)
+	v, err := h.settings(c, sess)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	h.page(c, status, "settings", "Settings", v, errMsg)
+}
+
+// settings works out, as access.DeleteAccount will, what happens to each
+// team of the user's.
+func (h *dashHandlers) settings(c *gin.Context, sess accounts.Session) (*dashSettingsView, error) {
+	ctx := c.Request.Context()
+	ms, err := h.access.Memberships(ctx, sess.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	v := &dashSettingsView{}
+	for _, m := range ms {
+		members, err := h.access.Members(ctx, m.Team.ID)
+		if err != nil {
+			return nil, err
+		}
+		f := dashTeamFate{Name: m.Team.Name, Deleted: len(members) <= 1}
+		if !f.Deleted && m.Role == access.RoleOwner {
+			// Members lists by seniority: the first admin is the successor.
+			for _, o := range members {
+				if o.UserID != sess.Account.ID && o.Role == access.RoleAdmin {
+					f.Successor = o.Name + " (" + o.Email + ")"
+					break
+				}
+			}
+			f.Blocked = f.Successor == ""
+			v.Blocked = v.Blocked || f.Blocked
+		}
+		v.Teams = append(v.Teams, f)
+	}
+	return v, nil
+}
+
+func (h *dashHandlers) exportData(c *gin.Context) {
+	sess, ok := h.signedIn(c, "/settings")
+	if !ok {
+		return
+	}
+	data, err := h.access.Export(c.Request.Context(), sess.Account.ID)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="caido-cloud-export.json"`)
+	c.Data(http.StatusOK, "application/json", data)
+}
+
+func (h *dashHandlers) deleteAccount(c *gin.Context) {
+	sess, ok := h.form(c, "/settings")
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if c.PostForm("password") == "" {
+		h.renderSettings(c, http.StatusBadRequest, "Enter your password to delete your account. Nothing was deleted.")
+		return
+	}
+	// The password again, as signing in checks it (with its attempt limits):
+	// a session left open somewhere cannot delete the account on its own.
+	_, err := h.accounts.SignIn(ctx, sess.Account.Email, c.PostForm("password"), clientIP(c.Request))
+	switch {
+	case errors.Is(err, accounts.ErrRateLimited):
+		h.tooMany(c, err, "wrong passwords for this account or from this network")
+		return
+	case errors.Is(err, accounts.ErrBadCredentials):
+		h.renderSettings(c, http.StatusBadRequest, "That is not your password. Nothing was deleted.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	if _, err = h.access.DeleteAccount(actorContext(c, sess.Account.ID), sess.Account.ID); errors.Is(err, access.ErrConflict) {
+		h.renderSettings(c, http.StatusConflict, "You own a team that has other members but no admin to pass it to: make one of them admin first (they will own the team). Nothing was deleted.")
+		return
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	// The web sessions went with the account (ON DELETE CASCADE).
+	h.clearCookie(c, h.sessionCookie)
+	var buf bytes.Buffer
+	err = webTemplates["message"].ExecuteTemplate(&buf, "layout", webPage{Title: "Account deleted", Heading: "Account deleted",
+		Message: "Your account and what was yours are deleted, and you are signed out. Instances in your own workspace no longer accept its credentials."})
+	if err != nil {
+		h.log.ErrorContext(ctx, "render page", "page", "message", "error", err)
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
+}
