@@ -31,7 +31,10 @@ func (s *Service) CreateVoucher(ctx context.Context, plan string, days, maxClaim
 	_, err := s.db.Exec(ctx, `INSERT INTO vouchers (code_hash, plan, days, max_claims, expires_at) VALUES ($1, $2, $3, $4, $5)`,
 		hashSecret(normalizeVoucher(code)), plan, days, maxClaims, expiresAt)
 	if err != nil {
-		return "", translate(err, "voucher (is "+plan+" a plan?)")
+		if errors.Is(translate(err, ""), ErrNotFound) { // the plan's foreign key
+			return "", fmt.Errorf("%q is not a plan: %w", plan, ErrInvalid)
+		}
+		return "", err
 	}
 	return code, nil
 }

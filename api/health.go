@@ -43,6 +43,16 @@ func readiness(d Deps) gin.HandlerFunc {
 			n, err := d.Outbox.Pending(ctx)
 			return check{OK: true, Detail: gin.H{"pending": n, "error": errString(err)}}
 		},
+		"backup": func(ctx context.Context) check {
+			// Shown, never failed on: a missed backup is for an alert
+			// (caido_cloud_backup_last_success_seconds), not a reason to
+			// take replicas out of service.
+			if d.Backups == nil {
+				return check{OK: true, Detail: gin.H{"configured": false}}
+			}
+			st, err := d.Backups.Status(ctx)
+			return check{OK: true, Detail: gin.H{"configured": true, "status": st, "error": errString(err)}}
+		},
 	}
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)

@@ -1,9 +1,6 @@
 package api
 
 import (
-	"net"
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -25,14 +22,4 @@ func mountIdentity(r *gin.Engine, d Deps) {
 	registration := gin.WrapH(d.Clients.Handler(clientIP))
 	r.POST(oidc.PathRegistration, registration)
 	r.PUT(oidc.PathRegistration+"/:id", registration)
-}
-
-// clientIP is the socket's address. Trusted proxies and X-Forwarded-For
-// come with the operations issue; until then no header is believed.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

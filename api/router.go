@@ -3,6 +3,8 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,10 +15,13 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/backup"
+	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -36,10 +41,18 @@ type Deps struct {
 	PATs      *pats.Service
 	Devices   *device.Service
 	Access    *access.Service
+	RegKeys   *regkeys.Service
+	// Mail sends invitations, verification mails and security notices.
+	Mail mail.Sender
+	// Backups, when set, is shown by /readyz; it never fails readiness.
+	Backups *backup.Scheduler
 	// Accounts and PublicURL are the web pages' (api/web.go): PublicURL
 	// starting with https makes their cookies Secure.
 	Accounts  *accounts.Service
 	PublicURL string
+	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
+	// header names the client (api/clientip.go).
+	TrustedProxies []netip.Prefix
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -48,6 +61,13 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 func NewRouter(d Deps) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// gin believes X-Forwarded-For from anyone by default; resolveClientIP
+	// decides the client address instead, and gin's own ClientIP is left
+	// with the socket's.
+	r.ForwardedByClientIP = false
+	if err := r.SetTrustedProxies(nil); err != nil {
+		panic(err) // nil is always accepted
+	}
 	r.ContextWithFallback = true // handlers' c.Request.Context() carries the span
 	r.Use(
 		otelgin.Middleware("caido-cloud",
@@ -55,13 +75,17 @@ func NewRouter(d Deps) *gin.Engine {
 			otelgin.WithMeterProvider(d.Telemetry.MeterProvider())),
 		accessLog(d.Log),
 		recovery(d.Log),
+		resolveClientIP(d.TrustedProxies),
 	)
+	if strings.HasPrefix(d.PublicURL, "https://") {
+		r.Use(strictTransportSecurity)
+	}
 	r.NoRoute(notFound)
 	r.NoMethod(methodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readiness(d))
-	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
+	// /metrics is the admin listener's (api/admin.go), not the public one's.
 	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {
 		mountIdentity(r, d)
@@ -69,6 +93,7 @@ func NewRouter(d Deps) *gin.Engine {
 		mountAssistant(r, d)
 		mountHeadless(r, d)
 		mountWeb(r, d)
+		mountPublicAPI(r, d)
 	}
 	return r
 }

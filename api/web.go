@@ -40,7 +40,6 @@ func mountWeb(r *gin.Engine, d Deps) {
 		h.sessionCookie, h.formCookie = "__Host-cc_session", "__Host-cc_form"
 	}
 	web := r.Group("", webHeaders, h.loadSession)
-	web.GET("/", h.home)
 	web.GET("/signup", h.signUpPage)
 	web.POST("/signup", h.signUp)
 	web.GET("/signin", h.signInPage)
@@ -50,6 +49,9 @@ func mountWeb(r *gin.Engine, d Deps) {
 	web.GET(oidc.PathDevice, h.devicePage)
 	web.POST(oidc.PathDevice+"/approve", h.approve)
 	web.POST(oidc.PathDevice+"/deny", h.deny)
+	h.account = mountAccountPages(r, d, h)
+	mountUsagePages(web, d, h)
+	mountDashboard(web, h, d) // dashboard.go: "/" (home.html) and the signed-in pages
 }
 
 type webHandlers struct {
@@ -62,6 +64,7 @@ type webHandlers struct {
 	secure        bool
 	sessionCookie string
 	formCookie    string
+	account       *accountPages // web_account.go: verification, password change
 }
 
 //go:embed templates/*.html
@@ -274,6 +277,7 @@ func (h *webHandlers) signUp(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
+	h.account.afterSignUp(c, acct)
 	h.startSession(c, acct.ID, p.Next)
 }
 

@@ -20,7 +20,9 @@ import (
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
@@ -41,6 +43,13 @@ type App struct {
 	Outbox    *authz.Outbox
 	Access    *access.Service
 	Handler   http.Handler
+	// AdminHandler is the operator-only listener's (api.NewAdminRouter).
+	AdminHandler http.Handler
+	// Backups takes the daily backup; nil unless CAIDO_CLOUD_BACKUP_DIR and
+	// CAIDO_CLOUD_BACKUP_KEYSET are set.
+	Backups *backup.Scheduler
+	// Mail sends over SMTP, or writes to the log without CAIDO_CLOUD_SMTP_HOST.
+	Mail mail.Sender
 
 	// The identity side, built only when the master key is set (serve; not
 	// migrate or reconcile, which need no secret).
@@ -70,18 +79,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
+	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()
 			return nil, err
 		}
 	}
-	a.Handler = api.NewRouter(api.Deps{
+	if a.Backups, err = a.newBackups(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	deps := api.Deps{
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Access: a.Access,
-		Accounts: a.Accounts, PublicURL: cfg.PublicURL,
-	})
+		PATs: a.PATs, Devices: a.Devices, Access: a.Access, RegKeys: a.RegKeys,
+		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
+		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
+	}
+	a.Handler = api.NewRouter(deps)
+	a.AdminHandler = api.NewAdminRouter(api.AdminDeps{Deps: deps, Token: cfg.AdminToken, Keys: a.Keys})
 	return a, nil
 }
 
@@ -167,13 +187,18 @@ func (a *App) Reconcile(ctx context.Context, dryRun bool) (authz.ReconcileReport
 	}, dryRun)
 }
 
-// Serve runs the HTTP server on ln and the background workers until ctx
-// ends, then shuts down gracefully: stop accepting, let in-flight requests
-// finish within the configured bound, stop the workers, close the pool.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+// Serve runs the HTTP server on ln (with TLS when the configuration has a
+// certificate), the operator listener on admin when given, and the
+// background workers until ctx ends, then shuts down gracefully: stop
+// accepting, let in-flight requests finish within the configured bound, stop
+// the workers, close the pool.
+func (a *App) Serve(ctx context.Context, ln net.Listener, admin ...net.Listener) error {
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Outbox.Run(workers) })
+	if a.Backups != nil {
+		wg.Go(func() { a.Backups.Run(workers) })
+	}
 	if a.Keys != nil {
 		// A replica can sign from its first request on.
 		if err := a.Keys.Ensure(ctx); err != nil {
@@ -188,14 +213,40 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { a.Keys.RunRotation(workers, a.Config.KeyRotation) })
 	}
 
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		}
 	}
+	srv := newServer(a.Handler)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if a.Config.TLSCertFile != "" {
+		certs, err := NewCertReloader(a.Config.TLSCertFile, a.Config.TLSKeyFile, a.Log)
+		if err != nil {
+			stopWorkers()
+			wg.Wait()
+			ln.Close()
+			return err
+		}
+		wg.Go(func() { certs.Run(workers) })
+		srv.TLSConfig = TLSConfig(certs)
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	// The operator listener ends with the workers; it holds no request
+	// that shutdown must wait for.
+	for _, l := range admin {
+		adminSrv := newServer(a.AdminHandler)
+		go adminSrv.Serve(l)
+		wg.Go(func() {
+			<-workers.Done()
+			adminSrv.Close()
+		})
+	}
 
 	var err error
 	select {

@@ -151,7 +151,9 @@ func TestMetrics(t *testing.T) {
 	if w := do(t, a, http.MethodGet, "/healthz"); w.Code != http.StatusOK {
 		t.Fatalf("GET /healthz = %d", w.Code)
 	}
-	w := do(t, a, http.MethodGet, "/metrics")
+	// /metrics is the operator listener's.
+	w := httptest.NewRecorder()
+	a.AdminHandler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d; body: %s", w.Code, w.Body)
 	}

@@ -11,12 +11,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tink-crypto/tink-go/v2/keyset"
+
+	"github.com/caido-cloud/caido-cloud/backup"
 )
 
 // Config is every setting of the service.
@@ -45,6 +51,31 @@ type Config struct {
 	AssistantBaseURL string
 	AssistantAPIKey  string
 	AssistantTimeout time.Duration
+
+	// SMTP* send the service's mail (package mail); with no SMTPHost, mail
+	// is written to the log instead.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUsername string
+	SMTPPassword string
+	SMTPFrom     string
+
+	// Backup* are the encrypted backups (package backup): serve backs up
+	// every BackupInterval when BackupDir and BackupKeyset are both set.
+	BackupDir       string
+	BackupKeyset    *keyset.Handle
+	BackupInterval  time.Duration
+	BackupRetention time.Duration
+
+	// TLS*: serve terminates TLS itself with these files when both are set.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TrustedProxies are the peers whose forwarding headers name the
+	// client; empty: the socket's address is the client's.
+	TrustedProxies []netip.Prefix
+	// Admin*: the operator-only listener; off when AdminListenAddr is empty.
+	AdminListenAddr string
+	AdminToken      string
 
 	// given holds the settings that had a value, valid or not, so that
 	// Require does not call a malformed one missing.
@@ -171,6 +202,100 @@ var Settings = []Setting{
 		c.AssistantTimeout, err = positiveDuration(v)
 		return err
 	}},
+	{"CAIDO_CLOUD_SMTP_HOST", "", "SMTP server the service sends its mail through (address verification, security notices). Unset: each mail is written to the log at INFO instead, links included, for development.", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err == nil || strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("want a host name alone, e.g. smtp.example.com (the port is CAIDO_CLOUD_SMTP_PORT)")
+		}
+		c.SMTPHost = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_SMTP_PORT", "587", "Port of CAIDO_CLOUD_SMTP_HOST: STARTTLS is used whenever the server offers it; 465 speaks TLS from the start.", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 65535 {
+			return fmt.Errorf("want a port number, e.g. 587")
+		}
+		c.SMTPPort = n
+		return nil
+	}},
+	{"CAIDO_CLOUD_SMTP_USERNAME", "", "User name for AUTH PLAIN (sent only over TLS or to localhost); unset: no authentication.", func(c *Config, v string) error {
+		c.SMTPUsername = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_SMTP_PASSWORD", "", "Password of CAIDO_CLOUD_SMTP_USERNAME (secret).", func(c *Config, v string) error {
+		c.SMTPPassword = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_SMTP_FROM", "", "Sender of the mail, e.g. `caido-cloud <noreply@example.com>` (required with CAIDO_CLOUD_SMTP_HOST).", func(c *Config, v string) error {
+		if _, err := mail.ParseAddress(v); err != nil {
+			return fmt.Errorf("want an address, e.g. noreply@example.com or caido-cloud <noreply@example.com>")
+		}
+		c.SMTPFrom = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_BACKUP_DIR", "", "Folder of the encrypted backups. With CAIDO_CLOUD_BACKUP_KEYSET, serve backs up every CAIDO_CLOUD_BACKUP_INTERVAL (on one replica) and prunes; the `backup` commands use it too.", func(c *Config, v string) error {
+		c.BackupDir = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_BACKUP_KEYSET", "", "Tink streaming-AEAD keyset, JSON, that encrypts backups (secret; generate with `caido-cloud backup keygen`; keep a copy apart from the backups: without it they cannot be read).", func(c *Config, v string) (err error) {
+		// The error never quotes the value: it is a secret.
+		c.BackupKeyset, err = backup.ParseKeyset(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_BACKUP_INTERVAL", "24h", "How often serve backs up: once per period of this length (24h: once per UTC day).", func(c *Config, v string) (err error) {
+		c.BackupInterval, err = positiveDuration(v)
+		if err == nil && c.BackupInterval < time.Minute {
+			err = fmt.Errorf("want at least 1m, e.g. 24h")
+		}
+		return err
+	}},
+	{"CAIDO_CLOUD_BACKUP_RETENTION", "720h", "How long backups are kept: serve prunes older ones after each backup (never the newest); `backup prune` by default.", func(c *Config, v string) (err error) {
+		c.BackupRetention, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_TLS_CERT_FILE", "", "PEM certificate chain: serve terminates TLS itself (TLS 1.2 or better), reloading both files on SIGHUP and when they change. Needs CAIDO_CLOUD_TLS_KEY_FILE.", func(c *Config, v string) error {
+		c.TLSCertFile = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_TLS_KEY_FILE", "", "PEM private key of CAIDO_CLOUD_TLS_CERT_FILE (a secret: keep the file readable by the service only).", func(c *Config, v string) error {
+		c.TLSKeyFile = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For or Forwarded header names the client. Empty: no header is believed; the socket's address is the client's.", func(c *Config, v string) error {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil {
+					return fmt.Errorf("%q is neither an address nor a CIDR range (e.g. 10.0.0.0/8)", part)
+				}
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+		return nil
+	}},
+	{"CAIDO_CLOUD_ADMIN_LISTEN_ADDR", "127.0.0.1:9090", "Address of the operator-only listener (/metrics, /admin/v1/*), apart from the public one. Keep it off the public network; `none` turns it off.", func(c *Config, v string) error {
+		if v == "none" {
+			c.AdminListenAddr = ""
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("want host:port, e.g. 127.0.0.1:9090, or none")
+		}
+		c.AdminListenAddr = v
+		return nil
+	}},
+	{"CAIDO_CLOUD_ADMIN_TOKEN", "", "Operator credential (Bearer) for /admin/v1/* on the admin listener; without it those answer 401. At least 32 characters; generate with `caido-cloud keys master`.", func(c *Config, v string) error {
+		if len(v) < 32 {
+			return fmt.Errorf("want at least 32 characters; generate one with `caido-cloud keys master`")
+		}
+		c.AdminToken = v
+		return nil
+	}},
 	{"CAIDO_CLOUD_DATA_DIR", ".data", "Folder of `make run`'s PostgreSQL, OpenFGA binary, master key and logs.", func(c *Config, v string) error {
 		c.DataDir = v
 		return nil
@@ -246,8 +371,15 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			problems = append(problems, fmt.Errorf("%s: %w", s.Env, err))
 		}
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		problems = append(problems, fmt.Errorf("CAIDO_CLOUD_TLS_CERT_FILE and CAIDO_CLOUD_TLS_KEY_FILE: set both to serve TLS, or neither"))
+	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.ListenAddr
+		scheme := "http://"
+		if c.TLSCertFile != "" {
+			scheme = "https://"
+		}
+		c.PublicURL = scheme + c.ListenAddr
 	}
 	return c, errors.Join(problems...)
 }
@@ -264,6 +396,10 @@ func (c Config) Require(envs ...string) error {
 			missing = c.OpenFGAURL == ""
 		case "CAIDO_CLOUD_MASTER_KEY":
 			missing = c.MasterKey == nil
+		case "CAIDO_CLOUD_BACKUP_DIR":
+			missing = c.BackupDir == ""
+		case "CAIDO_CLOUD_BACKUP_KEYSET":
+			missing = c.BackupKeyset == nil
 		default:
 			panic("config: Require of an unknown setting " + env)
 		}
@@ -277,6 +413,12 @@ func (c Config) Require(envs ...string) error {
 func help(env string) string {
 	if env == "CAIDO_CLOUD_MASTER_KEY" {
 		return "generate one with `caido-cloud keys master` and keep it secret (losing it loses the signing keys)"
+	}
+	if env == "CAIDO_CLOUD_BACKUP_KEYSET" {
+		return "generate one with `caido-cloud backup keygen`, keep it secret, and keep a copy apart from the backups (losing it loses every backup)"
+	}
+	if env == "CAIDO_CLOUD_BACKUP_DIR" {
+		return "the folder that holds the encrypted backups"
 	}
 	for _, s := range Settings {
 		if s.Env == env {

@@ -121,8 +121,13 @@ func devRun(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.Remove(envFile)
+	admin, err := adminListener(a)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	fmt.Printf("caido-cloud is up: open %s (Ctrl-C stops everything)\n", cfg.PublicURL)
-	return a.Serve(ctx, ln)
+	return a.Serve(ctx, ln, admin...)
 }
 
 // localMasterKey is the master key `make run` generated on its first run

@@ -242,6 +242,7 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 	d.cmd = exec.Command(bin, "dev", "run",
 		"--data-dir", dataDir,
 		"--listen-addr", d.addr,
+		"--admin-listen-addr", "127.0.0.1:0",
 		// 0: dev run picks free ports itself, and picks again if another
 		// test's server takes one between the pick and the bind.
 		"--postgres-port", "0",

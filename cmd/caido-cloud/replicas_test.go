@@ -21,7 +21,8 @@ import (
 func startServe(t *testing.T, env []string, addr string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(env, "CAIDO_CLOUD_LISTEN_ADDR="+addr)
+	// Any free port for the operator listener: replicas on one machine.
+	cmd.Env = append(env, "CAIDO_CLOUD_LISTEN_ADDR="+addr, "CAIDO_CLOUD_ADMIN_LISTEN_ADDR=127.0.0.1:0")
 	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

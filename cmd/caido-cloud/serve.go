@@ -72,8 +72,13 @@ func serve(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		a.Log.Info("serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "version", version)
-		return a.Serve(ctx, ln)
+		admin, err := adminListener(a)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		a.Log.Info("serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL, "tls", a.Config.TLSCertFile != "", "version", version)
+		return a.Serve(ctx, ln, admin...)
 	})
 }
 
@@ -123,3 +128,16 @@ func masterKey(_ context.Context, args []string) error {
 }
 
 func encodeKey(key []byte) string { return base64.StdEncoding.EncodeToString(key) }
+
+// adminListener opens the operator-only listener when one is configured.
+func adminListener(a *app.App) ([]net.Listener, error) {
+	if a.Config.AdminListenAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.Config.AdminListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener (CAIDO_CLOUD_ADMIN_LISTEN_ADDR, `none` turns it off): %w", err)
+	}
+	a.Log.Info("operator listener", "addr", ln.Addr().String(), "admin_api", a.Config.AdminToken != "")
+	return []net.Listener{ln}, nil
+}
