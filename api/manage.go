@@ -344,11 +344,7 @@ func (p *publicAPI) listGrants(c *gin.Context) {
 		p.fail(c, "list grants", err)
 		return
 	}
-	out := make([]grantBody, 0, len(gs))
-	for _, g := range gs {
-		out = append(out, grantJSON(g))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(gs, grantJSON))
 }
 
 // createGrant shares an instance with a user (by email) or a team (by id),
@@ -631,11 +627,7 @@ func (p *publicAPI) listRegistrationKeys(c *gin.Context) {
 		p.internal(c, "list registration keys", err)
 		return
 	}
-	out := make([]registrationKeyBody, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, registrationKeyJSON(k))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(keys, registrationKeyJSON))
 }
 
 // createRegistrationKey makes a key for a workspace (the caller's Default
@@ -783,11 +775,7 @@ func (p *publicAPI) listPATs(c *gin.Context) {
 		p.internal(c, "list tokens", err)
 		return
 	}
-	out := make([]patBody, 0, len(list))
-	for _, t := range list {
-		out = append(out, patJSON(t))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(list, patJSON))
 }
 
 // createPAT makes a token for the caller; the token is in this answer only.

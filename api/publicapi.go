@@ -224,6 +224,15 @@ func (p *publicAPI) check(c *gin.Context, relation, object string) (allowed, ok 
 	return allowed, true
 }
 
+// mapJSON turns a list into its JSON bodies; an empty list is [], never null.
+func mapJSON[T, B any](items []T, body func(T) B) []B {
+	out := make([]B, 0, len(items))
+	for _, it := range items {
+		out = append(out, body(it))
+	}
+	return out
+}
+
 func unix(t time.Time) int64 { return t.Unix() }
 
 func unixPtr(t *time.Time) *int64 {
@@ -415,11 +424,7 @@ func (p *publicAPI) listInvitations(c *gin.Context) {
 		p.fail(c, "list invitations", err)
 		return
 	}
-	out := make([]invitationBody, 0, len(invs))
-	for _, i := range invs {
-		out = append(out, invitationJSON(i))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(invs, invitationJSON))
 }
 
 // createInvitation invites an address and mails the link. A mail that
@@ -525,11 +530,7 @@ func (p *publicAPI) listTeamUsers(c *gin.Context) {
 		p.fail(c, "list members", err)
 		return
 	}
-	out := make([]teamUserBody, 0, len(members))
-	for _, mb := range members {
-		out = append(out, teamUserJSON(mb))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(members, teamUserJSON))
 }
 
 // member finds userID among the team's members; when ok is false the
