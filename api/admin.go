@@ -38,7 +38,7 @@ func NewAdminRouter(d AdminDeps) *gin.Engine {
 	r.NoRoute(notFound)
 	r.NoMethod(methodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", readiness(d.Deps))
+	r.GET("/readyz", readiness(d.Deps, true))
 	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
 
 	h := adminHandlers{d: d}

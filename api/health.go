@@ -22,7 +22,12 @@ type check struct {
 
 // readiness answers 200 only when PostgreSQL answers, the schema is at this
 // binary's head, and OpenFGA answers with this binary's model written.
-func readiness(d Deps) gin.HandlerFunc {
+//
+// detailed is the operator listener's answer: each check's error and detail
+// (outbox backlog, the last backup). The public answer says only which
+// checks pass: a load balancer needs no more, and errors name internal
+// addresses and paths the public should not see.
+func readiness(d Deps, detailed bool) gin.HandlerFunc {
 	checks := map[string]func(context.Context) check{
 		"postgres": func(ctx context.Context) check {
 			return result(d.DB.Ping(ctx), nil)
@@ -70,9 +75,12 @@ func readiness(d Deps) gin.HandlerFunc {
 		}
 		wg.Wait()
 		status, word := http.StatusOK, "ready"
-		for _, r := range results {
+		for name, r := range results {
 			if !r.OK {
 				status, word = http.StatusServiceUnavailable, "not ready"
+			}
+			if !detailed {
+				results[name] = check{OK: r.OK}
 			}
 		}
 		c.JSON(status, gin.H{"status": word, "checks": results})

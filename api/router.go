@@ -84,7 +84,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r.NoMethod(methodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", readiness(d))
+	r.GET("/readyz", readiness(d, false)) // details on the operator listener
 	// /metrics is the admin listener's (api/admin.go), not the public one's.
 	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {
