@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,31 +36,6 @@ func dashShotDir(t *testing.T) string {
 }
 
 var dashUnsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
-// dashRun is webRun that, when a step fails, saves a screenshot and the
-// page's text before failing the test.
-func dashRun(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	run, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err := chromedp.Do(run, steps...)
-	if err == nil {
-		return
-	}
-	shot, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	where, _ := chromedp.Run(shot, chromedp.Location())
-	text, _ := chromedp.Run(shot, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-	path := "(none)"
-	if png, serr := chromedp.Run(shot, chromedp.CaptureScreenshot()); serr == nil {
-		path = filepath.Join(dashShotDir(t), fmt.Sprintf("%s-%s-%d.png", dashUnsafeName.ReplaceAllString(t.Name(), "_"),
-			dashUnsafeName.ReplaceAllString(what, "_"), time.Now().UnixNano()))
-		if werr := os.WriteFile(path, png, 0o644); werr != nil {
-			path = "(not saved: " + werr.Error() + ")"
-		}
-	}
-	t.Fatalf("%s: %v\nat %s, screenshot %s, page:\n%s", what, err, where, path, text)
-}
 
 // dashContext is a second browser context of the same chromium: a profile
 // of its own, no cookie shared.
@@ -110,10 +84,10 @@ func TestBrowserDashboardInvite(t *testing.T) {
 		chromedp.Click(chromedp.ID("to-signup")),
 	}, dashSignUp("Anne", "anne@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("create-team")))
-	dashRun(t, admin, "the admin signs up", steps...)
+	webRun(t, admin, "the admin signs up", steps...)
 	dashWant(t, webText(t, admin, "main"), "the home page", "Your plan: Basic", "You are in no team yet")
 
-	dashRun(t, admin, "create a team on the home page",
+	webRun(t, admin, "create a team on the home page",
 		chromedp.SendKeys(chromedp.ID("team_name"), "Red Team"),
 		chromedp.Click(chromedp.ID("create-team-button")),
 		chromedp.WaitVisible(chromedp.ID("invite-form")),
@@ -129,7 +103,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	// The operator sells the team three seats.
 	_, err = w.a.Access.SetTeamSubscription(ctx, team, "team", 3, false, nil)
 	testenv.Must(t, err)
-	dashRun(t, admin, "invite Bob with a seat",
+	webRun(t, admin, "invite Bob with a seat",
 		chromedp.Navigate(w.web+teamPage),
 		chromedp.WaitVisible(chromedp.ID("invite-form")),
 		chromedp.SendKeys(chromedp.ID("invite_email"), "bob@example.test"),
@@ -144,7 +118,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 		t.Fatalf("the mail's link %s is not to the pages at %s", link, w.web)
 	}
 	bob := dashContext(t, admin)
-	dashRun(t, bob, "Bob follows the link",
+	webRun(t, bob, "Bob follows the link",
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.ID("signed-out")),
 	)
@@ -152,8 +126,8 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	steps = append([]chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.ID("to-signup"))},
 		dashSignUp("Bob", "bob@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("accept")))
-	dashRun(t, bob, "Bob signs up and comes back to the invitation", steps...)
-	dashRun(t, bob, "Bob accepts",
+	webRun(t, bob, "Bob signs up and comes back to the invitation", steps...)
+	webRun(t, bob, "Bob accepts",
 		chromedp.Click(chromedp.ID("accept")),
 		chromedp.WaitVisible(chromedp.ID("notice")),
 	)
@@ -163,7 +137,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT id::text FROM users WHERE email = 'bob@example.test'`).Scan(&bobID))
 	testenv.AssertCheck(t, w.a, bobID, "member", authz.TeamObject(team), true)
 
-	dashRun(t, admin, "the admin reloads the team's page",
+	webRun(t, admin, "the admin reloads the team's page",
 		chromedp.Navigate(w.web+teamPage),
 		chromedp.WaitVisible(chromedp.ID("members")),
 	)
@@ -195,7 +169,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 		chromedp.Click(chromedp.ID("to-signup")),
 	}, dashSignUp("Anne", "anne@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("no-instances")))
-	dashRun(t, admin, "Anne signs up and opens her instances", steps...)
+	webRun(t, admin, "Anne signs up and opens her instances", steps...)
 	var anneID, anneWS, bobID string
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT u.id::text, w.id::text FROM users u JOIN workspaces w ON w.owner_user_id = u.id
 		WHERE u.email = 'anne@example.test'`).Scan(&anneID, &anneWS))
@@ -203,7 +177,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	in := testenv.ClaimedInstance(t, w.a, anneID, anneWS, "shared box")
 
 	bob := dashContext(t, admin)
-	dashRun(t, bob, "Bob signs in to his instances",
+	webRun(t, bob, "Bob signs in to his instances",
 		chromedp.Navigate(w.web+"/instances"),
 		chromedp.WaitVisible(chromedp.ID("signin")),
 		chromedp.SendKeys(chromedp.ID("email"), "bob@example.test"),
@@ -213,7 +187,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	)
 
 	until := time.Now().AddDate(0, 1, 0).UTC()
-	dashRun(t, admin, "Anne opens the instance and shares it with Bob until a date",
+	webRun(t, admin, "Anne opens the instance and shares it with Bob until a date",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.ID("instances")),
 		chromedp.Click(chromedp.CSS(`a[href="/instances/`+in.ID+`"]`)),
@@ -231,17 +205,17 @@ func TestBrowserDashboardSharing(t *testing.T) {
 		t.Fatalf("grants: %+v", grants)
 	}
 
-	dashRun(t, bob, "Bob reloads his instances",
+	webRun(t, bob, "Bob reloads his instances",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.ID("instances")),
 	)
 	dashWant(t, webText(t, bob, "#instances"), "Bob's instances", "shared box (shared with you)", "Default", "anne@example.test")
-	dashRun(t, bob, "Bob opens it",
+	webRun(t, bob, "Bob opens it",
 		chromedp.Click(chromedp.CSS(`a[href="/instances/`+in.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("not-manager")),
 	)
 
-	dashRun(t, admin, "Anne revokes the share",
+	webRun(t, admin, "Anne revokes the share",
 		chromedp.Navigate(w.web+"/instances/"+in.ID),
 		chromedp.WaitVisible(chromedp.ID("grants")),
 		chromedp.Click(chromedp.CSS(`button.revoke-grant[data-email="bob@example.test"]`)),
@@ -250,11 +224,11 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	dashWant(t, webText(t, admin, "#notice"), "the notice", "The share is revoked")
 	testenv.AssertCheck(t, w.a, bobID, "can_use", authz.InstanceObject(in.ID), false)
 
-	dashRun(t, bob, "Bob's instances no longer list it",
+	webRun(t, bob, "Bob's instances no longer list it",
 		chromedp.Navigate(w.web+"/instances"),
 		chromedp.WaitVisible(chromedp.ID("no-instances")),
 	)
-	dashRun(t, bob, "its page is not found for him",
+	webRun(t, bob, "its page is not found for him",
 		chromedp.Navigate(w.web+"/instances/"+in.ID),
 		chromedp.WaitVisible(chromedp.ID("message")),
 	)

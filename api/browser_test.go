@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,14 +62,29 @@ func webBrowserContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// webRun runs browser steps within a bound.
+// webRun runs browser steps within a bound; when a step fails it saves a
+// screenshot and the page's text before failing the test.
 func webRun(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	run, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	err := chromedp.Do(run, steps...)
+	if err == nil {
+		return
 	}
+	shot, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	where, _ := chromedp.Run(shot, chromedp.Location())
+	text, _ := chromedp.Run(shot, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	path := "(none)"
+	if png, serr := chromedp.Run(shot, chromedp.CaptureScreenshot()); serr == nil {
+		path = filepath.Join(dashShotDir(t), fmt.Sprintf("%s-%s-%d.png", dashUnsafeName.ReplaceAllString(t.Name(), "_"),
+			dashUnsafeName.ReplaceAllString(what, "_"), time.Now().UnixNano()))
+		if werr := os.WriteFile(path, png, 0o644); werr != nil {
+			path = "(not saved: " + werr.Error() + ")"
+		}
+	}
+	t.Fatalf("%s: %v\nat %s, screenshot %s, page:\n%s", what, err, where, path, text)
 }
 
 func webText(t *testing.T, ctx context.Context, sel string) string {
