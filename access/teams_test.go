@@ -178,6 +178,23 @@ func TestVouchers(t *testing.T) {
 	if err := a.Access.ClaimVoucher(ctx, anne.ID, second); !errors.Is(err, access.ErrAlreadySubscribed) {
 		t.Fatalf("claim while subscribed: %v, want ErrAlreadySubscribed", err)
 	}
+	// Two codes claimed at once by one user: one wins, the other finds the
+	// user subscribed.
+	carl := testenv.User(t, a, "carl@example.test")
+	codes := make([]string, 2)
+	for i := range codes {
+		codes[i], err = a.Access.CreateVoucher(ctx, "individual", 30, 5, nil)
+		testenv.Must(t, err)
+	}
+	errs := make([]error, len(codes))
+	var wg sync.WaitGroup
+	for i, code := range codes {
+		wg.Go(func() { errs[i] = a.Access.ClaimVoucher(ctx, carl.ID, code) })
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), access.ErrAlreadySubscribed) {
+		t.Fatalf("two concurrent claims: %v", errs)
+	}
 	// The plan ends when the voucher's days are over.
 	_, err = a.DB.Exec(ctx, `UPDATE users SET plan_ends_at = now() - interval '1 second' WHERE id = $1`, anne.ID)
 	testenv.Must(t, err)

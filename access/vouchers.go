@@ -53,6 +53,11 @@ func (s *Service) ClaimVoucher(ctx context.Context, userID, code string) error {
 		if err != nil {
 			return err
 		}
+		// The user's row is locked so that two claims of two codes at once
+		// cannot both find the user unsubscribed.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
+			return translate(err, "user "+userID)
+		}
 		var paid bool
 		if err := tx.QueryRow(ctx, `SELECT p.rank > 0 FROM user_plans up JOIN plans p ON p.name = up.plan WHERE up.user_id = $1`,
 			userID).Scan(&paid); err != nil {
