@@ -48,6 +48,7 @@ import (
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
 )
 
@@ -69,6 +70,7 @@ var sources = []string{
 	"../tools/go.mod",
 	"../cmd/caido-cloud/main.go",
 	"../cmd/caido-cloud/serve.go",
+	"../cmd/caido-cloud/backup.go",
 }
 
 func readFiles(t testing.TB) files {
@@ -126,12 +128,16 @@ var mistakes = []struct {
 	{"Dockerfile", "FROM gcr.io/distroless/static-debian12:nonroot", "FROM debian:12", "dockerfile", "final stage"},
 	{"Dockerfile", "USER 65532:65532", "USER root", "dockerfile", "USER"},
 	{"Dockerfile", "USER 65532:65532", "", "dockerfile", "no USER"},
-	{"Dockerfile", "COPY --from=build /out/caido-cloud /caido-cloud", "", "dockerfile", "multi-stage"},
+	{"Dockerfile", "nonroot\nCOPY --from=build /out/caido-cloud /caido-cloud", "nonroot", "dockerfile", "multi-stage"},
 	{"Dockerfile", "CAIDO_CLOUD_LISTEN_ADDR=0.0.0.0:8080", "CAIDO_CLOUD_LISTEN_ADDRESS=0.0.0.0:8080", "dockerfile", "CAIDO_CLOUD_LISTEN_ADDRESS"},
 	{"Dockerfile", "EXPOSE 8080", "EXPOSE 9090", "dockerfile", "EXPOSE"},
 	{"Dockerfile", `CMD ["serve"]`, `CMD ["migrate"]`, "dockerfile", "CMD"},
 	{"Dockerfile", "ARG GO_VERSION=1.26", "ARG GO_VERSION=1.25", "dockerfile", "go.mod"},
 	{"../.dockerignore", ".data/", "", "dockerfile", ".data"},
+	{"Dockerfile", "AS backup\n", "AS pgclient\n", "dockerfile", "no stage named backup"},
+	{"Dockerfile", "ARG PG_MAJOR=15", "ARG PG_MAJOR=14", "dockerfile", "major 14"},
+	{"Dockerfile", "USER 999:999", "USER postgres", "dockerfile", "backup stage USER postgres"},
+	{"Dockerfile", "AS backup\n", "AS backup\nENV CAIDO_CLOUD_BACKUP_FOLDER=/backups\n", "dockerfile", "CAIDO_CLOUD_BACKUP_FOLDER"},
 
 	// Collector configuration.
 	{"otel-collector.yaml", "exporters: [debug]", "exporters: [otlphttp]", "collector", "otlphttp"},
@@ -162,6 +168,11 @@ var mistakes = []struct {
 	{"Caddyfile", "caido-cloud-2:8080", "caido-cloud-3:8080", "compose", "Caddyfile"},
 	{"Caddyfile", "health_uri /readyz", "health_uri /healthz", "compose", "/readyz"},
 	{".env.example", "OPENFGA_PRESHARED_KEY=\n", "", "compose", ".env.example"},
+	{"compose.yaml", "${CAIDO_CLOUD_BACKUP_IMAGE:-caido-cloud-backup:local}", "${CAIDO_CLOUD_IMAGE:-caido-cloud:local}", "compose", "the server's too"},
+	{"compose.yaml", "      target: backup\n", "", "compose", "target backup"},
+	{"compose.yaml", "/caido-cloud backup create && /caido-cloud backup prune", "/caido-cloud backup prune; /caido-cloud backup create", "compose", "prune only once"},
+	{"compose.yaml", "      - backups:/backups\n", "      - /srv/backups:/backups\n", "compose", "named volume"},
+	{"compose.yaml", "CAIDO_CLOUD_BACKUP_KEYSET: ${CAIDO_CLOUD_BACKUP_KEYSET:?set CAIDO_CLOUD_BACKUP_KEYSET (caido-cloud backup keygen)}", "CAIDO_CLOUD_BACKUP_KEYSET: ${CAIDO_CLOUD_BACKUP_KEYSET:-}", "compose", "CAIDO_CLOUD_BACKUP_KEYSET"},
 
 	// Kubernetes manifests.
 	{"k8s/deployment.yaml", "path: /readyz", "path: /ready", "kubernetes", "/readyz"},
@@ -206,6 +217,18 @@ var mistakes = []struct {
 	{"k8s/kustomization.yaml", "  - pdb.yaml\n", "", "kubernetes", "kustomization"},
 	{"k8s/kustomization.yaml", "  - name: caido-cloud\n", "  - name: caido\n", "kubernetes", "images"},
 	{"README.md", "--from-literal=master-key=", "--from-literal=masterkey=", "kubernetes", "master-key"},
+	{"README.md", "--from-literal=backup-keyset=", "--from-literal=backupkeyset=", "kubernetes", "backup-keyset"},
+	{"k8s/configmap.yaml", "\ndata:\n", "\ndata:\n  CAIDO_CLOUD_BACKUP_DIR: \"/backups\"\n", "kubernetes", "backup scheduler"},
+	{"k8s/backup-cronjob.yaml", "concurrencyPolicy: Forbid", "concurrencyPolicy: Allow", "kubernetes", "Forbid"},
+	{"k8s/backup-cronjob.yaml", "      backoffLimit: 2\n", "", "kubernetes", "backoffLimit"},
+	{"k8s/backup-cronjob.yaml", "image: caido-cloud-backup:latest", "image: caido-cloud:latest", "kubernetes", "no pg_dump"},
+	{"k8s/backup-cronjob.yaml", "image: caido-cloud-backup:latest", "image: caido-cloud-backup:1.0.0", "kubernetes", "release"},
+	{"k8s/backup-cronjob.yaml", "args: [\"backup\", \"create\"]", "args: [\"backup\", \"list\"]", "kubernetes", "want backup create or backup prune"},
+	{"k8s/backup-cronjob.yaml", "claimName: caido-cloud-backups", "claimName: backups", "kubernetes", "PersistentVolumeClaim"},
+	{"k8s/backup-cronjob.yaml", "            app.kubernetes.io/name: caido-cloud\n            app.kubernetes.io/component: backup\n        spec:", "            app.kubernetes.io/name: caido-backup\n            app.kubernetes.io/component: backup\n        spec:", "kubernetes", "backup CronJob's pods"},
+	{"k8s/backup-cronjob.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "kubernetes", "container create: readOnlyRootFilesystem"},
+	{"k8s/backup-pvc.yaml", "    requests:\n      storage: 20Gi\n", "    requests: {}\n", "kubernetes", "no storage request"},
+	{"k8s/kustomization.yaml", "  - name: caido-cloud-backup\n", "  - name: caido-backup\n", "kubernetes", "caido-cloud-backup"},
 }
 
 func TestChecksCatchMistakes(t *testing.T) {
@@ -255,43 +278,100 @@ func unknownVariable(where, name string) string {
 // secretVar matches the variables whose values are secrets.
 var secretVar = regexp.MustCompile(`(PASSWORD|TOKEN|SECRET|_KEY|_KEYS|_KEYSET)$`)
 
-// requiredSettings returns the settings subcommand (serve, migrate) requires,
-// read from its function in cmd/caido-cloud/serve.go: the []string literal it
-// passes to withApp.
-func requiredSettings(f files, subcommand string) ([]string, error) {
-	file, err := parser.ParseFile(token.NewFileSet(), "serve.go", f["../cmd/caido-cloud/serve.go"], 0)
+// commandFiles are the files of cmd/caido-cloud that hold the subcommands'
+// functions the deployment files run.
+var commandFiles = []string{"../cmd/caido-cloud/serve.go", "../cmd/caido-cloud/backup.go"}
+
+// commandTable maps each subcommand of cmd/caido-cloud/main.go's commands
+// ("serve", "backup create") to the name of its function.
+func commandTable(f files) (map[string]string, error) {
+	file, err := parser.ParseFile(token.NewFileSet(), "main.go", f["../cmd/caido-cloud/main.go"], 0)
 	if err != nil {
 		return nil, err
 	}
-	for _, decl := range file.Decls {
-		fn, ok := decl.(*ast.FuncDecl)
-		if !ok || fn.Name.Name != subcommand || fn.Recv != nil {
-			continue
+	table := map[string]string{}
+	ast.Inspect(file, func(n ast.Node) bool {
+		lit, ok := n.(*ast.CompositeLit)
+		if !ok || len(lit.Elts) != 3 {
+			return true
 		}
-		var out []string
-		found := false
-		ast.Inspect(fn.Body, func(n ast.Node) bool {
-			lit, ok := n.(*ast.CompositeLit)
-			if found || !ok {
-				return !found
+		name, ok1 := lit.Elts[0].(*ast.BasicLit)
+		fn, ok2 := lit.Elts[2].(*ast.Ident)
+		if ok1 && ok2 && name.Kind == token.STRING {
+			s, _ := strconv.Unquote(name.Value)
+			table[s] = fn.Name
+		}
+		return true
+	})
+	if len(table) == 0 {
+		return nil, errors.New("cmd/caido-cloud/main.go: no {\"name\", \"summary\", func} entries in commands (update deploy_test.go's commandTable)")
+	}
+	return table, nil
+}
+
+// subcommand is the subcommand a command line (after the binary) runs, as
+// main.go's dispatch matches it: "serve", "backup create". A line that
+// matches none comes back whole.
+func subcommand(f files, cmd []string) string {
+	table, _ := commandTable(f)
+	for n := 2; n >= 1; n-- {
+		if len(cmd) >= n {
+			if _, ok := table[strings.Join(cmd[:n], " ")]; ok {
+				return strings.Join(cmd[:n], " ")
 			}
-			if arr, ok := lit.Type.(*ast.ArrayType); !ok || arr.Len != nil || fmt.Sprint(arr.Elt) != "string" {
-				return true
-			}
-			for _, e := range lit.Elts {
-				if b, ok := e.(*ast.BasicLit); ok {
-					s, _ := strconv.Unquote(b.Value)
-					out = append(out, s)
-				}
-			}
-			found = true
-			return false
-		})
-		if found {
-			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("cmd/caido-cloud/serve.go: no []string of required settings in func %s (update deploy_test.go's requiredSettings)", subcommand)
+	return strings.Join(cmd, " ")
+}
+
+// requiredSettings returns the settings a subcommand (serve, migrate, backup
+// create, …) requires, read from its function (found through main.go's
+// commands) in cmd/caido-cloud/serve.go or backup.go: the first []string
+// literal of its body, which it passes to withApp or loadConfig.
+func requiredSettings(f files, subcommand string) ([]string, error) {
+	table, err := commandTable(f)
+	if err != nil {
+		return nil, err
+	}
+	name, ok := table[subcommand]
+	if !ok {
+		return nil, fmt.Errorf("cmd/caido-cloud/main.go: caido-cloud has no subcommand %q", subcommand)
+	}
+	for _, path := range commandFiles {
+		file, err := parser.ParseFile(token.NewFileSet(), path, f[path], 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, decl := range file.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Name.Name != name || fn.Recv != nil {
+				continue
+			}
+			var out []string
+			found := false
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				lit, ok := n.(*ast.CompositeLit)
+				if found || !ok {
+					return !found
+				}
+				if arr, ok := lit.Type.(*ast.ArrayType); !ok || arr.Len != nil || fmt.Sprint(arr.Elt) != "string" {
+					return true
+				}
+				for _, e := range lit.Elts {
+					if b, ok := e.(*ast.BasicLit); ok {
+						s, _ := strconv.Unquote(b.Value)
+						out = append(out, s)
+					}
+				}
+				found = true
+				return false
+			})
+			if found {
+				return out, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("cmd/caido-cloud: no []string of required settings in func %s of %s (update deploy_test.go's requiredSettings)", name, subcommand)
 }
 
 // checkSettings loads env as the subcommand would and reports every setting
@@ -446,25 +526,120 @@ func (s stage) last(cmd string) (string, bool) {
 	return "", false
 }
 
-// imageEnv is the ENV the image gives every container (its final stage).
-func imageEnv(f files) map[string]string {
+// backupTarget is the stage of the backup image (docker build --target
+// backup): the binary with pg_dump and psql. The server image is the last
+// stage, the default target.
+const backupTarget = "backup"
+
+// targetStage is the stage `docker build --target target` builds; "" is the
+// default target, the last stage.
+func targetStage(f files, target string) (stage, bool) {
 	stages := parseDockerfile(f["Dockerfile"])
 	if len(stages) == 0 {
-		return map[string]string{}
+		return stage{}, false
 	}
-	return stages[len(stages)-1].env()
+	if target == "" {
+		return stages[len(stages)-1], true
+	}
+	for _, s := range stages {
+		if s.name == target {
+			return s, true
+		}
+	}
+	return stage{}, false
 }
 
-// imageCmd is the image's default command (CMD of the final stage).
-func imageCmd(f files) []string {
-	stages := parseDockerfile(f["Dockerfile"])
-	if len(stages) == 0 {
+// imageEnv is the ENV the image of target gives every container.
+func imageEnv(f files, target string) map[string]string {
+	s, ok := targetStage(f, target)
+	if !ok {
+		return map[string]string{}
+	}
+	return s.env()
+}
+
+// imageCmd is the default command (CMD) of the image of target.
+func imageCmd(f files, target string) []string {
+	s, ok := targetStage(f, target)
+	if !ok {
 		return nil
 	}
-	args, _ := stages[len(stages)-1].last("CMD")
+	args, _ := s.last("CMD")
 	var cmd []string
 	_ = json.Unmarshal([]byte(args), &cmd)
 	return cmd
+}
+
+// stageUID is the numeric uid of the stage's last USER, or -1.
+func stageUID(s stage) int {
+	user, ok := s.last("USER")
+	if !ok {
+		return -1
+	}
+	uid, _, _ := strings.Cut(user, ":")
+	n, err := strconv.Atoi(uid)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// pgMajor is the major version of the PostgreSQL client programs of the
+// backup stage: of its postgres:N image, or of the postgresql-client-N it
+// installs; 0 when it has none.
+func pgMajor(s stage) int {
+	if m := regexp.MustCompile(`^(?:docker\.io/)?(?:library/)?postgres:(\d+)`).FindStringSubmatch(s.image); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	for _, in := range s.body {
+		if m := regexp.MustCompile(`postgresql-client-(\d+)`).FindStringSubmatch(in.args); in.cmd == "RUN" && m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// checkRuntimeStage checks what both images share: the exec-form ENTRYPOINT
+// of the binary, copied from the stage that builds it, run by a numeric
+// non-root user, and ENV of known settings only.
+func checkRuntimeStage(p *problems, f files, what string, s stage, builders []string) {
+	entry, _ := s.last("ENTRYPOINT")
+	var entrypoint []string
+	if err := json.Unmarshal([]byte(entry), &entrypoint); err != nil || len(entrypoint) != 1 || entrypoint[0] != "/caido-cloud" {
+		p.add("Dockerfile: %s ENTRYPOINT %s; want the exec form [\"/caido-cloud\"]", what, entry)
+	}
+	copied := false
+	for _, in := range s.body {
+		fields := strings.Fields(in.args)
+		if in.cmd != "COPY" || len(fields) == 0 || fields[len(fields)-1] != "/caido-cloud" {
+			continue
+		}
+		for _, fl := range fields {
+			if from, ok := strings.CutPrefix(fl, "--from="); ok && slices.Contains(builders, from) {
+				copied = true
+			}
+		}
+	}
+	if !copied {
+		p.add("Dockerfile: the %s does not COPY --from=<builder> the binary to /caido-cloud (builders: %v): not a multi-stage build of the binary", what, builders)
+	}
+	if user, ok := s.last("USER"); !ok {
+		p.add("Dockerfile: the %s has no USER: the container would run as root", what)
+	} else if uid := stageUID(s); uid <= 0 {
+		p.add("Dockerfile: %s USER %s; want a numeric non-root uid (as 65532, distroless's nonroot), which runAsNonRoot can verify", what, user)
+	}
+	env := s.env()
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		// PG_BIN_DIR is the backup package's own (README.md, Backups).
+		if name == "PG_BIN_DIR" && strings.Contains(f["../README.md"], "PG_BIN_DIR") {
+			continue
+		}
+		if !knownVariable(f, name) {
+			p.add("%s", unknownVariable("Dockerfile ENV ("+what+")", name))
+		}
+	}
 }
 
 func checkDockerfile(f files) problems {
@@ -483,13 +658,16 @@ func checkDockerfile(f files) problems {
 
 	// The builder: a golang image of go.mod's version, a static, reproducible build.
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(f["../go.mod"])
-	builds := 0
-	for _, s := range stages[:len(stages)-1] {
+	var builders []string // what COPY --from= names them by: name, or index
+	for i, s := range stages[:len(stages)-1] {
 		for _, in := range s.body {
 			if in.cmd != "RUN" || !strings.Contains(in.args, "go build") {
 				continue
 			}
-			builds++
+			builders = append(builders, strconv.Itoa(i))
+			if s.name != "" {
+				builders = append(builders, s.name)
+			}
 			if !strings.HasPrefix(s.image, "golang:") {
 				p.add("Dockerfile:%d: go build runs in FROM %s; want a golang: image", in.line, s.image)
 			} else if tag := strings.TrimPrefix(s.image, "golang:"); goVersion != nil && tag != goVersion[1] && !strings.HasPrefix(tag, goVersion[1]+".") && !strings.HasPrefix(tag, goVersion[1]+"-") {
@@ -505,7 +683,7 @@ func checkDockerfile(f files) problems {
 			}
 		}
 	}
-	if builds == 0 {
+	if len(builders) == 0 {
 		p.add("Dockerfile: no stage before the final one runs go build")
 	}
 	if !regexp.MustCompile(`(?m)^var version = "`).MatchString(f["../cmd/caido-cloud/main.go"]) {
@@ -513,38 +691,11 @@ func checkDockerfile(f files) problems {
 	}
 
 	// The runtime: the binary copied from the builder, a numeric non-root user.
-	entry, _ := final.last("ENTRYPOINT")
-	var entrypoint []string
-	if err := json.Unmarshal([]byte(entry), &entrypoint); err != nil || len(entrypoint) != 1 || entrypoint[0] != "/caido-cloud" {
-		p.add("Dockerfile: final ENTRYPOINT %s; want the exec form [\"/caido-cloud\"]", entry)
-	}
-	copied := false
-	for _, in := range final.body {
-		fields := strings.Fields(in.args)
-		if in.cmd == "COPY" && len(fields) > 0 && strings.HasPrefix(fields[0], "--from=") && fields[len(fields)-1] == "/caido-cloud" {
-			copied = true
-		}
-	}
-	if !copied {
-		p.add("Dockerfile: the final stage does not COPY --from=<builder> the binary to /caido-cloud: not a multi-stage build of the binary")
-	}
-	if cmd := imageCmd(f); !slices.Equal(cmd, []string{"serve"}) {
+	checkRuntimeStage(&p, f, "final stage", final, builders)
+	if cmd := imageCmd(f, ""); !slices.Equal(cmd, []string{"serve"}) {
 		p.add("Dockerfile: final CMD %q; want [\"serve\"]", cmd)
 	}
-	if user, ok := final.last("USER"); !ok {
-		p.add("Dockerfile: the final stage has no USER: the container would run as root")
-	} else {
-		uid, _, _ := strings.Cut(user, ":")
-		if n, err := strconv.Atoi(uid); err != nil || n == 0 {
-			p.add("Dockerfile: USER %s; want a numeric non-root uid (65532, distroless's nonroot), which runAsNonRoot can verify", user)
-		}
-	}
 	env := final.env()
-	for _, name := range slices.Sorted(maps.Keys(env)) {
-		if !knownVariable(f, name) {
-			p.add("%s", unknownVariable("Dockerfile ENV", name))
-		}
-	}
 	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		p.add("Dockerfile ENV: %v", err)
@@ -552,6 +703,21 @@ func checkDockerfile(f files) problems {
 	port := listenPort(&p, "Dockerfile ENV", cfg)
 	if expose, _ := final.last("EXPOSE"); !slices.Contains(strings.Fields(expose), strconv.Itoa(port)) {
 		p.add("Dockerfile: EXPOSE %s; want the listen port %d (CAIDO_CLOUD_LISTEN_ADDR %s)", expose, port, cfg.ListenAddr)
+	}
+
+	// The backup image (--target backup): the same binary next to pg_dump
+	// and psql, which backup create and restore run; placed before the
+	// server stage, which stays the default target.
+	if b, ok := targetStage(f, backupTarget); !ok {
+		p.add("Dockerfile: no stage named %s (e.g. FROM postgres:15-bookworm AS %s): backup create needs pg_dump, which the server image lacks", backupTarget, backupTarget)
+	} else {
+		checkRuntimeStage(&p, f, "backup stage", b, builders)
+		if n := pgMajor(b); n < 15 {
+			p.add("Dockerfile:%d: the backup stage (FROM %s) has PostgreSQL client programs of major %d; want 15 or later (pg_dump and psql of the server's major version or newer)", b.line, b.image, n)
+		}
+		if cmd := imageCmd(f, backupTarget); len(cmd) > 0 && !strings.HasPrefix(subcommand(f, cmd), "backup ") {
+			p.add("Dockerfile: backup stage CMD %q; want a backup subcommand (e.g. [\"backup\", \"create\"])", cmd)
+		}
 	}
 	if !regexp.MustCompile(`(?m)^/?\.data/?$`).MatchString(f["../.dockerignore"]) {
 		p.add("../.dockerignore: .data/ (make run's database, master key and logs) is not excluded from the build context")
@@ -671,10 +837,20 @@ func checkCollector(f files) problems {
 // composeSecrets are the variables compose.yaml must take from deploy/.env,
 // with the values the test gives them.
 var composeSecrets = map[string]string{
-	"POSTGRES_PASSWORD":      "pgpassword0test",
-	"OPENFGA_PRESHARED_KEY":  "openfgakey0test",
-	"CAIDO_CLOUD_MASTER_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
+	"POSTGRES_PASSWORD":         "pgpassword0test",
+	"OPENFGA_PRESHARED_KEY":     "openfgakey0test",
+	"CAIDO_CLOUD_MASTER_KEY":    base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
+	"CAIDO_CLOUD_BACKUP_KEYSET": testKeyset,
 }
+
+// testKeyset is a backup keyset (CAIDO_CLOUD_BACKUP_KEYSET) for the checks.
+var testKeyset = func() string {
+	ks, err := backup.NewKeyset()
+	if err != nil {
+		panic(err)
+	}
+	return ks
+}()
 
 // composeRequired are the other variables compose.yaml requires.
 var composeRequired = map[string]string{
@@ -704,16 +880,14 @@ func envOf(s types.ServiceConfig) map[string]string {
 	return env
 }
 
-// commandOf is what a caido-cloud service runs: its command, or the image's.
+// commandOf is the subcommand a caido-cloud service of the server image
+// runs: its command's, or the image's.
 func commandOf(f files, s types.ServiceConfig) string {
 	cmd := []string(s.Command)
 	if len(cmd) == 0 {
-		cmd = imageCmd(f)
+		cmd = imageCmd(f, "")
 	}
-	if len(cmd) == 0 {
-		return ""
-	}
-	return cmd[0]
+	return subcommand(f, cmd)
 }
 
 func mounts(s types.ServiceConfig, file string) bool {
@@ -841,24 +1015,16 @@ func checkCompose(f files) problems {
 		p.add("%s: %s does not mount otel-collector.yaml", file, collector)
 	}
 
-	// caido-cloud: the services built from deploy/Dockerfile.
-	var replicas, migrations []string
+	// caido-cloud: the services built from deploy/Dockerfile, the server
+	// image (the default target) or the backup image.
+	var replicas, migrations, backups []string
+	serverImages := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(services)) {
 		s := services[name]
 		if s.Build == nil || filepath.ToSlash(s.Build.Dockerfile) != "deploy/Dockerfile" {
 			continue
 		}
 		where := fmt.Sprintf("%s: service %s", file, name)
-		sub := commandOf(f, s)
-		switch sub {
-		case "serve":
-			replicas = append(replicas, name)
-		case "migrate":
-			migrations = append(migrations, name)
-		default:
-			p.add("%s runs %q; want serve or migrate", where, sub)
-			continue
-		}
 		if !s.ReadOnly {
 			p.add("%s: read_only is not true", where)
 		}
@@ -870,7 +1036,27 @@ func checkCompose(f files) problems {
 				p.add("%s: runs as root", where)
 			}
 		}
-		full := imageEnv(f)
+		switch s.Build.Target {
+		case "":
+			serverImages[s.Image] = true
+		case backupTarget:
+			backups = append(backups, name) // checked below
+			continue
+		default:
+			p.add("%s: build target %q; want none (the server image) or %s", where, s.Build.Target, backupTarget)
+			continue
+		}
+		sub := commandOf(f, s)
+		switch sub {
+		case "serve":
+			replicas = append(replicas, name)
+		case "migrate":
+			migrations = append(migrations, name)
+		default:
+			p.add("%s runs %q; want serve or migrate", where, sub)
+			continue
+		}
+		full := imageEnv(f, "")
 		maps.Copy(full, envOf(s))
 		for _, k := range slices.Sorted(maps.Keys(envOf(s))) {
 			if !knownVariable(f, k) {
@@ -903,6 +1089,69 @@ func checkCompose(f files) problems {
 	}
 	if len(replicas) != 2 {
 		p.add("%s: %d caido-cloud replicas running serve (%v); want 2", file, len(replicas), replicas)
+	}
+
+	// The backup: serve's own scheduler cannot run in the server image (no
+	// pg_dump), so a service of the backup image runs backup create, then
+	// prune, in a loop, onto a named volume.
+	if len(backups) != 1 {
+		p.add("%s: %d services built with target %s (%v); want 1, the daily backup (the server image has no pg_dump for serve's own)", file, len(backups), backupTarget, backups)
+	}
+	backupStage, _ := targetStage(f, backupTarget)
+	for _, name := range backups {
+		s := services[name]
+		where := fmt.Sprintf("%s: service %s", file, name)
+		if serverImages[s.Image] {
+			p.add("%s: image %s is the server's too: each build would tag the other target under that name; give the backup image its own (CAIDO_CLOUD_BACKUP_IMAGE)", where, s.Image)
+		}
+		script := strings.Join(append(slices.Clone([]string(s.Entrypoint)), s.Command...), " ")
+		if !regexp.MustCompile(`/caido-cloud backup create\s*&&\s*/caido-cloud backup prune\b`).MatchString(script) {
+			p.add("%s: does not run `/caido-cloud backup create && /caido-cloud backup prune` (prune only once a backup succeeded): %q", where, script)
+		}
+		if !strings.Contains(script, "while") || !strings.Contains(script, "sleep") {
+			p.add("%s: backs up once; want a loop (while …; sleep) that backs up daily", where)
+		}
+		if s.Restart != types.RestartPolicyUnlessStopped && s.Restart != types.RestartPolicyAlways {
+			p.add("%s: restart %q; want unless-stopped", where, s.Restart)
+		}
+		full := imageEnv(f, backupTarget)
+		maps.Copy(full, envOf(s))
+		for _, k := range slices.Sorted(maps.Keys(envOf(s))) {
+			if !knownVariable(f, k) {
+				p.add("%s", unknownVariable(where, k))
+			}
+		}
+		var cfg config.Config
+		for _, sub := range []string{"backup create", "backup prune"} {
+			cfg = checkSettings(f, &p, where, sub, full)
+		}
+		if host, _ := urlHostPort(cfg.DatabaseURL); postgres != "" && host != postgres {
+			p.add("%s: DATABASE_URL's host %q is not the postgres service %q", where, host, postgres)
+		}
+		dir := strings.TrimSuffix(cfg.BackupDir, "/")
+		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+			_, named := project.Volumes[v.Source]
+			return v.Type == types.VolumeTypeVolume && named && strings.TrimSuffix(v.Target, "/") == dir && !v.ReadOnly
+		}) {
+			p.add("%s: CAIDO_CLOUD_BACKUP_DIR %q is not a writable named volume of the project: the backups would go with the container", where, cfg.BackupDir)
+		}
+		uid := stageUID(backupStage)
+		if u, _, _ := strings.Cut(s.User, ":"); s.User != "" && u != strconv.Itoa(uid) {
+			p.add("%s: user %s is not the backup image's USER %d, which owns %s in the image (and so the fresh volume)", where, s.User, uid, dir)
+		}
+		if dir != "" && !slices.ContainsFunc(backupStage.body, func(in instruction) bool {
+			return in.cmd == "RUN" && strings.Contains(in.args, dir) && strings.Contains(in.args, strconv.Itoa(uid))
+		}) {
+			p.add("Dockerfile: the backup stage does not create %s owned by its USER %d: the fresh volume that compose service %s mounts there would be root's, and the backup could not write", dir, uid, name)
+		}
+		if m := regexp.MustCompile(`^postgres:(\d+)`).FindStringSubmatch(services[postgres].Image); m != nil {
+			if server, _ := strconv.Atoi(m[1]); pgMajor(backupStage) < server {
+				p.add("%s: the backup image's pg_dump (major %d) is older than %s's server (%s): pg_dump refuses a newer server", where, pgMajor(backupStage), postgres, services[postgres].Image)
+			}
+		}
+		if len(migrations) == 1 && s.DependsOn[migrations[0]].Condition != types.ServiceConditionCompletedSuccessfully {
+			p.add("%s: must depend on %s with condition service_completed_successfully", where, migrations[0])
+		}
 	}
 	if len(migrations) != 1 {
 		p.add("%s: %d caido-cloud services running migrate (%v); want 1", file, len(migrations), migrations)
@@ -952,6 +1201,7 @@ var dummySecretValues = map[string]string{
 	"openfga-api-token": "token",
 	"master-key":        base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 	"assistant-api-key": "key",
+	"backup-keyset":     testKeyset,
 }
 
 // documentedSecret returns the Secret's name and keys from deploy/README.md's
@@ -1051,6 +1301,14 @@ func selects(sel *metav1.LabelSelector, podLabels map[string]string) bool {
 	return s.Matches(labels.Set(podLabels))
 }
 
+// imageTag is the tag of an image reference ("" without one).
+func imageTag(image string) string {
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		return image[i+1:]
+	}
+	return ""
+}
+
 func imageName(image string) string {
 	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
 		return image[:i]
@@ -1139,6 +1397,9 @@ func checkKubernetes(f files) problems {
 	var (
 		deployments = map[string]*appsv1.Deployment{}
 		jobs        = map[string]*batchv1.Job{}
+		cronJobs    = map[string]*batchv1.CronJob{}
+		cronWhere   = map[string]string{}
+		claims      = map[string]*corev1.PersistentVolumeClaim{}
 		services    = map[string]*corev1.Service{}
 		configMaps  = map[string]*corev1.ConfigMap{}
 		hpas        []*autoscalingv2.HorizontalPodAutoscaler
@@ -1157,6 +1418,15 @@ func checkKubernetes(f files) problems {
 		case *batchv1.Job:
 			jobs[obj.Name] = obj
 			pods = append(pods, podTemplate{"Job", o.String(), obj.Spec.Template})
+		case *batchv1.CronJob:
+			cronJobs[obj.Name] = obj
+			cronWhere[obj.Name] = o.String()
+			pods = append(pods, podTemplate{"CronJob", o.String(), obj.Spec.JobTemplate.Spec.Template})
+		case *corev1.PersistentVolumeClaim:
+			claims[obj.Name] = obj
+			if _, ok := obj.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
+				p.add("%s: no storage request", o)
+			}
 		case *corev1.Service:
 			services[obj.Name] = obj
 		case *corev1.ConfigMap:
@@ -1179,16 +1449,27 @@ func checkKubernetes(f files) problems {
 		}
 	}
 
-	const image = "caido-cloud"
-	if !slices.ContainsFunc(k.Images, func(i struct {
-		Name    string `json:"name"`
-		NewName string `json:"newName,omitempty"`
-		NewTag  string `json:"newTag,omitempty"`
-		Digest  string `json:"digest,omitempty"`
-	}) bool {
-		return i.Name == image
-	}) {
-		p.add("k8s/kustomization.yaml: images does not set %s (the image of the caido-cloud containers)", image)
+	// The images of deploy/Dockerfile, by the target each is built from.
+	const image, backupImage = "caido-cloud", "caido-cloud-backup"
+	targets := map[string]string{image: "", backupImage: backupTarget}
+	tags := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
+		i := slices.IndexFunc(k.Images, func(i struct {
+			Name    string `json:"name"`
+			NewName string `json:"newName,omitempty"`
+			NewTag  string `json:"newTag,omitempty"`
+			Digest  string `json:"digest,omitempty"`
+		}) bool {
+			return i.Name == name
+		})
+		if i < 0 {
+			p.add("k8s/kustomization.yaml: images does not set %s (the image of the caido-cloud containers built from --target %q)", name, targets[name])
+			continue
+		}
+		tags[name] = k.Images[i].NewTag
+	}
+	if tags[image] != tags[backupImage] && tags[image] != "" && tags[backupImage] != "" {
+		p.add("k8s/kustomization.yaml: images set %s:%s but %s:%s: both come from one build of a release", image, tags[image], backupImage, tags[backupImage])
 	}
 
 	secretName, secretKeys := documentedSecret(f)
@@ -1205,8 +1486,10 @@ func checkKubernetes(f files) problems {
 	// would, with secrets only from the documented Secret.
 	type caidoContainer struct {
 		kind       string
+		owner      string // the workload's pod template (podTemplate.where)
 		where      string
 		subcommand string
+		init       bool
 		pod        corev1.PodTemplateSpec
 		c          corev1.Container
 		env        map[string]string
@@ -1214,20 +1497,22 @@ func checkKubernetes(f files) problems {
 	}
 	var caido []caidoContainer
 	for _, pt := range pods {
-		for _, c := range pt.spec.Spec.Containers {
-			if imageName(c.Image) != image {
+		inits := len(pt.spec.Spec.InitContainers)
+		for i, c := range append(slices.Clone(pt.spec.Spec.InitContainers), pt.spec.Spec.Containers...) {
+			target, ok := targets[imageName(c.Image)]
+			if !ok {
 				continue
 			}
 			where := fmt.Sprintf("%s container %s", pt.where, c.Name)
 			cmd := append(slices.Clone(c.Command), c.Args...)
 			if len(c.Command) == 0 && len(c.Args) == 0 {
-				cmd = imageCmd(f)
+				cmd = imageCmd(f, target)
 			}
-			sub := ""
-			if len(cmd) > 0 {
-				sub = cmd[0]
+			sub := subcommand(f, cmd)
+			if (sub == "backup create" || sub == "backup restore") && target != backupTarget {
+				p.add("%s: runs %s from the image %s, which has no pg_dump or psql; want the image %s (--target %s)", where, sub, imageName(c.Image), backupImage, backupTarget)
 			}
-			env := imageEnv(f)
+			env := imageEnv(f, target)
 			for _, from := range c.EnvFrom {
 				switch {
 				case from.ConfigMapRef != nil:
@@ -1283,7 +1568,7 @@ func checkKubernetes(f files) problems {
 				}
 			}
 			cfg := checkSettings(f, &p, where, sub, env)
-			caido = append(caido, caidoContainer{pt.kind, where, sub, pt.spec, c, env, cfg})
+			caido = append(caido, caidoContainer{pt.kind, pt.where, where, sub, i < inits, pt.spec, c, env, cfg})
 		}
 	}
 
@@ -1294,10 +1579,14 @@ func checkKubernetes(f files) problems {
 	var serverCfg config.Config
 	var serverEnv map[string]string
 	var migrationPods []corev1.PodTemplateSpec
+	var backupContainers []caidoContainer
 	for _, c := range caido {
-		if want := map[string]string{"Deployment": "serve", "Job": "migrate"}[c.kind]; c.subcommand != want {
-			p.add("%s: runs %q; want %s (a %s of caido-cloud)", c.where, c.subcommand, want, c.kind)
+		if want := map[string][]string{"Deployment": {"serve"}, "Job": {"migrate"}, "CronJob": {"backup create", "backup prune"}}[c.kind]; !slices.Contains(want, c.subcommand) {
+			p.add("%s: runs %q; want %s (a %s of caido-cloud)", c.where, c.subcommand, strings.Join(want, " or "), c.kind)
 			continue
+		}
+		if c.kind == "CronJob" {
+			backupContainers = append(backupContainers, c)
 		}
 		switch c.subcommand {
 		case "serve":
@@ -1317,6 +1606,9 @@ func checkKubernetes(f files) problems {
 	where := "Deployment " + server.Name
 	if server.Spec.Replicas == nil || *server.Spec.Replicas != 2 {
 		p.add("%s: replicas %d; want 2", where, ptrOr(server.Spec.Replicas, 1))
+	}
+	if serverCfg.BackupDir != "" {
+		p.add("%s: CAIDO_CLOUD_BACKUP_DIR is set (%s): serve's backup scheduler needs pg_dump, which the server image lacks; leave it unset, the backup CronJob backs up", where, serverCfg.BackupDir)
 	}
 	if ru := server.Spec.Strategy.RollingUpdate; server.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "0" {
 		p.add("%s: want a RollingUpdate with maxUnavailable 0 (a new pod serves only once migrated and ready)", where)
@@ -1368,6 +1660,78 @@ func checkKubernetes(f files) problems {
 		}
 	}
 
+	// The backup CronJob: daily, one run at a time, bounded, backup create
+	// then (an init container before it) prune, from the backup image of
+	// the Deployment's release, onto a PersistentVolumeClaim.
+	var backupPods []corev1.PodTemplateSpec
+	creates := 0
+	for _, name := range slices.Sorted(maps.Keys(cronJobs)) {
+		cj := cronJobs[name]
+		where := "CronJob " + name
+		spec := cj.Spec.JobTemplate.Spec
+		pod := spec.Template.Spec
+		backupPods = append(backupPods, spec.Template)
+		if fields := strings.Fields(cj.Spec.Schedule); len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" {
+			if cj.Spec.Schedule != "@daily" && cj.Spec.Schedule != "@midnight" {
+				p.add("%s: schedule %q; want a daily one (M H * * *)", where, cj.Spec.Schedule)
+			}
+		}
+		if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+			p.add("%s: concurrencyPolicy %q; want Forbid (one backup at a time)", where, cj.Spec.ConcurrencyPolicy)
+		}
+		if cj.Spec.SuccessfulJobsHistoryLimit == nil || cj.Spec.FailedJobsHistoryLimit == nil || *cj.Spec.FailedJobsHistoryLimit < 1 {
+			p.add("%s: want successfulJobsHistoryLimit and failedJobsHistoryLimit set (at least one failed Job kept, to read its logs)", where)
+		}
+		if spec.BackoffLimit == nil || *spec.BackoffLimit > 3 {
+			p.add("%s: backoffLimit %d; want a small one, set (at most 3)", where, ptrOr(spec.BackoffLimit, 6))
+		}
+		if spec.ActiveDeadlineSeconds == nil {
+			p.add("%s: no activeDeadlineSeconds: a hung pg_dump would hold the Forbid slot and stop every later backup", where)
+		}
+		if rp := pod.RestartPolicy; rp != corev1.RestartPolicyNever && rp != corev1.RestartPolicyOnFailure {
+			p.add("%s: restartPolicy %q; want Never or OnFailure", where, rp)
+		}
+		var runs []caidoContainer
+		for _, c := range backupContainers {
+			if c.owner == cronWhere[name] {
+				runs = append(runs, c)
+			}
+		}
+		createIdx := slices.IndexFunc(runs, func(c caidoContainer) bool { return c.subcommand == "backup create" })
+		if createIdx < 0 {
+			continue
+		}
+		creates++
+		for _, c := range runs {
+			if c.subcommand == "backup prune" && (!runs[createIdx].init || c.init) {
+				p.add("%s: want backup create as an init container and backup prune as a container, so that prune runs only after a backup succeeded", where)
+			}
+			if tag, want := imageTag(c.c.Image), imageTag(serverContainer.Image); tag != want {
+				p.add("%s: image %s is not of the Deployment's release (%s)", c.where, c.c.Image, serverContainer.Image)
+			}
+			dir := strings.TrimSuffix(c.cfg.BackupDir, "/")
+			mounted := false
+			for _, m := range c.c.VolumeMounts {
+				if strings.TrimSuffix(m.MountPath, "/") != dir || m.ReadOnly {
+					continue
+				}
+				for _, v := range pod.Volumes {
+					if v.Name == m.Name && v.PersistentVolumeClaim != nil {
+						if _, ok := claims[v.PersistentVolumeClaim.ClaimName]; ok {
+							mounted = true
+						}
+					}
+				}
+			}
+			if !mounted {
+				p.add("%s: CAIDO_CLOUD_BACKUP_DIR %q is not a writable mount of a PersistentVolumeClaim of the manifests: the backups would go with the pod", c.where, c.cfg.BackupDir)
+			}
+		}
+	}
+	if creates == 0 {
+		p.add("k8s: no CronJob runs caido-cloud backup create (the server image cannot back up: no pg_dump)")
+	}
+
 	// Service, HPA, PDB and NetworkPolicy all select the server's pods.
 	podLabels := serverPod.Labels
 	serviceFound := false
@@ -1379,6 +1743,11 @@ func checkKubernetes(f files) problems {
 		for _, mp := range migrationPods {
 			if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(mp.Labels)) {
 				p.add("Service %s: its selector also matches the migration Job's pods", name)
+			}
+		}
+		for _, bp := range backupPods {
+			if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(bp.Labels)) {
+				p.add("Service %s: its selector also matches the backup CronJob's pods", name)
 			}
 		}
 		for _, sp := range s.Spec.Ports {
@@ -1436,6 +1805,11 @@ func checkKubernetes(f files) problems {
 	for _, mp := range migrationPods {
 		if !selects(&policy.Spec.PodSelector, mp.Labels) {
 			p.add("%s: does not select the migration Job's pods (labels %v), which need the same egress", where, mp.Labels)
+		}
+	}
+	for _, bp := range backupPods {
+		if !selects(&policy.Spec.PodSelector, bp.Labels) {
+			p.add("%s: does not select the backup CronJob's pods (labels %v), which need its egress to DNS and PostgreSQL", where, bp.Labels)
 		}
 	}
 	for _, want := range []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress} {
