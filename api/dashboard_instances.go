@@ -9,11 +9,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
 // dashInstance is an instance as the pages list it.
@@ -322,30 +322,9 @@ func (h *dashHandlers) resetCredentials(c *gin.Context) {
 		h.unavailable(c, errors.New("no clients service: credentials cannot be reset"))
 		return
 	}
-	ctx := actorContext(c, sess.Account.ID)
-	var clientID, secret string
-	// The audit entry is written in the same transaction as the lookup and
-	// committed only once the new secret is in place.
-	err := pgx.BeginFunc(ctx, h.db, func(tx pgx.Tx) error {
-		var team *string
-		err := tx.QueryRow(ctx, `SELECT c.client_id, w.owner_team_id::text FROM oauth_clients c
-			JOIN instances i ON i.id = c.instance_id LEFT JOIN workspaces w ON w.id = i.workspace_id
-			WHERE c.instance_id = $1`, v.In.ID).Scan(&clientID, &team)
-		if err != nil {
-			return err
-		}
-		teamID := ""
-		if team != nil {
-			teamID = *team
-		}
-		if err := access.Record(ctx, tx, access.AuditCredentialsReset, teamID, access.Target{Type: "instance", ID: v.In.ID}, nil); err != nil {
-			return err
-		}
-		secret, err = h.clients.ResetSecret(ctx, clientID)
-		return err
-	})
+	clientID, secret, err := h.clients.ResetInstanceSecret(actorContext(c, sess.Account.ID), v.In.ID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, clients.ErrNotFound):
 		h.renderInstance(c, http.StatusNotFound, sess, v, "This instance has no credentials to reset. Nothing was changed.")
 		return
 	case err != nil:

@@ -468,20 +468,7 @@ func (p *publicAPI) resetCredentials(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := actorContext(c, principalFrom(c).UserID)
-	var clientID, team string
-	err := p.d.DB.QueryRow(ctx, `SELECT c.client_id, coalesce(w.owner_team_id::text, '') FROM oauth_clients c
-		JOIN instances i ON i.id = c.instance_id LEFT JOIN workspaces w ON w.id = i.workspace_id
-		WHERE c.instance_id = $1`, id).Scan(&clientID, &team)
-	if errors.Is(err, pgx.ErrNoRows) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no client credentials")
-		return
-	}
-	if err != nil {
-		p.internal(c, "find client", err)
-		return
-	}
-	secret, err := p.d.Clients.ResetSecret(ctx, clientID)
+	clientID, secret, err := p.d.Clients.ResetInstanceSecret(actorContext(c, principalFrom(c).UserID), id)
 	if errors.Is(err, clients.ErrNotFound) {
 		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no client credentials")
 		return
@@ -489,14 +476,6 @@ func (p *publicAPI) resetCredentials(c *gin.Context) {
 	if err != nil {
 		p.internal(c, "reset secret", err)
 		return
-	}
-	err = pgx.BeginFunc(ctx, p.d.DB, func(tx pgx.Tx) error {
-		return access.Record(ctx, tx, access.AuditCredentialsReset, team, access.Target{Type: "instance", ID: id},
-			map[string]any{"client_id": clientID})
-	})
-	if err != nil {
-		// The secret is reset all the same: the caller must have it.
-		p.d.Log.ErrorContext(ctx, "audit credentials reset", "instance_id", id, "err", err)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, credentialsBody{Object: "instance_credentials", InstanceID: id, ClientID: clientID, ClientSecret: secret})

@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/caido-cloud/caido-cloud/access"
 )
 
 // Authenticate returns the client whose id and secret these are. An unknown
@@ -60,22 +63,52 @@ func (s *Service) Update(ctx context.Context, clientID, secret string, m Metadat
 	return c, err
 }
 
-// ResetSecret gives a client a new secret; the old one stops working as soon
-// as this returns.
+// ResetSecret gives a client a new secret and returns it: the old one
+// stops working at once. The change is in the audit log (the actor is the
+// context's, access.WithActor), written in the same transaction.
 func (s *Service) ResetSecret(ctx context.Context, clientID string) (string, error) {
-	secret, err := newSecret()
+	if !wellFormedClientID(clientID) {
+		return "", fmt.Errorf("client %s: %w", quote(clientID), ErrNotFound)
+	}
+	_, secret, err := s.reset(ctx, `c.client_id = $1`, clientID)
+	return secret, err
+}
+
+// ResetInstanceSecret is ResetSecret for the client of an instance; it
+// returns the client id with the new secret.
+func (s *Service) ResetInstanceSecret(ctx context.Context, instanceID string) (clientID, secret string, err error) {
+	return s.reset(ctx, `c.instance_id = $1::uuid`, instanceID)
+}
+
+func (s *Service) reset(ctx context.Context, where, arg string) (clientID, secret string, err error) {
+	secret, err = newSecret()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE oauth_clients SET secret_hash = $2, secret_rotated_at = now() WHERE client_id = $1`,
-		clientID, hashSecret(secret))
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var instanceID, team string
+		err := tx.QueryRow(ctx, `UPDATE oauth_clients c SET secret_hash = $2, secret_rotated_at = now()
+			FROM instances i LEFT JOIN workspaces w ON w.id = i.workspace_id
+			WHERE i.id = c.instance_id AND `+where+`
+			RETURNING c.client_id, c.instance_id::text, coalesce(w.owner_team_id::text, '')`,
+			arg, hashSecret(secret)).Scan(&clientID, &instanceID, &team)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("client of %s: %w", quote(arg), ErrNotFound)
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "22P02" { // not a uuid
+			return fmt.Errorf("client of %s: %w", quote(arg), ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("reset secret: %w", err)
+		}
+		return access.Record(ctx, tx, access.AuditCredentialsReset, team, access.Target{Type: "instance", ID: instanceID},
+			map[string]any{"client_id": clientID})
+	})
 	if err != nil {
-		return "", fmt.Errorf("reset secret of client %s: %w", clientID, err)
+		return "", "", err
 	}
-	if tag.RowsAffected() == 0 {
-		return "", fmt.Errorf("client %s: %w", clientID, ErrNotFound)
-	}
-	return secret, nil
+	return clientID, secret, nil
 }
 
 type queryRower interface {

@@ -37,6 +37,20 @@ func TestResetSecret(t *testing.T) {
 	if _, err := f.svc.ResetSecret(ctx, "AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, clients.ErrNotFound) {
 		t.Errorf("reset of an unknown client: %v, want ErrNotFound", err)
 	}
+	// By instance, as the dashboard does it.
+	id, again, err := f.svc.ResetInstanceSecret(ctx, before.InstanceID)
+	testenv.Must(t, err)
+	if id != p.ClientID || again == secret {
+		t.Errorf("reset by instance: client %s, same secret %v", id, again == secret)
+	}
+	if _, err := f.svc.Authenticate(ctx, p.ClientID, secret); !errors.Is(err, clients.ErrInvalidClient) {
+		t.Errorf("the previous secret after a reset by instance: %v, want ErrInvalidClient", err)
+	}
+	for _, bad := range []string{"not-a-uuid", "00000000-0000-0000-0000-000000000000"} {
+		if _, _, err := f.svc.ResetInstanceSecret(ctx, bad); !errors.Is(err, clients.ErrNotFound) {
+			t.Errorf("reset of instance %q: %v, want ErrNotFound", bad, err)
+		}
+	}
 }
 
 // TestDeletingTheInstanceDeletesTheClient: the client's credentials die with
