@@ -52,11 +52,13 @@ func readiness(d Deps, detailed bool) gin.HandlerFunc {
 			// Shown, never failed on: a missed backup is for an alert
 			// (caido_cloud_backup_last_success_seconds), not a reason to
 			// take replicas out of service.
+			// configured: this replica takes them; status: the last runs of
+			// whoever took them (serve, or `backup create` from a CronJob).
 			if d.Backups == nil {
 				return check{OK: true, Detail: gin.H{"configured": false}}
 			}
 			st, err := d.Backups.Status(ctx)
-			return check{OK: true, Detail: gin.H{"configured": true, "status": st, "error": errString(err)}}
+			return check{OK: true, Detail: gin.H{"configured": d.Backups.TakesBackups(), "status": st, "error": errString(err)}}
 		},
 	}
 	return func(c *gin.Context) {

@@ -50,6 +50,9 @@ type SchedulerOptions struct {
 type Scheduler struct {
 	db   *pgxpool.Pool
 	opts SchedulerOptions
+	// watchOnly: this replica takes no backup (no folder or keyset here:
+	// a CronJob or another host does); it only reports backup_runs.
+	watchOnly bool
 	// lastSuccess is the unix time of the last successful backup of any
 	// replica, as last read from backup_runs; 0 when there is none.
 	lastSuccess atomic.Int64
@@ -67,6 +70,17 @@ func NewScheduler(db *pgxpool.Pool, opts SchedulerOptions) (*Scheduler, error) {
 	if _, err := parseConn(opts.DatabaseURL); err != nil {
 		return nil, err
 	}
+	return newScheduler(db, opts, false)
+}
+
+// NewWatcher is a Scheduler that takes no backup: for replicas where
+// backups are taken elsewhere (`backup create` from a CronJob), it reports
+// the runs recorded in backup_runs in /readyz and the metric all the same.
+func NewWatcher(db *pgxpool.Pool, opts SchedulerOptions) (*Scheduler, error) {
+	return newScheduler(db, opts, true)
+}
+
+func newScheduler(db *pgxpool.Pool, opts SchedulerOptions, watchOnly bool) (*Scheduler, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 24 * time.Hour
 	}
@@ -88,7 +102,7 @@ func NewScheduler(db *pgxpool.Pool, opts SchedulerOptions) (*Scheduler, error) {
 	if opts.Meter == nil {
 		opts.Meter = noop.NewMeterProvider()
 	}
-	s := &Scheduler{db: db, opts: opts}
+	s := &Scheduler{db: db, opts: opts, watchOnly: watchOnly}
 	meter := opts.Meter.Meter("github.com/caido-cloud/caido-cloud/backup")
 	gauge, err := meter.Int64ObservableGauge("caido_cloud.backup.last_success",
 		metric.WithUnit("s"),
@@ -111,7 +125,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 	tick := time.NewTicker(s.opts.CheckEvery)
 	defer tick.Stop()
 	for {
-		if _, err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
+		if s.watchOnly {
+			s.refresh(ctx)
+		} else if _, err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Log.ErrorContext(ctx, "backup failed; retrying later", "error", err, "retry_after", s.opts.RetryAfter)
 		}
 		select {
@@ -139,9 +155,28 @@ func (s *Scheduler) RunDue(ctx context.Context) (ran bool, err error) {
 			return err
 		}
 		ran = true
-		return s.run(ctx, conn, period)
+		_, err = s.run(ctx, conn, period, true)
+		return err
 	})
 	return ran, err
+}
+
+// TakesBackups says whether this replica backs up (false for a watcher).
+func (s *Scheduler) TakesBackups() bool { return !s.watchOnly }
+
+// RunNow takes a backup now, whatever the period's row says, and records it
+// in backup_runs as the period's (`backup create`, e.g. from a CronJob), so
+// that every replica's /readyz and metric report it. It does not prune.
+func (s *Scheduler) RunNow(ctx context.Context) (m Manifest, err error) {
+	if s.watchOnly {
+		return Manifest{}, errors.New("backup: this scheduler only watches")
+	}
+	defer s.refresh(ctx)
+	err = store.WithAdvisoryLock(ctx, s.db, backupLock, func(conn *pgxpool.Conn) error {
+		m, err = s.run(ctx, conn, s.period(), false)
+		return err
+	})
+	return m, err
 }
 
 func (s *Scheduler) period() time.Time { return s.opts.Now().UTC().Truncate(s.opts.Interval) }
@@ -173,13 +208,13 @@ func (s *Scheduler) isDue(ctx context.Context, db querier, period time.Time) (bo
 }
 
 // run, under the lock, records the attempt, backs up, records the outcome
-// and prunes.
-func (s *Scheduler) run(ctx context.Context, conn *pgxpool.Conn, period time.Time) error {
+// and, with andPrune, prunes.
+func (s *Scheduler) run(ctx context.Context, conn *pgxpool.Conn, period time.Time, andPrune bool) (Manifest, error) {
 	start := s.opts.Now()
 	if _, err := conn.Exec(ctx, `INSERT INTO backup_runs (period, started_at) VALUES ($1, $2)
 		ON CONFLICT (period) DO UPDATE SET attempts = backup_runs.attempts + 1, started_at = $2,
 			finished_at = NULL, file = NULL, size_bytes = NULL, error = NULL`, period, start); err != nil {
-		return fmt.Errorf("record backup run: %w", err)
+		return Manifest{}, fmt.Errorf("record backup run: %w", err)
 	}
 	m, err := create(ctx, s.opts.DatabaseURL, s.opts.Dir, s.opts.Keyset, start)
 	// The outcome is recorded even when ctx ended (shutdown) mid-backup.
@@ -197,13 +232,17 @@ func (s *Scheduler) run(ctx context.Context, conn *pgxpool.Conn, period time.Tim
 			period, finished, msg); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("record backup failure: %w", rerr))
 		}
-		return err
+		return Manifest{}, err
 	}
 	if _, err := conn.Exec(rctx, `UPDATE backup_runs SET finished_at = $2, file = $3, size_bytes = $4 WHERE period = $1`,
 		period, finished, m.File, m.Size); err != nil {
-		return fmt.Errorf("record backup run: %w", err)
+		return m, fmt.Errorf("record backup run: %w", err)
 	}
+	s.lastSuccess.Store(finished.Unix()) // the gauge need not wait for the next refresh
 	s.opts.Log.InfoContext(ctx, "backed up the database", "file", m.File, "bytes", m.Size, "key_id", m.KeyID)
+	if !andPrune {
+		return m, nil
+	}
 	removed, err := prune(s.opts.Dir, s.opts.Retention, s.opts.Now())
 	for _, name := range removed {
 		s.opts.Log.InfoContext(ctx, "pruned an old backup", "file", name)
@@ -212,7 +251,7 @@ func (s *Scheduler) run(ctx context.Context, conn *pgxpool.Conn, period time.Tim
 		// The backup itself is fine; the next run prunes again.
 		s.opts.Log.ErrorContext(ctx, "pruning old backups failed", "error", err)
 	}
-	return nil
+	return m, nil
 }
 
 // Status is what /readyz shows of the backups of every replica.

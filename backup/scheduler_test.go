@@ -107,6 +107,55 @@ func TestSchedulersBackUpOncePerPeriod(t *testing.T) {
 	}
 }
 
+// TestWatcherReportsBackupsTakenElsewhere: a backup taken by `backup
+// create` (RunNow, as from a CronJob) is recorded for its period, seen by a
+// replica that takes none itself (a watcher), and makes that period's
+// scheduled run unnecessary.
+func TestWatcherReportsBackupsTakenElsewhere(t *testing.T) {
+	ctx := context.Background()
+	u, pool := migrated(t)
+	clock := testenv.NewClock(time.Date(2026, time.March, 10, 3, 17, 0, 0, time.UTC))
+	dir := t.TempDir()
+	job, err := backup.NewScheduler(testenv.Pool(t, u), backup.SchedulerOptions{DatabaseURL: u, Dir: dir, Keyset: newKeyset(t), Now: clock.Now})
+	testenv.Must(t, err)
+	watcher, err := backup.NewWatcher(pool, backup.SchedulerOptions{Now: clock.Now})
+	testenv.Must(t, err)
+	if watcher.TakesBackups() || !job.TakesBackups() {
+		t.Fatal("TakesBackups: the watcher must not, the scheduler must")
+	}
+	if _, err := watcher.RunNow(ctx); err == nil {
+		t.Fatal("a watcher took a backup")
+	}
+	st, err := watcher.Status(ctx)
+	testenv.Must(t, err)
+	if st.LastSuccess != nil {
+		t.Fatalf("a success before any backup: %+v", st)
+	}
+	m, err := job.RunNow(ctx)
+	testenv.Must(t, err)
+	st, err = watcher.Status(ctx)
+	testenv.Must(t, err)
+	if st.LastSuccess == nil || st.LastSuccessFile != m.File {
+		t.Fatalf("the watcher reports %+v, want %s", st, m.File)
+	}
+	if took, err := job.RunDue(ctx); took || err != nil {
+		t.Fatalf("the scheduled run after RunNow: took %v, %v; want nothing to do", took, err)
+	}
+	// RunNow again the same day replaces the period's record, and does not prune.
+	clock.Advance(time.Hour)
+	m2, err := job.RunNow(ctx)
+	testenv.Must(t, err)
+	var runs, attempts int
+	var file string
+	testenv.Must(t, pool.QueryRow(ctx, `SELECT count(*), max(attempts), max(file) FROM backup_runs`).Scan(&runs, &attempts, &file))
+	if runs != 1 || attempts != 2 || file != m2.File {
+		t.Fatalf("backup_runs: %d rows, %d attempts, file %s; want 1, 2, %s", runs, attempts, file, m2.File)
+	}
+	if files := backupFiles(t, dir); len(files) != 2 {
+		t.Fatalf("backups in the folder: %v, want both", files)
+	}
+}
+
 // TestSchedulerRetriesAFailure: a failed backup is recorded and shown, not
 // retried before RetryAfter, and retried after it.
 func TestSchedulerRetriesAFailure(t *testing.T) {
@@ -213,15 +262,25 @@ func TestServeBacksUp(t *testing.T) {
 	if files := backupFiles(t, cfg.BackupDir); len(files) != 1 || filepath.Base(files[0]) != b.Detail.Status.LastSuccessFile {
 		t.Errorf("backups in the folder: %v; /readyz shows %s", files, b.Detail.Status.LastSuccessFile)
 	}
-	status, metrics := admin("/metrics")
+	// The gauge follows the recorded run (at once on the replica that took
+	// it, at the next refresh on the others).
 	want := "caido_cloud_backup_last_success_seconds"
-	if status != http.StatusOK || !strings.Contains(metrics, want) {
-		t.Errorf("/metrics lacks %s:\n%s", want, metrics)
-	}
-	for line := range strings.Lines(metrics) {
-		if strings.HasPrefix(line, want) && strings.HasSuffix(strings.TrimSpace(line), " 0") {
-			t.Errorf("the gauge says no backup yet: %s", line)
+	for {
+		status, metrics := admin("/metrics")
+		if status != http.StatusOK || !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
 		}
+		zero := false
+		for line := range strings.Lines(metrics) {
+			zero = zero || strings.HasPrefix(line, want) && strings.HasSuffix(strings.TrimSpace(line), " 0")
+		}
+		if !zero {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gauge still says no backup:\n%s", metrics)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	t.Run("half configured", func(t *testing.T) {

@@ -11,7 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/caido-cloud/caido-cloud/backup"
+	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // The backup commands need PostgreSQL and the backup settings only, not
@@ -38,7 +41,21 @@ func backupCreate(ctx context.Context, args []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("backup create takes no arguments: %w", errUsage)
 	}
-	m, err := backup.Create(ctx, cfg.DatabaseURL, cfg.BackupDir, cfg.BackupKeyset)
+	// Recorded in backup_runs like serve's own, so that every replica's
+	// /readyz and metric report backups taken by a CronJob too.
+	db, err := store.Open(ctx, cfg.DatabaseURL, tracenoop.NewTracerProvider())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := backup.NewScheduler(db, backup.SchedulerOptions{
+		DatabaseURL: cfg.DatabaseURL, Dir: cfg.BackupDir, Keyset: cfg.BackupKeyset,
+		Interval: cfg.BackupInterval, Retention: cfg.BackupRetention, Log: cfg.Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	m, err := s.RunNow(ctx)
 	if err != nil {
 		return err
 	}
