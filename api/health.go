@@ -37,6 +37,9 @@ func readiness(d Deps, detailed bool) gin.HandlerFunc {
 			if err == nil && len(pending) > 0 {
 				err = fmt.Errorf("%d migrations not applied: run `caido-cloud migrate`", len(pending))
 			}
+			if pending == nil {
+				pending = []string{} // [] rather than null when none is
+			}
 			return result(err, gin.H{"pending": pending})
 		},
 		"openfga": func(ctx context.Context) check {
