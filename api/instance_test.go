@@ -291,13 +291,22 @@ func TestUserCalls(t *testing.T) {
 	if pings != 1 {
 		t.Fatalf("%d pings after two calls in a minute, want 1 (first interaction, then hourly)", pings)
 	}
+	// An hour later the next call records the next one.
+	_, err := w.a.DB.Exec(ctx, `UPDATE sessions SET last_ping_at = last_ping_at - interval '61 minutes' WHERE user_id = $1`, w.owner.ID)
+	testenv.Must(t, err)
+	w.call(t, "GET", "/instance/user/session", w.userToken, nil)
+	w.call(t, "GET", "/instance/user/session", w.userToken, nil)
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT count(*) FROM session_pings WHERE user_id = $1`, w.owner.ID).Scan(&pings))
+	if pings != 2 {
+		t.Fatalf("%d pings after an hour and two more calls, want 2", pings)
+	}
 
 	status, body = w.call(t, "GET", "/instance/user/profile", w.userToken, nil)
 	w.validate(t, "UserProfilePayload", body)
 	if status != 200 || !strings.Contains(string(body), `"Basic"`) || !strings.Contains(string(body), "anne@example.test") {
 		t.Fatalf("profile: %d %s", status, body)
 	}
-	_, err := w.a.DB.Exec(ctx, `UPDATE users SET plan = 'team' WHERE id = $1`, w.owner.ID)
+	_, err = w.a.DB.Exec(ctx, `UPDATE users SET plan = 'team' WHERE id = $1`, w.owner.ID)
 	testenv.Must(t, err)
 	_, body = w.call(t, "GET", "/instance/user/profile", w.userToken, nil)
 	if !strings.Contains(string(body), `"Team"`) || !strings.Contains(string(body), `{"name":"assistant"}`) {

@@ -98,30 +98,30 @@ type Session struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// pingEvery is how often a session's use is recorded: its first
+// PingEvery is how often a session's use is recorded: its first
 // interaction, then at most once an hour.
-const pingEvery = time.Hour
+const PingEvery = time.Hour
 
-// TouchSession returns the session and records a ping when none was
-// recorded in the last hour, in one statement.
-func (s *Store) TouchSession(ctx context.Context, sessionID string, ip netip.Addr, at time.Time) (Session, error) {
-	var sess Session
+// PingDue says whether a session last recorded at last needs a ping at now.
+func PingDue(last *time.Time, now time.Time) bool {
+	return last == nil || now.Sub(*last) >= PingEvery
+}
+
+// Ping records the session's use (user, instance, client address, time)
+// unless one was recorded within the hour: the condition is checked again
+// in the statement, so replicas racing on one session record it once.
+func (s *Store) Ping(ctx context.Context, sessionID string, ip netip.Addr, at time.Time) error {
 	var ipArg *netip.Addr
 	if ip.IsValid() {
 		ipArg = &ip
 	}
-	err := s.db.QueryRow(ctx, `WITH touched AS (
+	_, err := s.db.Exec(ctx, `WITH touched AS (
 			UPDATE sessions SET last_ping_at = $2
 			WHERE id = $1 AND revoked_at IS NULL AND (last_ping_at IS NULL OR last_ping_at <= $2::timestamptz - make_interval(secs => $4::float8))
-			RETURNING id, user_id, instance_id),
-		pinged AS (
-			INSERT INTO session_pings (session_id, user_id, instance_id, ip, at)
-			SELECT id, user_id, instance_id, $3, $2 FROM touched)
-		SELECT s.id::text, s.client_id, s.user_id::text, coalesce(i.workspace_id::text, ''), coalesce(w.generation, 0), s.scopes, s.created_at
-		FROM sessions s JOIN instances i ON i.id = s.instance_id LEFT JOIN workspaces w ON w.id = i.workspace_id
-		WHERE s.id = $1`, sessionID, at, ipArg, pingEvery.Seconds()).
-		Scan(&sess.ID, &sess.ClientID, &sess.UserID, &sess.WorkspaceID, &sess.Generation, &sess.Scopes, &sess.CreatedAt)
-	return sess, notFound(err)
+			RETURNING id, user_id, instance_id)
+		INSERT INTO session_pings (session_id, user_id, instance_id, ip, at)
+		SELECT id, user_id, instance_id, $3, $2 FROM touched`, sessionID, at, ipArg, PingEvery.Seconds())
+	return err
 }
 
 // Profile is a user's identity and subscription, as the reference shows it.

@@ -34,25 +34,35 @@ func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	// instance's workspace is read now rather than trusted from the claim:
 	// an instance token minted before the claim would otherwise say
 	// "unclaimed" for its whole life.
-	var revoked, sessionOpen bool
+	var revoked bool
 	var workspaceID *string // NULL: no such client any more
 	var generation int64
+	var session SessionState
+	var sessionID *string // NULL: no open session of that id
 	err = p.db.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1),
 		w.workspace_id, coalesce(w.generation, 0),
-		EXISTS (SELECT 1 FROM sessions WHERE id = nullif($3, '')::uuid AND revoked_at IS NULL)
+		s.id::text, coalesce(s.scopes, '{}'), coalesce(s.created_at, 'epoch'), s.last_ping_at
 		FROM (SELECT 1) one LEFT JOIN (
 			SELECT coalesce(i.workspace_id::text, '') AS workspace_id, ws.generation
 			FROM oauth_clients c JOIN instances i ON i.id = c.instance_id LEFT JOIN workspaces ws ON ws.id = i.workspace_id
-			WHERE c.client_id = $2) w ON true`,
-		claims.ID, claims.ClientID, claims.SessionID).Scan(&revoked, &workspaceID, &generation, &sessionOpen)
+			WHERE c.client_id = $2) w ON true
+		LEFT JOIN sessions s ON s.id = nullif($3, '')::uuid AND s.revoked_at IS NULL`,
+		claims.ID, claims.ClientID, claims.SessionID).
+		Scan(&revoked, &workspaceID, &generation, &sessionID, &session.Scopes, &session.CreatedAt, &session.LastPingAt)
 	if err != nil {
 		return claims, err
 	}
-	if revoked || workspaceID == nil || claims.Kind == KindUser && !sessionOpen {
+	if revoked || workspaceID == nil || claims.Kind == KindUser && sessionID == nil {
 		return claims, ErrInactive
 	}
 	claims.WorkspaceID = *workspaceID
+	session.Generation = generation
+	if claims.Kind == KindUser {
+		// Read in the same round trip, so that the session endpoint needs
+		// none of its own unless a ping is due.
+		claims.Session = &session
+	}
 	if claims.Kind != KindUser {
 		return claims, nil
 	}

@@ -46,6 +46,20 @@ type Claims struct {
 	Kind        string `json:"kind"`
 	InstanceID  string `json:"instance_id"`
 	WorkspaceID string `json:"workspace_id,omitempty"`
+
+	// Session is the open session of a user token, as Provider.Active read
+	// it; never part of the token.
+	Session *SessionState `json:"-"`
+}
+
+// SessionState is a user token's session as Active found it.
+type SessionState struct {
+	Scopes    []string
+	CreatedAt time.Time
+	// LastPingAt is when the instance API last recorded the session's use.
+	LastPingAt *time.Time
+	// Generation is the instance's workspace generation.
+	Generation int64
 }
 
 // KeySource gives the key to sign with and every key a token may carry.
