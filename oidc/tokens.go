@@ -86,6 +86,8 @@ type Minter struct {
 	mu        sync.Mutex
 	byKID     map[string]op.Key
 	fetchedAt time.Time
+
+	verified verifiedTokens
 }
 
 const keyCacheFor = time.Minute
@@ -145,6 +147,9 @@ func (m *Minter) Sign(ctx context.Context, c Claims) (string, error) {
 // the expiry (with Leeway), and returns the claims. Whether the token is
 // still active (session, revocation, access) is the caller's next step.
 func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
+	if c, ok := m.verified.get(raw); ok {
+		return c, m.unexpired(c)
+	}
 	var c Claims
 	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
@@ -179,8 +184,16 @@ func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
 	default:
 		return c, fmt.Errorf("%w: kind %q with audience %q", ErrInvalidToken, c.Kind, c.Audience)
 	}
-	if now := m.now(); now.After(time.Unix(c.Expiry, 0).Add(Leeway)) {
-		return c, fmt.Errorf("%w: expired at %s", ErrInvalidToken, time.Unix(c.Expiry, 0).UTC())
+	if err := m.unexpired(c); err != nil {
+		return c, err
 	}
+	m.verified.put(raw, c)
 	return c, nil
+}
+
+func (m *Minter) unexpired(c Claims) error {
+	if now := m.now(); now.After(time.Unix(c.Expiry, 0).Add(Leeway)) {
+		return fmt.Errorf("%w: expired at %s", ErrInvalidToken, time.Unix(c.Expiry, 0).UTC())
+	}
+	return nil
 }
