@@ -30,7 +30,7 @@ func (k publicKey) Key() any { return &k.priv.PublicKey }
 type testKeys struct{ k testKey }
 
 func (s testKeys) SigningKey(context.Context) (op.SigningKey, error) { return s.k, nil }
-func (s testKeys) KeySet(context.Context) ([]op.Key, error)       { return []op.Key{publicKey{s.k}}, nil }
+func (s testKeys) KeySet(context.Context) ([]op.Key, error)          { return []op.Key{publicKey{s.k}}, nil }
 
 // TestVerifiedTokenCache: a token verified once is answered from the cache,
 // still refused once expired; a token that did not verify is never cached;
