@@ -300,7 +300,7 @@ func (h headlessHandlers) approve(c *gin.Context) {
 	if cl.WorkspaceID == "" {
 		// When another user claims it first, claimedNow stays false and the
 		// instance is decided as any claimed one.
-		if claimedNow, err = h.claim(ctx, tok, cl.InstanceID); err != nil {
+		if claimedNow, err = h.claim(actorContext(c, tok.UserID), tok, cl.InstanceID); err != nil {
 			h.fail(c, "claim instance", err)
 			return
 		}

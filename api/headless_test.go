@@ -385,6 +385,12 @@ func TestHeadlessApproveClaimsUnclaimed(t *testing.T) {
 		t.Fatalf("claimed as %q into %s by %s", name, workspaceID, claimedBy)
 	}
 	testenv.AssertCheck(t, w.a, anne.ID, "can_use", authz.InstanceObject(in.instanceID), true)
+	var actor string
+	testenv.Must(t, w.a.DB.QueryRow(context.Background(), `SELECT actor_label FROM audit_log WHERE action = 'instance.claim' AND target_id = $1`,
+		in.instanceID).Scan(&actor))
+	if actor != "anne@example.test" {
+		t.Fatalf("the claim is audited as %q's, want the token owner's", actor)
+	}
 
 	status, tok, raw := w.poll(t, in, deviceCode)
 	if status != http.StatusOK || tok["scope"] != "profile:read offline" || tok["refresh_token"] == nil {

@@ -607,7 +607,7 @@ func (h *webHandlers) approve(c *gin.Context) {
 			h.renderDevice(c, http.StatusBadRequest, v, "Pick the workspace the instance goes into.")
 			return
 		}
-		ch, err := h.access.ClaimInstance(ctx, v.Instance.ID, sess.Account.ID, v.WorkspaceID, v.InstanceName)
+		ch, err := h.access.ClaimInstance(actorContext(c, sess.Account.ID), v.Instance.ID, sess.Account.ID, v.WorkspaceID, v.InstanceName)
 		switch {
 		case errors.Is(err, access.ErrConflict):
 			// Someone claimed it since the page was shown: show it as it is now.

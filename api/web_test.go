@@ -466,6 +466,13 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	if !inst.Claimed || inst.Name != "work laptop" || inst.Workspace.ID != ws {
 		t.Fatalf("instance after approval: %+v", inst)
 	}
+	// The claim is in the audit log, as the user's, from the browser's address.
+	var actor, ip string
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT actor_label, host(ip) FROM audit_log WHERE action = 'instance.claim' AND target_id = $1`,
+		in.id).Scan(&actor, &ip))
+	if actor != "anne@example.test" || ip != "127.0.0.1" {
+		t.Fatalf("claim audited as %q from %q", actor, ip)
+	}
 	var status int
 	var tok map[string]any
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(1100 * time.Millisecond) {
