@@ -17,7 +17,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 )
@@ -29,7 +28,7 @@ import (
 // back), every form carries the session's CSRF token, and every decision
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
-	dh := &dashHandlers{webHandlers: h, db: d.DB, pats: d.PATs, regkeys: d.RegKeys, mail: d.Mail, deps: d}
+	dh := &dashHandlers{webHandlers: h, db: d.DB, pats: d.PATs, regkeys: d.RegKeys, deps: d}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -67,7 +66,6 @@ type dashHandlers struct {
 	db      *pgxpool.Pool
 	pats    *pats.Service
 	regkeys *regkeys.Service
-	mail    mail.Sender
 	deps    Deps
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,12 +185,7 @@ func (h *dashHandlers) invite(c *gin.Context) {
 		h.renderTeam(c, http.StatusBadRequest, v, "Pick the role: admin or member. No invitation was sent.")
 		return
 	}
-	if h.mail == nil {
-		h.unavailable(c, errors.New("no mail sender: invitations cannot be sent"))
-		return
-	}
-	ctx := actorContext(c, sess.Account.ID)
-	inv, token, err := h.access.Invite(ctx, v.Team.ID, v.InviteEmail, v.InviteRole, v.InviteSeat, 0)
+	_, err := inviteByMail(actorContext(c, sess.Account.ID), h.deps, v.Team.ID, v.InviteEmail, v.InviteRole, v.InviteSeat, sess.Account.Name)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
 		h.renderTeam(c, http.StatusBadRequest, v, "Enter one email address, like name@example.com. No invitation was sent.")
@@ -202,28 +196,17 @@ func (h *dashHandlers) invite(c *gin.Context) {
 	case errors.Is(err, access.ErrNoSeat):
 		h.renderTeam(c, http.StatusConflict, v, h.noSeat(c, v, "No invitation was sent: invite without a seat, or free a seat first (open invitations with a seat hold one)."))
 		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	// Sent even if the browser leaves meanwhile: the invitation exists.
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dashMailTimeout)
-	defer cancel()
-	if err := sendInvitation(mctx, h.deps, inv, token, sess.Account.Name); err != nil {
-		// A link nobody received must not hold a seat: withdraw it.
-		h.log.ErrorContext(ctx, "send invitation", "team_id", v.Team.ID, "error", err)
-		if err := h.access.DeleteInvitation(ctx, v.Team.ID, inv.ID); err != nil {
-			h.log.ErrorContext(ctx, "withdraw unsent invitation", "invitation_id", inv.ID, "error", err)
-		}
+	case errors.Is(err, errInvitationNotSent):
 		c.Header("Retry-After", "60")
 		h.renderTeam(c, http.StatusServiceUnavailable, v, "The invitation mail could not be sent, so no invitation was made. Try again in a moment.")
+		return
+	case err != nil:
+		h.unavailable(c, err)
 		return
 	}
 	dashDone(c, "/teams/"+v.Team.ID, "invited", access.Change{})
 }
 
-// dashMailTimeout bounds the sending of an invitation while the page waits.
-const dashMailTimeout = 15 * time.Second
 
 // noSeat says that the seats are full, with their count.
 func (h *dashHandlers) noSeat(c *gin.Context, v *dashTeamView, then string) string {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
@@ -62,11 +61,6 @@ type publicAPI struct {
 
 // mountPublicAPI routes /api/v1: the reference's endpoints and ours.
 func mountPublicAPI(r *gin.Engine, d Deps) {
-	if d.Mail == nil {
-		// As mail.FromConfig does with no SMTP server: the mail goes to the
-		// log, so that invitations still work in development.
-		d.Mail = mail.LogSender{Log: d.Log}
-	}
 	p := &publicAPI{d: d}
 	pat := p.authenticate("")
 	v1 := r.Group("/api/v1")
@@ -453,26 +447,22 @@ func (p *publicAPI) createInvitation(c *gin.Context) {
 	}
 	pr := principalFrom(c)
 	ctx := actorContext(c, pr.UserID)
-	inv, token, err := p.d.Access.Invite(ctx, m.Team.ID, *in.Email, role, *in.UseSeat, 0)
-	if errors.Is(err, access.ErrConflict) {
+	name := "A team admin"
+	if inviter, err := p.d.Access.Account(ctx, pr.UserID); err == nil && inviter.Name != "" {
+		name = inviter.Name
+	}
+	inv, err := inviteByMail(ctx, p.d, m.Team.ID, *in.Email, role, *in.UseSeat, name)
+	switch {
+	case errors.Is(err, access.ErrConflict):
 		apiError(c, http.StatusConflict, reasonAlreadyMember, say(err, access.ErrConflict))
 		return
-	}
-	if err != nil {
-		p.fail(c, "invite", err)
+	case errors.Is(err, errInvitationNotSent):
+		// Ours and passing: retryable, and nothing was made.
+		c.Header("Retry-After", "60")
+		apiError(c, http.StatusServiceUnavailable, "MAIL_FAILED", errInvitationNotSent.Error()+"; retry")
 		return
-	}
-	inviter, err := p.d.Access.Account(ctx, pr.UserID)
-	name := inviter.Name
-	if err != nil || name == "" {
-		name = "A team admin"
-	}
-	if err := sendInvitation(ctx, p.d, inv, token, name); err != nil {
-		p.d.Log.ErrorContext(ctx, "send invitation", "invitation_id", inv.ID, "err", err)
-		if err := p.d.Access.DeleteInvitation(ctx, m.Team.ID, inv.ID); err != nil {
-			p.d.Log.ErrorContext(ctx, "withdraw unsent invitation", "invitation_id", inv.ID, "err", err)
-		}
-		apiError(c, http.StatusInternalServerError, "MAIL_FAILED", "could not send the invitation mail, so no invitation was made; retry")
+	case err != nil:
+		p.fail(c, "invite", err)
 		return
 	}
 	c.JSON(http.StatusCreated, invitationJSON(inv))

@@ -22,6 +22,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
+	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
@@ -40,10 +41,17 @@ type apiWorld struct {
 
 func newAPIWorld(t testing.TB) *apiWorld {
 	t.Helper()
+	return newAPIWorldWith(t, testenv.Options{})
+}
+
+// newAPIWorldWith is newAPIWorld with options (its Log is the world's).
+func newAPIWorldWith(t testing.TB, opts testenv.Options) *apiWorld {
+	t.Helper()
 	cfg := testenv.Config(t)
 	cfg.DevicePollInterval = time.Second
 	w := &apiWorld{logs: &testenv.Buffer{}}
-	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{Log: w.logs})
+	opts.Log = w.logs
+	w.a, w.base = testenv.Serve(t, cfg, opts)
 	var err error
 	w.ours, err = api.OpenAPIDocument()
 	testenv.Must(t, err)
@@ -484,4 +492,30 @@ func TestPublicAPIUserAndVouchers(t *testing.T) {
 	if len(entries) == 0 || entries[0]["action"] != access.AuditVoucherClaim || entries[0]["actor_user_id"] != bob.ID || entries[0]["ip"] != "127.0.0.1" {
 		t.Fatalf("bob's audit log: %v", entries)
 	}
+}
+
+// TestPublicAPIInvitationMailFails: when the mail server cannot be reached
+// the invitation is withdrawn and the answer is a retryable 503, so no
+// invitation exists that nobody received, and no seat is held by one.
+func TestPublicAPIInvitationMailFails(t *testing.T) {
+	smtp := mailtest.Start(t, mailtest.Options{})
+	w := newAPIWorldWith(t, testenv.Options{Mail: smtp})
+	smtp.Close() // nothing listens there any more
+	ctx := context.Background()
+	anne := testenv.User(t, w.a, "anne@example.test")
+	team, _, err := w.a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@example.test")
+	testenv.Must(t, err)
+	_, err = w.a.Access.SetTeamSubscription(ctx, team.ID, "team", 1, false, nil)
+	testenv.Must(t, err)
+	annePAT := w.pat(t, anne.ID, team.ID)
+	w.expect(t, annePAT, "POST", "/api/v1/team/invitations", map[string]any{"email": "carol@example.test", "role": "member", "use_seat": true},
+		http.StatusServiceUnavailable, "MAIL_FAILED")
+	invs, err := w.a.Access.Invitations(ctx, team.ID)
+	testenv.Must(t, err)
+	if len(invs) != 0 {
+		t.Fatalf("invitations left after the mail failed: %+v", invs)
+	}
+	// The seat it held is free again: an invitation with a seat only fails on the mail.
+	w.expect(t, annePAT, "POST", "/api/v1/team/invitations", map[string]any{"email": "dave@example.test", "role": "member", "use_seat": true},
+		http.StatusServiceUnavailable, "MAIL_FAILED")
 }
