@@ -207,7 +207,6 @@ func (h *dashHandlers) invite(c *gin.Context) {
 	dashDone(c, "/teams/"+v.Team.ID, "invited", access.Change{})
 }
 
-
 // noSeat says that the seats are full, with their count.
 func (h *dashHandlers) noSeat(c *gin.Context, v *dashTeamView, then string) string {
 	sub, err := h.access.TeamSubscription(c.Request.Context(), v.Team.ID)
