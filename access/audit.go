@@ -88,13 +88,9 @@ type Target struct {
 // must hold no secret.
 func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target, detail map[string]any) error {
 	actor := ActorFrom(ctx)
-	label := "operator"
 	var actorID *string
 	if actor.UserID != "" {
 		actorID = &actor.UserID
-		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, actor.UserID).Scan(&label); err != nil {
-			return fmt.Errorf("audit actor %s: %w", actor.UserID, err)
-		}
 	}
 	var ip *string
 	if actor.IP.IsValid() {
@@ -104,9 +100,12 @@ func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target
 	if detail == nil {
 		detail = map[string]any{}
 	}
+	// The actor's label is their email at the time, read in the same
+	// statement; the operator has none. An actor id that is no user fails
+	// the foreign key.
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (team_id, actor_user_id, actor_label, action, target_type, target_id, target_user_id, detail, ip)
-		VALUES (nullif($1, '')::uuid, $2, $3, $4, $5, $6, nullif($7, '')::uuid, $8, $9::inet)`,
-		teamID, actorID, label, action, target.Type, target.ID, target.UserID, detail, ip)
+		VALUES (nullif($1, '')::uuid, $2::uuid, coalesce((SELECT email FROM users WHERE id = $2::uuid), 'operator'), $3, $4, $5, nullif($6, '')::uuid, $7, $8::inet)`,
+		teamID, actorID, action, target.Type, target.ID, target.UserID, detail, ip)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -44,7 +43,7 @@ func (i Invitation) Expired(now time.Time) bool { return !now.Before(i.ExpiresAt
 // useSeat is set, so invitations cannot promise more seats than there are.
 func (s *Service) Invite(ctx context.Context, teamID, email string, role Role, useSeat bool, lifetime time.Duration) (Invitation, string, error) {
 	email = strings.TrimSpace(email)
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+	if !isAddress(email) {
 		return Invitation{}, "", fmt.Errorf("email %q is not an address: %w", email, ErrInvalid)
 	}
 	if role != RoleAdmin && role != RoleMember {

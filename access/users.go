@@ -20,10 +20,17 @@ type User struct {
 	DefaultWorkspaceID string `json:"default_workspace_id"`
 }
 
+// isAddress says whether s is one bare email address (no display name, no
+// list), as accounts and invitations take them.
+func isAddress(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Address == s
+}
+
 // CreateUser creates a user and their Default workspace.
 func (s *Service) CreateUser(ctx context.Context, email, name string) (User, Change, error) {
 	u := User{Email: strings.TrimSpace(email), Name: strings.TrimSpace(name)}
-	if addr, err := mail.ParseAddress(u.Email); err != nil || addr.Address != u.Email {
+	if !isAddress(u.Email) {
 		return u, Change{}, fmt.Errorf("email %q is not an address: %w", email, ErrInvalid)
 	}
 	if u.Name == "" || len(u.Name) > 200 {

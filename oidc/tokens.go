@@ -147,7 +147,8 @@ func (m *Minter) Sign(ctx context.Context, c Claims) (string, error) {
 // the expiry (with Leeway), and returns the claims. Whether the token is
 // still active (session, revocation, access) is the caller's next step.
 func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
-	if c, ok := m.verified.get(raw); ok {
+	cacheKey := keyOf(raw) // hashed once, for the lookup and the keeping
+	if c, ok := m.verified.get(cacheKey); ok {
 		return c, m.unexpired(c)
 	}
 	var c Claims
@@ -187,7 +188,7 @@ func (m *Minter) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err := m.unexpired(c); err != nil {
 		return c, err
 	}
-	m.verified.put(raw, c)
+	m.verified.put(cacheKey, c)
 	return c, nil
 }
 

@@ -19,23 +19,26 @@ const verifiedCacheSize = 10_000
 // garbage cannot fill it.
 type verifiedTokens struct {
 	mu     sync.Mutex
-	claims map[[sha256.Size]byte]Claims
+	claims map[tokenKey]Claims
 }
 
-func (v *verifiedTokens) get(raw string) (Claims, bool) {
-	sum := sha256.Sum256([]byte(raw))
+// tokenKey is what the cache keeps a token under.
+type tokenKey = [sha256.Size]byte
+
+func keyOf(raw string) tokenKey { return sha256.Sum256([]byte(raw)) }
+
+func (v *verifiedTokens) get(key tokenKey) (Claims, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	c, ok := v.claims[sum]
+	c, ok := v.claims[key]
 	return c, ok
 }
 
-func (v *verifiedTokens) put(raw string, c Claims) {
-	sum := sha256.Sum256([]byte(raw))
+func (v *verifiedTokens) put(key tokenKey, c Claims) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.claims == nil {
-		v.claims = make(map[[sha256.Size]byte]Claims)
+		v.claims = make(map[tokenKey]Claims)
 	}
 	if len(v.claims) >= verifiedCacheSize {
 		// Forget a tenth, in map order (random enough): the next use of
@@ -48,5 +51,5 @@ func (v *verifiedTokens) put(raw string, c Claims) {
 			}
 		}
 	}
-	v.claims[sum] = c
+	v.claims[key] = c
 }
