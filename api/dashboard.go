@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
@@ -28,7 +27,7 @@ import (
 // back), every form carries the session's CSRF token, and every decision
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
-	dh := &dashHandlers{webHandlers: h, db: d.DB, pats: d.PATs, regkeys: d.RegKeys, deps: d}
+	dh := &dashHandlers{webHandlers: h, deps: d}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -63,10 +62,8 @@ func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 // cookies and answers.
 type dashHandlers struct {
 	*webHandlers
-	db      *pgxpool.Pool
-	pats    *pats.Service
-	regkeys *regkeys.Service
-	deps    Deps
+	// deps are the router's: the pages use its database, tokens, keys and mail.
+	deps Deps
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.
@@ -261,7 +258,7 @@ func (h *dashHandlers) renderHome(c *gin.Context, status int, v *dashHomeView, e
 	if v == nil {
 		v = &dashHomeView{BillingEmail: sess.Account.Email}
 	}
-	err := h.db.QueryRow(ctx, `SELECT p.display_name FROM user_plans up JOIN plans p ON p.name = up.plan WHERE up.user_id = $1`,
+	err := h.deps.DB.QueryRow(ctx, `SELECT p.display_name FROM user_plans up JOIN plans p ON p.name = up.plan WHERE up.user_id = $1`,
 		sess.Account.ID).Scan(&v.Plan)
 	if err == nil {
 		v.Workspaces, err = h.workspaces(c, sess)
@@ -340,7 +337,7 @@ func (h *dashHandlers) keyWorkspaces(c *gin.Context, sess accounts.Session) ([]d
 		if !w.Manage {
 			continue
 		}
-		keys, err := h.regkeys.List(c.Request.Context(), w.ID)
+		keys, err := h.deps.RegKeys.List(c.Request.Context(), w.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +355,7 @@ func (h *dashHandlers) keysPage(c *gin.Context) {
 
 func (h *dashHandlers) renderKeys(c *gin.Context, status int, v *dashKeysView, errMsg string) {
 	sess, _ := webSession(c)
-	if h.regkeys == nil {
+	if h.deps.RegKeys == nil {
 		h.unavailable(c, errors.New("registration keys are not set up"))
 		return
 	}
@@ -376,7 +373,7 @@ func (h *dashHandlers) createKey(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.regkeys == nil {
+	if h.deps.RegKeys == nil {
 		h.unavailable(c, errors.New("registration keys are not set up"))
 		return
 	}
@@ -404,7 +401,7 @@ func (h *dashHandlers) createKey(c *gin.Context) {
 		h.renderKeys(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No key was made.")
 		return
 	}
-	secret, k, err := h.regkeys.Create(actorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
+	secret, k, err := h.deps.RegKeys.Create(actorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
 		Description: v.Description, NamePrefix: v.NamePrefix, Reusable: v.Reusable, ExpiresAt: expires})
 	switch {
 	case errors.Is(err, regkeys.ErrForbidden):
@@ -425,7 +422,7 @@ func (h *dashHandlers) revokeKey(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.regkeys == nil {
+	if h.deps.RegKeys == nil {
 		h.unavailable(c, errors.New("registration keys are not set up"))
 		return
 	}
@@ -444,7 +441,7 @@ func (h *dashHandlers) revokeKey(c *gin.Context) {
 		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")
 		return
 	}
-	err = h.regkeys.Revoke(actorContext(c, sess.Account.ID), id)
+	err = h.deps.RegKeys.Revoke(actorContext(c, sess.Account.ID), id)
 	switch {
 	case errors.Is(err, regkeys.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such key", "The registration key is revoked already.")
@@ -487,12 +484,12 @@ func (h *dashHandlers) developerPage(c *gin.Context) {
 func (h *dashHandlers) renderDeveloper(c *gin.Context, status int, v *dashDeveloperView, errMsg string) {
 	sess, _ := webSession(c)
 	ctx := c.Request.Context()
-	if h.pats == nil {
+	if h.deps.PATs == nil {
 		h.unavailable(c, errors.New("personal access tokens are not set up"))
 		return
 	}
 	var err error
-	if v.Tokens, err = h.pats.List(ctx, sess.Account.ID); err == nil {
+	if v.Tokens, err = h.deps.PATs.List(ctx, sess.Account.ID); err == nil {
 		v.Teams, err = h.access.Memberships(ctx, sess.Account.ID)
 	}
 	if err != nil {
@@ -508,7 +505,7 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.pats == nil {
+	if h.deps.PATs == nil {
 		h.unavailable(c, errors.New("personal access tokens are not set up"))
 		return
 	}
@@ -533,7 +530,7 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 			return
 		}
 	}
-	secret, tok, err := h.pats.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires})
+	secret, tok, err := h.deps.PATs.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires})
 	switch {
 	case errors.Is(err, pats.ErrInvalid):
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Check the name (1 to 200 characters), the expiry and the team. No token was made.")
@@ -550,11 +547,11 @@ func (h *dashHandlers) revokeToken(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.pats == nil {
+	if h.deps.PATs == nil {
 		h.unavailable(c, errors.New("personal access tokens are not set up"))
 		return
 	}
-	err := h.pats.Revoke(actorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
+	err := h.deps.PATs.Revoke(actorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
 	switch {
 	case errors.Is(err, pats.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such token", "There is no live token of yours with that id: it may be revoked already.")

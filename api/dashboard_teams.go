@@ -162,8 +162,8 @@ func (h *dashHandlers) renderTeam(c *gin.Context, status int, v *dashTeamView, e
 			h.unavailable(c, err)
 			return
 		}
-		if h.pats != nil {
-			v.Tokens, err = h.pats.ListForTeam(ctx, v.Me, v.Team.ID)
+		if h.deps.PATs != nil {
+			v.Tokens, err = h.deps.PATs.ListForTeam(ctx, v.Me, v.Team.ID)
 			if err != nil && !errors.Is(err, pats.ErrForbidden) {
 				h.unavailable(c, err)
 				return
