@@ -16,6 +16,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 )
@@ -258,8 +259,9 @@ func (h *dashHandlers) renderHome(c *gin.Context, status int, v *dashHomeView, e
 	if v == nil {
 		v = &dashHomeView{BillingEmail: sess.Account.Email}
 	}
-	err := h.deps.DB.QueryRow(ctx, `SELECT p.display_name FROM user_plans up JOIN plans p ON p.name = up.plan WHERE up.user_id = $1`,
-		sess.Account.ID).Scan(&v.Plan)
+	// The plan as instances see it in the user's profile.
+	profile, err := instanceapi.New(h.deps.DB).Profile(ctx, sess.Account.ID)
+	v.Plan = profile.Subscription.Plan.Name
 	if err == nil {
 		v.Workspaces, err = h.workspaces(c, sess)
 	}
