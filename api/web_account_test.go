@@ -173,7 +173,8 @@ func TestWebEmailVerificationExpired(t *testing.T) {
 }
 
 func TestWebVerificationRequest(t *testing.T) {
-	w, smtp := newMailWorld(t, nil, nil)
+	// A stopped clock: the limit counts in fixed windows (see TestWebSignInLimit).
+	w, smtp := newMailWorld(t, &accounts.Options{Now: testenv.NewClock(time.Now()).Now}, nil)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	smtp.WaitFor(t, "anne@example.test", mailTimeout)
@@ -327,7 +328,8 @@ func TestWebChangePassword(t *testing.T) {
 // A wrong current password is a failed sign-in: the form draws on the
 // account's sign-in limit, and over it even the right one is refused.
 func TestWebChangePasswordSignInLimit(t *testing.T) {
-	w, smtp := newMailWorld(t, &accounts.Options{SignInLimit: 2}, nil)
+	// A stopped clock: the limit counts in fixed windows (see TestWebSignInLimit).
+	w, smtp := newMailWorld(t, &accounts.Options{SignInLimit: 2, Now: testenv.NewClock(time.Now()).Now}, nil)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	smtp.WaitFor(t, "anne@example.test", mailTimeout)

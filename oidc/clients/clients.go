@@ -103,8 +103,10 @@ type Options struct {
 	// (default 20).
 	Limit int
 	// Window is the length of a fixed rate-limit window (default 1h; at
-	// least a second, as windows are counted in the database's clock).
+	// least a second, as Retry-After counts whole seconds).
 	Window time.Duration
+	// Now is the clock of the rate limit; nil is time.Now.
+	Now func() time.Time
 	// Log receives the causes of 500 answers (default slog.Default()).
 	Log *slog.Logger
 	// RedeemKey, when set, takes a registration's instance_registration_key
@@ -129,6 +131,9 @@ func New(db *pgxpool.Pool, opts Options) *Service {
 		opts.Window = time.Hour
 	}
 	opts.Window = max(opts.Window, time.Second)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}

@@ -14,22 +14,22 @@ import (
 // transaction: the upsert's row lock makes concurrent registrations from one
 // address (on any replica) count one after the other, and a registration
 // that fails or is refused rolls its count back. Windows are aligned on the
-// Unix epoch in the database's clock, so replicas agree on them.
+// clock's zero, so replicas agree on them (as the limits package's do).
 func (s *Service) countRegistration(ctx context.Context, tx pgx.Tx, ip string) error {
+	now := s.opts.Now().UTC().Truncate(time.Microsecond)
+	end := now.Truncate(s.opts.Window).Add(s.opts.Window)
 	var count int
-	var remaining float64
 	err := tx.QueryRow(ctx, `
 		INSERT INTO oauth_registration_windows AS w (ip, window_start, registrations)
-		VALUES ($1, date_bin(make_interval(secs => $2), now(), timestamptz 'epoch'), 1)
+		VALUES ($1, $2, 1)
 		ON CONFLICT (ip, window_start) DO UPDATE SET registrations = w.registrations + 1
-		RETURNING w.registrations, extract(epoch FROM w.window_start + make_interval(secs => $2) - now())::float8`,
-		ip, s.opts.Window.Seconds()).Scan(&count, &remaining)
+		RETURNING w.registrations`, ip, now.Truncate(s.opts.Window)).Scan(&count)
 	if err != nil {
 		return fmt.Errorf("count registration: %w", err)
 	}
 	if count > s.opts.Limit {
 		// Whole seconds, rounded up, as Retry-After carries them.
-		return &RateLimitError{RetryAfter: time.Duration(max(1, math.Ceil(remaining))) * time.Second}
+		return &RateLimitError{RetryAfter: time.Duration(max(1, math.Ceil(end.Sub(now).Seconds()))) * time.Second}
 	}
 	return nil
 }
@@ -38,7 +38,7 @@ func (s *Service) countRegistration(ctx context.Context, tx pgx.Tx, ip string) e
 // commits, outside its transaction, so that it never holds up or fails one.
 func (s *Service) pruneWindows(ctx context.Context) {
 	_, err := s.db.Exec(ctx, `DELETE FROM oauth_registration_windows
-		WHERE window_start < now() - make_interval(secs => $1)`, s.opts.Window.Seconds())
+		WHERE window_start <= $1`, s.opts.Now().Add(-s.opts.Window))
 	if err != nil {
 		// Housekeeping only: the next registration tries again.
 		s.opts.Log.WarnContext(ctx, "prune registration windows", "err", err)

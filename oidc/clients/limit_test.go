@@ -15,34 +15,42 @@ import (
 )
 
 // TestRegistrationRateLimit: past the limit one address is refused with a
-// Retry-After it can act on, creating nothing; other addresses are not.
+// Retry-After it can act on, creating nothing; other addresses are not;
+// the next window lets it in again.
 func TestRegistrationRateLimit(t *testing.T) {
-	f := newFixture(t, clients.Options{Limit: 3, Window: time.Hour})
+	// 20 minutes into an hour's window: 40 left.
+	clock := testenv.NewClock(time.Date(2026, 11, 2, 10, 20, 0, 0, time.UTC))
+	f := newFixture(t, clients.Options{Limit: 3, Window: time.Hour, Now: clock.Now})
 	for range 3 {
 		f.register(t, instanceBody, "X-Test-IP", "198.51.100.7")
 	}
 	before := rowCounts(t, f.db)
 	x := f.postJSON(t, instanceBody, "X-Test-IP", "198.51.100.7")
 	refused(t, x, http.StatusTooManyRequests, "rate_limited", "retry in")
-	retry, err := strconv.Atoi(x.resp.Header.Get("Retry-After"))
-	if err != nil || retry < 1 || retry > 3600 {
-		t.Errorf("Retry-After %q, want 1 to 3600 seconds", x.resp.Header.Get("Retry-After"))
+	if retry := x.resp.Header.Get("Retry-After"); retry != strconv.Itoa(40*60) {
+		t.Errorf("Retry-After %q, want the window's 2400 seconds left", retry)
 	}
 	sameCounts(t, before, rowCounts(t, f.db))
 
 	f.register(t, instanceBody, "X-Test-IP", "2001:db8::1")
 
-	_, err = f.svc.Register(context.Background(), clients.Metadata{GrantTypes: []string{"client_credentials"}}, "198.51.100.7")
+	_, err := f.svc.Register(context.Background(), clients.Metadata{GrantTypes: []string{"client_credentials"}}, "198.51.100.7")
 	var limited *clients.RateLimitError
-	if !errors.Is(err, clients.ErrRateLimited) || !errors.As(err, &limited) || limited.RetryAfter <= 0 {
-		t.Errorf("Register past the limit: %v, want ErrRateLimited with a retry-after", err)
+	if !errors.Is(err, clients.ErrRateLimited) || !errors.As(err, &limited) || limited.RetryAfter != 40*time.Minute {
+		t.Errorf("Register past the limit: %v, want ErrRateLimited retrying in 40m", err)
 	}
+
+	clock.Advance(40*time.Minute - time.Second)
+	refused(t, f.postJSON(t, instanceBody, "X-Test-IP", "198.51.100.7"), http.StatusTooManyRequests, "rate_limited", "retry in")
+	clock.Advance(time.Second)
+	f.register(t, instanceBody, "X-Test-IP", "198.51.100.7")
 }
 
 // TestRegistrationRateLimitConcurrent: registrations racing from one address
 // (as from several replicas) never get past the limit together.
 func TestRegistrationRateLimitConcurrent(t *testing.T) {
-	f := newFixture(t, clients.Options{Limit: 5, Window: time.Hour})
+	// A stopped clock: the race must not straddle two windows.
+	f := newFixture(t, clients.Options{Limit: 5, Window: time.Hour, Now: testenv.NewClock(time.Now()).Now})
 	var wg sync.WaitGroup
 	statuses := make(chan int, 12)
 	for range 12 {
@@ -78,15 +86,18 @@ func TestRegistrationRateLimitConcurrent(t *testing.T) {
 // that have ended, so the table does not grow with every address ever seen.
 func TestEndedWindowsArePruned(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, clients.Options{})
+	clock := testenv.NewClock(time.Date(2026, 11, 2, 10, 20, 0, 0, time.UTC))
+	f := newFixture(t, clients.Options{Now: clock.Now})
+	// The window that ended at 10:00 goes; the one of 10:00 stays.
 	_, err := f.db.Exec(ctx, `INSERT INTO oauth_registration_windows (ip, window_start, registrations)
-		VALUES ('192.0.2.50', now() - interval '3 hours', 20), ('192.0.2.51', now() - interval '2 days', 1)`)
+		VALUES ('192.0.2.50', $1, 20), ('192.0.2.51', $2, 1), ('192.0.2.60', $3, 1)`,
+		clock.Now().Add(-80*time.Minute), clock.Now().Add(-48*time.Hour), clock.Now().Add(-20*time.Minute))
 	testenv.Must(t, err)
 	f.register(t, instanceBody)
 	var ended, current int
-	testenv.Must(t, f.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ip LIKE '192.0.2.5_'), count(*) FILTER (WHERE ip = '192.0.2.1')
+	testenv.Must(t, f.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE ip LIKE '192.0.2.5_'), count(*) FILTER (WHERE ip IN ('192.0.2.1', '192.0.2.60'))
 		FROM oauth_registration_windows`).Scan(&ended, &current))
-	if ended != 0 || current != 1 {
-		t.Fatalf("%d ended windows left (want 0), %d current (want 1)", ended, current)
+	if ended != 0 || current != 2 {
+		t.Fatalf("%d ended windows left (want 0), %d current (want 2)", ended, current)
 	}
 }
