@@ -351,7 +351,10 @@ func (o *Outbox) prune(ctx context.Context) {
 	tag, err := o.db.Exec(ctx, `DELETE FROM authz_outbox WHERE status = 'applied' AND done_at < now() - make_interval(secs => $1)`,
 		outboxRetention.Seconds())
 	if err != nil {
-		o.log.Warn("authz outbox: prune failed", "error", err)
+		// Stopping cuts a prune short; it is housekeeping the next start redoes.
+		if ctx.Err() == nil {
+			o.log.Warn("authz outbox: prune failed", "error", err)
+		}
 		return
 	}
 	if tag.RowsAffected() > 0 {
