@@ -13,25 +13,27 @@ import (
 
 // RenameInstance gives a claimed instance a new name.
 func (s *Service) RenameInstance(ctx context.Context, instanceID, name string) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return renameInstance(ctx, tx, instanceID, name) })
+}
+
+func renameInstance(ctx context.Context, tx pgx.Tx, instanceID, name string) error {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
 	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var old string
-		err := tx.QueryRow(ctx, `SELECT name FROM instances WHERE id = $1 AND workspace_id IS NOT NULL FOR UPDATE`, instanceID).Scan(&old)
-		if err != nil {
-			return translate(err, "claimed instance "+instanceID)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE instances SET name = $2 WHERE id = $1`, instanceID, name); err != nil {
-			return err
-		}
-		team, err := teamOfInstance(ctx, tx, instanceID)
-		if err != nil {
-			return err
-		}
-		return Record(ctx, tx, AuditInstanceRename, team, Target{Type: "instance", ID: instanceID}, map[string]any{"from": old, "to": name})
-	})
+	var old string
+	err := tx.QueryRow(ctx, `SELECT name FROM instances WHERE id = $1 AND workspace_id IS NOT NULL FOR UPDATE`, instanceID).Scan(&old)
+	if err != nil {
+		return translate(err, "claimed instance "+instanceID)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE instances SET name = $2 WHERE id = $1`, instanceID, name); err != nil {
+		return err
+	}
+	team, err := teamOfInstance(ctx, tx, instanceID)
+	if err != nil {
+		return err
+	}
+	return Record(ctx, tx, AuditInstanceRename, team, Target{Type: "instance", ID: instanceID}, map[string]any{"from": old, "to": name})
 }
 
 // MoveInstance puts a claimed instance into another workspace. Whether the
@@ -39,47 +41,33 @@ func (s *Service) RenameInstance(ctx context.Context, instanceID, name string) e
 // through the old workspace and have no way in through the new one lose
 // their sessions there.
 func (s *Service) MoveInstance(ctx context.Context, instanceID, toWorkspaceID string) (Change, error) {
+	return s.UpdateInstance(ctx, instanceID, InstanceUpdate{WorkspaceID: &toWorkspaceID})
+}
+
+// InstanceUpdate is a new name, a new workspace or both for an instance.
+type InstanceUpdate struct {
+	Name, WorkspaceID *string
+}
+
+// UpdateInstance renames and moves an instance in one transaction: both
+// happen or neither does (a rename is not left behind by a failed move).
+// Whether the actor manages the instance and the new workspace is the
+// caller's check.
+func (s *Service) UpdateInstance(ctx context.Context, instanceID string, u InstanceUpdate) (Change, error) {
 	var users []string
 	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		var from *string
-		err := tx.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1 FOR UPDATE`, instanceID).Scan(&from)
-		if err != nil {
-			return nil, translate(err, "instance "+instanceID)
-		}
-		if from == nil {
-			return nil, fmt.Errorf("instance %s is not claimed yet: %w", instanceID, ErrInvalid)
-		}
-		if *from == toWorkspaceID {
-			return nil, nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE instances SET workspace_id = $2 WHERE id = $1`, instanceID, toWorkspaceID); err != nil {
-			return nil, translate(err, "workspace "+toWorkspaceID)
-		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT user_id::text FROM sessions WHERE instance_id = $1 AND revoked_at IS NULL`, instanceID)
-		if err != nil {
-			return nil, err
-		}
-		if users, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return nil, err
-		}
-		fromTeam, err := teamOfWorkspace(ctx, tx, *from)
-		if err != nil {
-			return nil, err
-		}
-		toTeam, err := teamOfWorkspace(ctx, tx, toWorkspaceID)
-		if err != nil {
-			return nil, err
-		}
-		detail := map[string]any{"from_workspace_id": *from, "to_workspace_id": toWorkspaceID}
-		for _, team := range uniqueStrings(fromTeam, toTeam) {
-			if err := Record(ctx, tx, AuditInstanceMove, team, Target{Type: "instance", ID: instanceID}, detail); err != nil {
+		if u.Name != nil {
+			if err := renameInstance(ctx, tx, instanceID, *u.Name); err != nil {
 				return nil, err
 			}
 		}
-		tuple := func(ws string) authz.Tuple {
-			return authz.Tuple{User: authz.WorkspaceObject(ws), Relation: "workspace", Object: authz.InstanceObject(instanceID)}
+		if u.WorkspaceID == nil {
+			return nil, nil
 		}
-		return []authz.Op{authz.Delete(tuple(*from)), authz.Write(tuple(toWorkspaceID))}, bumpGeneration(ctx, tx, *from, toWorkspaceID)
+		var ops []authz.Op
+		var err error
+		ops, users, err = moveInstance(ctx, tx, instanceID, *u.WorkspaceID)
+		return ops, err
 	})
 	if err == nil {
 		for _, u := range users {
@@ -87,6 +75,51 @@ func (s *Service) MoveInstance(ctx context.Context, instanceID, toWorkspaceID st
 		}
 	}
 	return ch, err
+}
+
+// moveInstance moves the instance in tx and returns the tuple changes and
+// the users with sessions on it, to be told once the move is committed.
+func moveInstance(ctx context.Context, tx pgx.Tx, instanceID, toWorkspaceID string) ([]authz.Op, []string, error) {
+	var from *string
+	err := tx.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1 FOR UPDATE`, instanceID).Scan(&from)
+	if err != nil {
+		return nil, nil, translate(err, "instance "+instanceID)
+	}
+	if from == nil {
+		return nil, nil, fmt.Errorf("instance %s is not claimed yet: %w", instanceID, ErrInvalid)
+	}
+	if *from == toWorkspaceID {
+		return nil, nil, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE instances SET workspace_id = $2 WHERE id = $1`, instanceID, toWorkspaceID); err != nil {
+		return nil, nil, translate(err, "workspace "+toWorkspaceID)
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT user_id::text FROM sessions WHERE instance_id = $1 AND revoked_at IS NULL`, instanceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, err
+	}
+	fromTeam, err := teamOfWorkspace(ctx, tx, *from)
+	if err != nil {
+		return nil, nil, err
+	}
+	toTeam, err := teamOfWorkspace(ctx, tx, toWorkspaceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	detail := map[string]any{"from_workspace_id": *from, "to_workspace_id": toWorkspaceID}
+	for _, team := range uniqueStrings(fromTeam, toTeam) {
+		if err := Record(ctx, tx, AuditInstanceMove, team, Target{Type: "instance", ID: instanceID}, detail); err != nil {
+			return nil, nil, err
+		}
+	}
+	tuple := func(ws string) authz.Tuple {
+		return authz.Tuple{User: authz.WorkspaceObject(ws), Relation: "workspace", Object: authz.InstanceObject(instanceID)}
+	}
+	return []authz.Op{authz.Delete(tuple(*from)), authz.Write(tuple(toWorkspaceID))}, users, bumpGeneration(ctx, tx, *from, toWorkspaceID)
 }
 
 // uniqueStrings returns the distinct values, in order. A personal

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -309,6 +311,35 @@ func TestMoveInstance(t *testing.T) {
 	if !strings.Contains(strings.Join(seen, ","), access.AuditInstanceMove) || !strings.Contains(strings.Join(seen, ","), access.AuditInstanceRename) {
 		t.Fatalf("team audit log: %v", seen)
 	}
+}
+
+// TestUpdateInstanceIsAtomic: a rename and a move asked for together happen
+// together, or (the move failing) neither does.
+func TestUpdateInstanceIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	a := newApp(t)
+	anne := testenv.User(t, a, "anne@acme.test")
+	acme, _, err := a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@acme.test")
+	testenv.Must(t, err)
+	box := testenv.ClaimedInstance(t, a, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	where := func() (name, workspace string) {
+		t.Helper()
+		testenv.Must(t, a.DB.QueryRow(ctx, `SELECT name, workspace_id::text FROM instances WHERE id = $1`, box.ID).Scan(&name, &workspace))
+		return name, workspace
+	}
+	renamed, gone := "team laptop", uuid.NewString()
+	if _, err := a.Access.UpdateInstance(ctx, box.ID, access.InstanceUpdate{Name: &renamed, WorkspaceID: &gone}); !errors.Is(err, access.ErrNotFound) {
+		t.Fatalf("move to a workspace that does not exist: %v, want ErrNotFound", err)
+	}
+	if name, ws := where(); name != "laptop" || ws != anne.DefaultWorkspaceID {
+		t.Fatalf("after a failed update the instance is %q in %s; want it unchanged", name, ws)
+	}
+	_, err = a.Access.UpdateInstance(ctx, box.ID, access.InstanceUpdate{Name: &renamed, WorkspaceID: &acme.DefaultWorkspaceID})
+	testenv.Must(t, err)
+	if name, ws := where(); name != renamed || ws != acme.DefaultWorkspaceID {
+		t.Fatalf("after the update the instance is %q in %s", name, ws)
+	}
+	testenv.AssertCheck(t, a, anne.ID, "can_use", authz.InstanceObject(box.ID), true)
 }
 
 // effectivePlan is the user_plans view's answer, which the profile and the

@@ -284,18 +284,13 @@ func (p *publicAPI) patchInstance(c *gin.Context) {
 			return
 		}
 	}
-	ctx := actorContext(c, principalFrom(c).UserID)
+	u := access.InstanceUpdate{WorkspaceID: in.WorkspaceID}
 	if in.Name != nil {
-		if err := p.d.Access.RenameInstance(ctx, id, name); err != nil {
-			p.fail(c, "rename instance", err)
-			return
-		}
+		u.Name = &name
 	}
-	if in.WorkspaceID != nil {
-		if _, err := p.d.Access.MoveInstance(ctx, id, *in.WorkspaceID); err != nil {
-			p.fail(c, "move instance", err)
-			return
-		}
+	if _, err := p.d.Access.UpdateInstance(actorContext(c, principalFrom(c).UserID), id, u); err != nil {
+		p.fail(c, "update instance", err)
+		return
 	}
 	p.writeInstance(c, http.StatusOK, id)
 }
