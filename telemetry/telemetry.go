@@ -68,6 +68,11 @@ func Setup(ctx context.Context, version string, opts Options) (*Providers, error
 			return nil, err
 		}
 		traceOpts = append(traceOpts, sdktrace.WithBatcher(exp))
+	} else if len(opts.SpanProcessors) == 0 {
+		// Nothing receives spans: recording them (attributes, events, on
+		// every request and query) would be work thrown away. Trace context
+		// still passes through, unsampled.
+		traceOpts = append(traceOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	if otlpConfigured("METRICS") {
 		exp, err := otlpmetrichttp.New(ctx)

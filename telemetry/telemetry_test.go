@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 func TestPathTemplateHidesIDs(t *testing.T) {
@@ -68,5 +71,37 @@ func TestNoOTLPExportByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "")
 	if otlpConfigured("TRACES") || otlpConfigured("METRICS") {
 		t.Fatal("OTLP export configured with no endpoint set")
+	}
+}
+
+// TestSpansRecordedOnlyWhenReceived: with no exporter and no processor, spans
+// are not recorded (no work for nobody), yet trace context still flows; with
+// a processor they are.
+func TestSpansRecordedOnlyWhenReceived(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	ctx := context.Background()
+	p, err := Setup(ctx, "test", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(ctx)
+	_, span := p.Tracer.Tracer("test").Start(ctx, "unseen")
+	if span.IsRecording() || !span.SpanContext().IsValid() {
+		t.Errorf("with nothing receiving spans: recording %v, valid context %v; want false, true",
+			span.IsRecording(), span.SpanContext().IsValid())
+	}
+	span.End()
+
+	rec := tracetest.NewSpanRecorder()
+	p, err = Setup(ctx, "test", Options{SpanProcessors: []sdktrace.SpanProcessor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(ctx)
+	_, span = p.Tracer.Tracer("test").Start(ctx, "seen")
+	span.End()
+	if len(rec.Ended()) != 1 {
+		t.Errorf("with a processor: %d spans ended, want 1", len(rec.Ended()))
 	}
 }
