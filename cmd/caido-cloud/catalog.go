@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 )
@@ -64,45 +66,74 @@ func publishPackage(ctx context.Context, args []string) error {
 	})
 }
 
-// setPlan changes a user's plan, or a plan's entitlements.
+// setPlan changes a user's plan, or a plan's entitlements and monthly
+// credits. A plan is changed only in what the command names: no flag means
+// nothing to change (a usage error), never "clear everything".
 func setPlan(ctx context.Context, args []string) error {
 	var email, plan, entitlements string
+	var credits int64
+	var parsed *flag.FlagSet
 	flags := func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user whose plan to set")
 		fs.StringVar(&plan, "plan", "", "the plan: basic, individual, team, enterprise (or another row of plans)")
-		fs.StringVar(&entitlements, "entitlements", "", "with no --email: the plan's entitlements, comma-separated, replacing the current ones")
+		fs.StringVar(&entitlements, "entitlements", "", "with no --email: the plan's entitlements, comma-separated, replacing the current ones (\"\" for none)")
+		fs.Int64Var(&credits, "monthly-credits", 0, "with no --email: the assistant credits each user of the plan gets per month")
+		parsed = fs // withApp parses it; which flags were given is read after
 	}
 	return withApp(ctx, "plan set", args, dbSettings, flags, func(a *app.App) error {
+		set := map[string]bool{}
+		parsed.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if plan == "" {
 			return fmt.Errorf("--plan is required: %w", errUsage)
 		}
+		var known bool
+		if err := a.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE name = $1)`, plan).Scan(&known); err != nil {
+			return err
+		}
+		if !known {
+			return fmt.Errorf("no plan %q (see the plans table: basic, individual, team, enterprise by default)", plan)
+		}
 		if email != "" {
+			if set["entitlements"] || set["monthly-credits"] {
+				return fmt.Errorf("--email sets a user's plan; --entitlements and --monthly-credits change a plan: give one or the other: %w", errUsage)
+			}
 			tag, err := a.DB.Exec(ctx, `UPDATE users SET plan = $2 WHERE lower(email) = lower($1)`, email, plan)
 			if err != nil {
-				return fmt.Errorf("set plan (is %q a plan?): %w", plan, err)
+				return fmt.Errorf("set plan: %w", err)
 			}
 			if tag.RowsAffected() == 0 {
 				return fmt.Errorf("no user with email %s", email)
 			}
 			return nil
 		}
-		var names []string
-		for _, e := range strings.Split(entitlements, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				names = append(names, e)
+		if !set["entitlements"] && !set["monthly-credits"] {
+			return fmt.Errorf("give --email (a user's plan), or --entitlements and/or --monthly-credits (the plan's): %w", errUsage)
+		}
+		if credits < 0 {
+			return fmt.Errorf("--monthly-credits must be 0 or more: %w", errUsage)
+		}
+		return pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
+			if set["monthly-credits"] {
+				if _, err := tx.Exec(ctx, `UPDATE plans SET monthly_credits = $2 WHERE name = $1`, plan, credits); err != nil {
+					return fmt.Errorf("set monthly credits: %w", err)
+				}
 			}
-		}
-		tx, err := a.DB.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
-		if _, err := tx.Exec(ctx, `DELETE FROM plan_entitlements WHERE plan = $1`, plan); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO plan_entitlements (plan, entitlement) SELECT $1, unnest($2::text[])`, plan, names); err != nil {
-			return fmt.Errorf("set entitlements (is %q a plan?): %w", plan, err)
-		}
-		return tx.Commit(ctx)
+			if !set["entitlements"] {
+				return nil
+			}
+			var names []string
+			for _, e := range strings.Split(entitlements, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					names = append(names, e)
+				}
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM plan_entitlements WHERE plan = $1`, plan); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO plan_entitlements (plan, entitlement) SELECT $1, unnest($2::text[])`, plan, names); err != nil {
+				return fmt.Errorf("set entitlements: %w", err)
+			}
+			return nil
+		})
 	})
 }

@@ -33,7 +33,7 @@ var commands = []command{
 	{"instance reset-secret", "give an instance a new client secret (the old one stops working); prints it", resetSecret},
 	{"release publish", "add or replace a release (the reference's Release JSON) served at /releases/latest", publishRelease},
 	{"package publish", "add or replace a store package (the reference's PackagePayload JSON) served at /store/packages", publishPackage},
-	{"plan set", "set a user's plan (--email E --plan P), or a plan's entitlements (--plan P --entitlements a,b)", setPlan},
+	{"plan set", "set a user's plan (--email E --plan P), or a plan's entitlements and allowance (--plan P [--entitlements a,b] [--monthly-credits N])", setPlan},
 	{"regkey create", "make a registration key (ckey_…) that claims registering instances into a workspace; prints it", createRegKey},
 	{"regkey revoke", "revoke a registration key", revokeRegKey},
 	{"instance delete", "delete an instance: its client, grants, sessions and tokens end", deleteInstance},

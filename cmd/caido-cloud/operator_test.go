@@ -60,3 +60,57 @@ func TestOperatorUserCommands(t *testing.T) {
 		t.Fatalf("model set with a bad id: %d %s", r.code, r.stderr)
 	}
 }
+
+// TestOperatorPlanCommands: `plan set` changes exactly what it names; with
+// nothing to change it refuses instead of clearing the plan.
+func TestOperatorPlanCommands(t *testing.T) {
+	a, env := usersSystem(t)
+	ctx := context.Background()
+	anne := testenv.User(t, a, "anne@example.test")
+	plan := func() (credits int64, entitlements string) {
+		t.Helper()
+		testenv.Must(t, a.DB.QueryRow(ctx, `SELECT p.monthly_credits, coalesce(string_agg(e.entitlement, ',' ORDER BY e.entitlement), '')
+			FROM plans p LEFT JOIN plan_entitlements e ON e.plan = p.name WHERE p.name = 'team' GROUP BY p.monthly_credits`).Scan(&credits, &entitlements))
+		return credits, entitlements
+	}
+	credits, entitlements := plan()
+	if entitlements == "" {
+		t.Fatal("the team plan has no entitlements to begin with; the test below would prove nothing")
+	}
+	for _, args := range [][]string{
+		{"plan", "set", "--plan", "team"}, // nothing named
+		{"plan", "set", "--plan", "team", "--monthly-credits", "-1"},
+		{"plan", "set", "--plan", "team", "--email", anne.Email, "--monthly-credits", "5"},
+	} {
+		if r := run(t, t.TempDir(), env, args...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, r.code, r.stderr)
+		}
+	}
+	if r := run(t, t.TempDir(), env, "plan", "set", "--plan", "platinum", "--monthly-credits", "5"); r.code != 1 || !strings.Contains(r.stderr, `no plan "platinum"`) {
+		t.Errorf("an unknown plan: exit %d\n%s", r.code, r.stderr)
+	}
+	if c, e := plan(); c != credits || e != entitlements {
+		t.Fatalf("refused commands changed the plan: %d %q, was %d %q", c, e, credits, entitlements)
+	}
+
+	if r := run(t, t.TempDir(), env, "plan", "set", "--plan", "team", "--monthly-credits", "1234"); r.code != 0 {
+		t.Fatalf("plan set --monthly-credits: %d %s", r.code, r.stderr)
+	}
+	if c, e := plan(); c != 1234 || e != entitlements {
+		t.Fatalf("after --monthly-credits 1234: %d %q; want 1234 and the entitlements unchanged (%q)", c, e, entitlements)
+	}
+	if r := run(t, t.TempDir(), env, "plan", "set", "--plan", "team", "--entitlements", "b, a"); r.code != 0 {
+		t.Fatalf("plan set --entitlements: %d %s", r.code, r.stderr)
+	}
+	if c, e := plan(); c != 1234 || e != "a,b" {
+		t.Fatalf("after --entitlements: %d %q", c, e)
+	}
+	if r := run(t, t.TempDir(), env, "plan", "set", "--plan", "team", "--email", "ANNE@example.test"); r.code != 0 {
+		t.Fatalf("plan set --email: %d %s", r.code, r.stderr)
+	}
+	var userPlan string
+	testenv.Must(t, a.DB.QueryRow(ctx, `SELECT plan FROM users WHERE id = $1`, anne.ID).Scan(&userPlan))
+	if userPlan != "team" {
+		t.Fatalf("anne's plan %q, want team", userPlan)
+	}
+}
