@@ -41,7 +41,7 @@ var commands = []command{
 	{"user show", "print a user and their teams as JSON (--email E)", showUser},
 	{"user export", "print everything kept about a user as JSON, on their request (--email E)", exportUser},
 	{"user delete", "delete a user and their data on request (--email E --yes); their personal instances go too", deleteUser},
-	{"model set", "add or change an assistant model (--id --name --upstream [--token-credit N] [--max-output-tokens N] [--disabled])", setModel},
+	{"model set", "add an assistant model (--id --name --upstream [--token-credit N] [--max-output-tokens N] [--disabled]), or change only the named fields of one", setModel},
 	{"pat create", "create a personal access token for a user (--email E --name N [--expires-in 720h] [--team ID]); prints only the token", createPAT},
 	{"team create", "create a team owned by an existing user (--owner-email E --name N --billing-email B); prints the team id", createTeam},
 	{"team subscription", "set a team's subscription (--team ID --plan P --seats N [--trial] [--ends-at RFC3339])", setTeamSubscription},
@@ -64,7 +64,12 @@ func main() {
 	err := dispatch(ctx, os.Args[1:])
 	switch {
 	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2) // the flag package printed the help
+	case errors.Is(err, errUsage):
+		if err != errUsage { // a wrapped one says what was wrong
+			fmt.Fprintln(os.Stderr, "caido-cloud:", strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
+		}
 		os.Exit(2)
 	default:
 		var exit exitCode

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/caido-cloud/caido-cloud/app"
 )
@@ -97,23 +100,47 @@ func setModel(ctx context.Context, args []string) error {
 	var credit int64
 	var maxOutput int
 	var disabled bool
+	var parsed *flag.FlagSet
 	flags := func(fs *flag.FlagSet) {
 		fs.StringVar(&id, "id", "", "the id instances send (letters, digits, . _ : -)")
-		fs.StringVar(&name, "name", "", "the name instances show")
-		fs.StringVar(&upstream, "upstream", "", "the model name the OpenAI-compatible upstream knows")
+		fs.StringVar(&name, "name", "", "the name instances show (required for a new model)")
+		fs.StringVar(&upstream, "upstream", "", "the model name the OpenAI-compatible upstream knows (required for a new model)")
 		fs.Int64Var(&credit, "token-credit", 1, "credits per token, prompt and completion alike")
 		fs.IntVar(&maxOutput, "max-output-tokens", 4096, "the most completion tokens one call may produce")
-		fs.BoolVar(&disabled, "disabled", false, "keep the row but refuse the model")
+		fs.BoolVar(&disabled, "disabled", false, "keep the row but refuse the model (--disabled=false enables it again)")
+		parsed = fs // withApp parses it; which flags were given is read after
 	}
 	return withApp(ctx, "model set", args, dbSettings, flags, func(a *app.App) error {
-		if id == "" || name == "" || upstream == "" {
-			return fmt.Errorf("--id, --name and --upstream are required: %w", errUsage)
+		if id == "" {
+			return fmt.Errorf("--id is required: %w", errUsage)
 		}
-		_, err := a.DB.Exec(ctx, `INSERT INTO assistant_models (id, name, upstream_model, token_credit, max_output_tokens, enabled)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (id) DO UPDATE SET name = $2, upstream_model = $3, token_credit = $4, max_output_tokens = $5, enabled = $6, updated_at = now()`,
-			id, name, upstream, credit, maxOutput, !disabled)
-		if err != nil && strings.Contains(err.Error(), "check constraint") {
+		// A change touches only the fields named, so that renaming a model
+		// does not reset its price or enable it again; a new model takes the
+		// defaults for what is not named.
+		named := map[string]bool{}
+		parsed.Visit(func(f *flag.Flag) { named[f.Name] = true })
+		if named["name"] && strings.TrimSpace(name) == "" || named["upstream"] && strings.TrimSpace(upstream) == "" {
+			return fmt.Errorf("--name and --upstream may not be empty: %w", errUsage)
+		}
+		given := func(flagName string, v any) any {
+			if !named[flagName] {
+				return nil
+			}
+			return v
+		}
+		tag, err := a.DB.Exec(ctx, `UPDATE assistant_models SET name = coalesce($2, name), upstream_model = coalesce($3, upstream_model),
+			token_credit = coalesce($4, token_credit), max_output_tokens = coalesce($5, max_output_tokens),
+			enabled = coalesce($6, enabled), updated_at = now() WHERE id = $1`,
+			id, given("name", name), given("upstream", upstream), given("token-credit", credit),
+			given("max-output-tokens", maxOutput), given("disabled", !disabled))
+		if err == nil && tag.RowsAffected() == 0 {
+			if name == "" || upstream == "" {
+				return fmt.Errorf("no model %q yet: --name and --upstream are required to add it: %w", id, errUsage)
+			}
+			_, err = a.DB.Exec(ctx, `INSERT INTO assistant_models (id, name, upstream_model, token_credit, max_output_tokens, enabled)
+				VALUES ($1, $2, $3, $4, $5, $6)`, id, name, upstream, credit, maxOutput, !disabled)
+		}
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation
 			return fmt.Errorf("refused: the id must be 1 to 100 of letters, digits, . _ : -, and the credit and max output tokens positive: %w", errUsage)
 		}
 		return err

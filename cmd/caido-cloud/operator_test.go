@@ -59,6 +59,40 @@ func TestOperatorUserCommands(t *testing.T) {
 	if r := run(t, t.TempDir(), env, "model", "set", "--id", "bad id!", "--name", "x", "--upstream", "y"); r.code != 2 {
 		t.Fatalf("model set with a bad id: %d %s", r.code, r.stderr)
 	}
+	// A change touches only what it names: disabling keeps the price, a
+	// rename neither resets it nor enables the model again.
+	model := func() (name, upstream string, credit int64, maxOutput int, enabled bool) {
+		t.Helper()
+		testenv.Must(t, a.DB.QueryRow(ctx, `SELECT name, upstream_model, token_credit, max_output_tokens, enabled FROM assistant_models WHERE id = 'fast-1'`).
+			Scan(&name, &upstream, &credit, &maxOutput, &enabled))
+		return
+	}
+	for _, step := range []struct {
+		args     []string
+		name     string
+		credit   int64
+		enabled  bool
+		exitCode int
+	}{
+		{[]string{"--disabled"}, "Fast", 2, false, 0},
+		{[]string{"--name", "Fast v2"}, "Fast v2", 2, false, 0},
+		{[]string{"--name", " "}, "Fast v2", 2, false, 2},
+		{[]string{"--token-credit", "0"}, "Fast v2", 2, false, 2},
+		{[]string{"--disabled=false", "--token-credit", "3"}, "Fast v2", 3, true, 0},
+	} {
+		r := run(t, t.TempDir(), env, append([]string{"model", "set", "--id", "fast-1"}, step.args...)...)
+		if r.code != step.exitCode {
+			t.Fatalf("model set %v: exit %d, want %d\n%s", step.args, r.code, step.exitCode, r.stderr)
+		}
+		name, upstream, credit, maxOutput, enabled := model()
+		if name != step.name || upstream != "gpt-4o-mini" || credit != step.credit || maxOutput != 4096 || enabled != step.enabled {
+			t.Fatalf("after model set %v: %q %q %d %d %v; want %q gpt-4o-mini %d 4096 %v",
+				step.args, name, upstream, credit, maxOutput, enabled, step.name, step.credit, step.enabled)
+		}
+	}
+	if r := run(t, t.TempDir(), env, "model", "set", "--id", "new-1", "--name", "New"); r.code != 2 || !strings.Contains(r.stderr, "--upstream") {
+		t.Fatalf("a new model without --upstream: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 // TestOperatorPlanCommands: `plan set` changes exactly what it names; with
