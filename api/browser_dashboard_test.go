@@ -201,7 +201,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	testenv.AssertCheck(t, w.a, bobID, "can_use", authz.InstanceObject(in.ID), true)
 	grants, err := w.a.Access.Grants(ctx, in.ID)
 	testenv.Must(t, err)
-	if len(grants) != 1 || grants[0].ExpiresAt == nil || grants[0].ExpiresAt.Format(time.DateOnly) != until.AddDate(0, 0, 1).Format(time.DateOnly) {
+	if len(grants) != 1 || grants[0].ExpiresAt == nil || grants[0].ExpiresAt.UTC().Format(time.DateOnly) != until.AddDate(0, 0, 1).Format(time.DateOnly) {
 		t.Fatalf("grants: %+v", grants)
 	}
 

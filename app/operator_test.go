@@ -33,6 +33,7 @@ func TestNothingOperatorOnlyIsPublic(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.AdminToken = operatorToken
 	a := testenv.App(t, cfg, testenv.Options{})
+	testenv.RunOutbox(t, a)
 	u := testenv.User(t, a, "anne@example.test")
 	for _, rt := range []struct{ method, path string }{
 		{"GET", "/metrics"},

@@ -102,6 +102,10 @@ func Config(t testing.TB) config.Config {
 		t.Fatal(err)
 	}
 	Env(t, "OPENFGA_API_URL")
+	// A change answers as soon as OpenFGA has it; the bound only matters
+	// when the machine is slow, and a test that expects a change applied
+	// must not find it "pending" because a loaded machine took over 2 s.
+	cfg.AuthzWait = 20 * time.Second
 	return cfg
 }
 

@@ -126,14 +126,19 @@ func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
 		before[r.kid] = true
 	}
 	clk.Advance(retain)
-	waitFor(t, "second rotation", func() bool {
-		newActive := 0
+	waitFor(t, "second rotation and the first keys deleted", func() bool {
+		// The deletion is a statement of its own after the rotation: wait
+		// for both rather than guess how long it takes.
+		newActive, firstLeft := 0, 0
 		for _, r := range keyRows(t, pool) {
 			if !r.retired && !before[r.kid] {
 				newActive++
 			}
+			if r.kid == first[0].kid || r.kid == first[1].kid {
+				firstLeft++
+			}
 		}
-		return newActive == 2
+		return newActive == 2 && firstLeft == 0
 	})
 	time.Sleep(10 * tick)
 	rows = keyRows(t, pool)
