@@ -235,10 +235,26 @@ func freePort(t *testing.T) int {
 }
 
 // startDevRun starts `dev run` on dataDir and waits (bounded) until it
-// prints that it is up.
+// prints that it is up. The listen port is picked here and bound by the run
+// only once PostgreSQL and OpenFGA are up, seconds later; should another
+// test's socket have taken it meanwhile, it starts again on another.
 func startDevRun(t *testing.T, dataDir string) *devRunProc {
 	t.Helper()
-	d := &devRunProc{addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), exited: make(chan struct{})}
+	for attempt := 1; ; attempt++ {
+		d, portTaken := tryDevRun(t, dataDir)
+		if !portTaken {
+			return d
+		}
+		if attempt == 3 {
+			t.Fatalf("dev run found its listen port taken %d times:\n%s", attempt, d.log())
+		}
+		t.Logf("dev run's listen port %s was taken before it bound it; again on another", d.addr)
+	}
+}
+
+func tryDevRun(t *testing.T, dataDir string) (d *devRunProc, portTaken bool) {
+	t.Helper()
+	d = &devRunProc{addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), exited: make(chan struct{})}
 	d.cmd = exec.Command(bin, "dev", "run",
 		"--data-dir", dataDir,
 		"--listen-addr", d.addr,
@@ -300,11 +316,14 @@ func startDevRun(t *testing.T, dataDir string) *devRunProc {
 	select {
 	case <-up:
 	case <-d.exited:
+		if strings.Contains(d.log(), "listen tcp "+d.addr+": bind: address already in use") {
+			return d, true
+		}
 		t.Fatalf("dev run exited before it was up (%v):\n%s", d.waitErr, d.log())
 	case <-time.After(90 * time.Second):
 		t.Fatalf("dev run was not up within 90s:\n%s", d.log())
 	}
-	return d
+	return d, false
 }
 
 // interrupt sends SIGINT to the run's process group, as Ctrl-C in its
