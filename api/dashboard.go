@@ -47,6 +47,7 @@ func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 	web.POST("/instances/:id/assistant", dh.toggleAssistant)
 	web.POST("/instances/:id/delete", dh.deleteInstance)
 	web.POST("/instances/:id/grants", dh.grant)
+	web.POST("/instances/:id/grants/team", dh.grantTeam)
 	web.POST("/instances/:id/grants/revoke", dh.revokeGrant)
 	web.GET("/keys", dh.keysPage)
 	web.POST("/keys", dh.createKey)

@@ -129,10 +129,13 @@ type dashInstanceView struct {
 	// Targets are the workspaces it may move to: those the viewer may add
 	// instances to, but its own.
 	Targets []accounts.Workspace
+	// ShareTeams are the viewer's teams, which the instance may be shared
+	// with as a whole.
+	ShareTeams []access.TeamInfo
 	// Secret is the new client secret, shown once after a reset.
 	Secret *dashSecret
 	// What was typed in the forms.
-	Name, GrantEmail, GrantUntil string
+	Name, GrantEmail, GrantUntil, GrantTeam string
 }
 
 // instance finds the instance of the URL if the viewer may use it: an
@@ -231,6 +234,9 @@ func (h *dashHandlers) renderInstance(c *gin.Context, status int, sess accounts.
 		var err error
 		if v.Grants, err = h.access.Grants(c.Request.Context(), v.In.ID); err == nil {
 			v.Targets, err = h.moveTargets(c, sess, v)
+		}
+		if err == nil {
+			v.ShareTeams, err = h.teamsOf(c, sess)
 		}
 		if err != nil {
 			h.unavailable(c, err)
@@ -412,6 +418,57 @@ func (h *dashHandlers) grant(c *gin.Context) {
 		return
 	}
 	ch, err := h.access.Grant(ctx, v.In.ID, access.Grantee{UserID: to.ID}, until, sess.Account.ID)
+	switch {
+	case errors.Is(err, access.ErrInvalid):
+		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
+		return
+	case errors.Is(err, access.ErrNotFound):
+		h.noInstance(c)
+		return
+	case err != nil:
+		h.unavailable(c, err)
+		return
+	}
+	dashDone(c, "/instances/"+v.In.ID, "shared", ch)
+}
+
+// teamsOf lists the viewer's teams.
+func (h *dashHandlers) teamsOf(c *gin.Context, sess accounts.Session) ([]access.TeamInfo, error) {
+	ms, err := h.access.Memberships(c.Request.Context(), sess.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	teams := make([]access.TeamInfo, len(ms))
+	for i, m := range ms {
+		teams[i] = m.Team
+	}
+	return teams, nil
+}
+
+// grantTeam shares the instance with every member of one of the viewer's
+// teams. Other teams are not offered: the page does not tell which teams
+// exist (the API takes any team's id).
+func (h *dashHandlers) grantTeam(c *gin.Context) {
+	sess, v, ok := h.manage(c)
+	if !ok {
+		return
+	}
+	v.GrantTeam, v.GrantUntil = c.PostForm("team_id"), c.PostForm("until")
+	teams, err := h.teamsOf(c, sess)
+	if err != nil {
+		h.unavailable(c, err)
+		return
+	}
+	if !slices.ContainsFunc(teams, func(t access.TeamInfo) bool { return t.ID == v.GrantTeam }) {
+		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick one of your teams to share the instance with. Nothing was shared.")
+		return
+	}
+	until, ok := dashDate(v.GrantUntil)
+	if !ok {
+		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
+		return
+	}
+	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, access.Grantee{TeamID: v.GrantTeam}, until, sess.Account.ID)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")

@@ -10,6 +10,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -508,6 +509,71 @@ func TestDashboardTeam(t *testing.T) {
 		if e.IP == nil || *e.IP != "127.0.0.1" || e.ActorUserID == nil {
 			t.Fatalf("a page's change without its actor or address: %+v", e)
 		}
+	}
+}
+
+// TestDashboardShareWithTeam: a manager shares an instance with every
+// member of one of their own teams, and takes it back; other teams are
+// neither offered nor taken.
+func TestDashboardShareWithTeam(t *testing.T) {
+	ctx := context.Background()
+	w := newDashWorld(t)
+	anne := w.user(t, "Anne", "anne@example.test")
+	bob := w.user(t, "Bob", "bob@example.test")
+	carol := w.user(t, "Carol", "carol@example.test")
+	red := w.createTeam(t, anne, "Red")
+	blue := w.createTeam(t, carol, "Blue")
+	_, err := w.a.Access.SetTeamMember(ctx, red, bob.id, access.RoleMember, false)
+	testenv.Must(t, err)
+	reg := w.register(t)
+	_, err = w.a.Access.ClaimInstance(ctx, reg.id, anne.id, anne.workspace, "build box")
+	testenv.Must(t, err)
+	page := "/instances/" + reg.id
+
+	resp, body := anne.get(page)
+	dashExpect(t, resp, body, http.StatusOK, `id="grant-team-form"`, `<option value="`+red+`">Red</option>`)
+	if strings.Contains(body, blue) {
+		t.Fatal("the page offers a team the viewer is not in")
+	}
+	unchanged(t, w, func() {
+		for _, tc := range []struct {
+			form url.Values
+			says string
+		}{
+			{url.Values{"team_id": {blue}}, "Pick one of your teams"},
+			{url.Values{"team_id": {""}}, "Pick one of your teams"},
+			{url.Values{"team_id": {"not-a-uuid"}}, "Pick one of your teams"},
+			{url.Values{"team_id": {red}, "until": {"2001-01-01"}}, "Give the end of the share as a date"},
+		} {
+			resp, body := anne.form(page+"/grants/team", tc.form)
+			dashExpect(t, resp, body, http.StatusBadRequest, tc.says, "Nothing was shared")
+		}
+		// Bob, who may not manage it, may not share it either.
+		resp, body := bob.form(page+"/grants/team", url.Values{"team_id": {red}})
+		dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
+	})
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
+
+	resp, body = anne.form(page+"/grants/team", url.Values{"team_id": {red}})
+	dashLocation(t, resp, body, page+"?done=shared")
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), true)
+	testenv.AssertCheck(t, w.a, carol.id, "can_use", authz.InstanceObject(reg.id), false)
+	resp, body = anne.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "every member of the team Red", "no end")
+	resp, body = bob.get("/instances")
+	dashExpect(t, resp, body, http.StatusOK, "build box", "(shared with you)")
+
+	resp, body = anne.form(page+"/grants/revoke", url.Values{"team_id": {red}})
+	dashLocation(t, resp, body, page+"?done=revoked")
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
+	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: red})
+	testenv.Must(t, err)
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+	}
+	if !slices.Contains(actions, access.AuditGrant) || !slices.Contains(actions, access.AuditRevoke) {
+		t.Fatalf("Red's audit log: %v; want the share and its revocation", actions)
 	}
 }
 
