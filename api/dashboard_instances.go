@@ -400,11 +400,10 @@ func (h *dashHandlers) grant(c *gin.Context) {
 	}
 	until, ok := dashDate(v.GrantUntil)
 	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
+		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
 		return
 	}
-	ctx := actorContext(c, sess.Account.ID)
-	to, err := h.access.AccountByEmail(ctx, v.GrantEmail)
+	to, err := h.access.AccountByEmail(c.Request.Context(), v.GrantEmail)
 	switch {
 	case errors.Is(err, access.ErrNotFound):
 		h.renderInstance(c, http.StatusNotFound, sess, v, "No account has the address "+v.GrantEmail+": they must sign up first. Nothing was shared.")
@@ -417,10 +416,19 @@ func (h *dashHandlers) grant(c *gin.Context) {
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "You may use this instance already: share it with someone else. Nothing was shared.")
 		return
 	}
-	ch, err := h.access.Grant(ctx, v.In.ID, access.Grantee{UserID: to.ID}, until, sess.Account.ID)
+	h.share(c, sess, v, access.Grantee{UserID: to.ID}, until)
+}
+
+// badShareEnd answers a share form whose end date is not a date to come.
+const badShareEnd = "Give the end of the share as a date that is not over yet, or none. Nothing was shared."
+
+// share grants the instance to `to` until a time (nil: no end) and answers:
+// the end of both share forms.
+func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, v *dashInstanceView, to access.Grantee, until *time.Time) {
+	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, to, until, sess.Account.ID)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
+		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
 		return
 	case errors.Is(err, access.ErrNotFound):
 		h.noInstance(c)
@@ -465,22 +473,10 @@ func (h *dashHandlers) grantTeam(c *gin.Context) {
 	}
 	until, ok := dashDate(v.GrantUntil)
 	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
+		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
 		return
 	}
-	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, access.Grantee{TeamID: v.GrantTeam}, until, sess.Account.ID)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Give the end of the share as a date that is not over yet, or none. Nothing was shared.")
-		return
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	dashDone(c, "/instances/"+v.In.ID, "shared", ch)
+	h.share(c, sess, v, access.Grantee{TeamID: v.GrantTeam}, until)
 }
 
 func (h *dashHandlers) revokeGrant(c *gin.Context) {
