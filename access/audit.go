@@ -112,6 +112,34 @@ func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target
 	return nil
 }
 
+// recordForTeams writes the entry once for each distinct team of teamIDs,
+// so that a change that concerns two teams (a move between them, a share
+// with another team) shows in both logs.
+func recordForTeams(ctx context.Context, tx pgx.Tx, action string, teamIDs []string, target Target, detail map[string]any) error {
+	for _, team := range uniqueStrings(teamIDs...) {
+		if err := Record(ctx, tx, action, team, target, detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uniqueStrings returns the distinct values, in order. A personal
+// workspace's team is "", recorded once.
+func uniqueStrings(values ...string) []string {
+	var out []string
+	for _, v := range values {
+		dup := false
+		for _, o := range out {
+			dup = dup || o == v
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // teamOfWorkspace returns the team owning a workspace, or "" for a personal
 // one: the audit entry of a change inside it goes to that team's admins.
 func teamOfWorkspace(ctx context.Context, tx pgx.Tx, workspaceID string) (string, error) {

@@ -122,11 +122,9 @@ func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expi
 		}
 		// In the instance's team's log and, for a share with a team, in that
 		// team's too: its members gained access.
-		for _, team := range uniqueStrings(team, to.TeamID) {
-			if err := Record(ctx, tx, AuditGrant, team, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
-				map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
-				return nil, err
-			}
+		if err := recordForTeams(ctx, tx, AuditGrant, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+			map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
+			return nil, err
 		}
 		// A tuple's condition cannot be changed in place: the old grant's
 		// tuple is deleted first, in order, then the new one written.
@@ -158,11 +156,9 @@ func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Ch
 		if err != nil {
 			return nil, err
 		}
-		for _, team := range uniqueStrings(team, to.TeamID) { // as for the grant
-			if err := Record(ctx, tx, AuditRevoke, team, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
-				map[string]any{"user_id": to.UserID, "team_id": to.TeamID}); err != nil {
-				return nil, err
-			}
+		if err := recordForTeams(ctx, tx, AuditRevoke, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+			map[string]any{"user_id": to.UserID, "team_id": to.TeamID}); err != nil { // as for the grant
+			return nil, err
 		}
 		var workspaceID *string
 		if err := tx.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, instanceID).Scan(&workspaceID); err != nil {

@@ -111,31 +111,13 @@ func moveInstance(ctx context.Context, tx pgx.Tx, instanceID, toWorkspaceID stri
 		return nil, nil, err
 	}
 	detail := map[string]any{"from_workspace_id": *from, "to_workspace_id": toWorkspaceID}
-	for _, team := range uniqueStrings(fromTeam, toTeam) {
-		if err := Record(ctx, tx, AuditInstanceMove, team, Target{Type: "instance", ID: instanceID}, detail); err != nil {
-			return nil, nil, err
-		}
+	if err := recordForTeams(ctx, tx, AuditInstanceMove, []string{fromTeam, toTeam}, Target{Type: "instance", ID: instanceID}, detail); err != nil {
+		return nil, nil, err
 	}
 	tuple := func(ws string) authz.Tuple {
 		return authz.Tuple{User: authz.WorkspaceObject(ws), Relation: "workspace", Object: authz.InstanceObject(instanceID)}
 	}
 	return []authz.Op{authz.Delete(tuple(*from)), authz.Write(tuple(toWorkspaceID))}, users, bumpGeneration(ctx, tx, *from, toWorkspaceID)
-}
-
-// uniqueStrings returns the distinct values, in order. A personal
-// workspace's team is "", recorded once.
-func uniqueStrings(values ...string) []string {
-	var out []string
-	for _, v := range values {
-		dup := false
-		for _, o := range out {
-			dup = dup || o == v
-		}
-		if !dup {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // InstanceSummary is an instance as the dashboard and our JSON API list it.

@@ -235,7 +235,7 @@ func (h *dashHandlers) renderInstance(c *gin.Context, status int, sess accounts.
 		if v.Grants, err = h.access.Grants(c.Request.Context(), v.In.ID); err == nil {
 			v.Targets, err = h.moveTargets(c, sess, v)
 		}
-		if err == nil {
+		if err == nil && v.ShareTeams == nil { // a refused team share read them already
 			v.ShareTeams, err = h.teamsOf(c, sess)
 		}
 		if err != nil {
@@ -462,12 +462,12 @@ func (h *dashHandlers) grantTeam(c *gin.Context) {
 		return
 	}
 	v.GrantTeam, v.GrantUntil = c.PostForm("team_id"), c.PostForm("until")
-	teams, err := h.teamsOf(c, sess)
-	if err != nil {
+	var err error
+	if v.ShareTeams, err = h.teamsOf(c, sess); err != nil {
 		h.unavailable(c, err)
 		return
 	}
-	if !slices.ContainsFunc(teams, func(t access.TeamInfo) bool { return t.ID == v.GrantTeam }) {
+	if !slices.ContainsFunc(v.ShareTeams, func(t access.TeamInfo) bool { return t.ID == v.GrantTeam }) {
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick one of your teams to share the instance with. Nothing was shared.")
 		return
 	}

@@ -72,17 +72,15 @@ func publishPackage(ctx context.Context, args []string) error {
 func setPlan(ctx context.Context, args []string) error {
 	var email, plan, entitlements string
 	var credits int64
-	var parsed *flag.FlagSet
+	var given givenFlags
 	flags := func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the user whose plan to set")
 		fs.StringVar(&plan, "plan", "", "the plan: basic, individual, team, enterprise (or another row of plans)")
 		fs.StringVar(&entitlements, "entitlements", "", "with no --email: the plan's entitlements, comma-separated, replacing the current ones (\"\" for none)")
 		fs.Int64Var(&credits, "monthly-credits", 0, "with no --email: the assistant credits each user of the plan gets per month")
-		parsed = fs // withApp parses it; which flags were given is read after
+		given.capture(fs)
 	}
 	return withApp(ctx, "plan set", args, dbSettings, flags, func(a *app.App) error {
-		set := map[string]bool{}
-		parsed.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if plan == "" {
 			return fmt.Errorf("--plan is required: %w", errUsage)
 		}
@@ -94,7 +92,7 @@ func setPlan(ctx context.Context, args []string) error {
 			return fmt.Errorf("no plan %q (see the plans table: basic, individual, team, enterprise by default)", plan)
 		}
 		if email != "" {
-			if set["entitlements"] || set["monthly-credits"] {
+			if given.has("entitlements") || given.has("monthly-credits") {
 				return fmt.Errorf("--email sets a user's plan; --entitlements and --monthly-credits change a plan: give one or the other: %w", errUsage)
 			}
 			tag, err := a.DB.Exec(ctx, `UPDATE users SET plan = $2 WHERE lower(email) = lower($1)`, email, plan)
@@ -106,19 +104,19 @@ func setPlan(ctx context.Context, args []string) error {
 			}
 			return nil
 		}
-		if !set["entitlements"] && !set["monthly-credits"] {
+		if !given.has("entitlements") && !given.has("monthly-credits") {
 			return fmt.Errorf("give --email (a user's plan), or --entitlements and/or --monthly-credits (the plan's): %w", errUsage)
 		}
 		if credits < 0 {
 			return fmt.Errorf("--monthly-credits must be 0 or more: %w", errUsage)
 		}
 		return pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
-			if set["monthly-credits"] {
+			if given.has("monthly-credits") {
 				if _, err := tx.Exec(ctx, `UPDATE plans SET monthly_credits = $2 WHERE name = $1`, plan, credits); err != nil {
 					return fmt.Errorf("set monthly credits: %w", err)
 				}
 			}
-			if !set["entitlements"] {
+			if !given.has("entitlements") {
 				return nil
 			}
 			var names []string

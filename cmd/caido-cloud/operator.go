@@ -100,7 +100,7 @@ func setModel(ctx context.Context, args []string) error {
 	var credit int64
 	var maxOutput int
 	var disabled bool
-	var parsed *flag.FlagSet
+	var given givenFlags
 	flags := func(fs *flag.FlagSet) {
 		fs.StringVar(&id, "id", "", "the id instances send (letters, digits, . _ : -)")
 		fs.StringVar(&name, "name", "", "the name instances show (required for a new model)")
@@ -108,7 +108,7 @@ func setModel(ctx context.Context, args []string) error {
 		fs.Int64Var(&credit, "token-credit", 1, "credits per token, prompt and completion alike")
 		fs.IntVar(&maxOutput, "max-output-tokens", 4096, "the most completion tokens one call may produce")
 		fs.BoolVar(&disabled, "disabled", false, "keep the row but refuse the model (--disabled=false enables it again)")
-		parsed = fs // withApp parses it; which flags were given is read after
+		given.capture(fs)
 	}
 	return withApp(ctx, "model set", args, dbSettings, flags, func(a *app.App) error {
 		if id == "" {
@@ -117,13 +117,12 @@ func setModel(ctx context.Context, args []string) error {
 		// A change touches only the fields named, so that renaming a model
 		// does not reset its price or enable it again; a new model takes the
 		// defaults for what is not named.
-		named := map[string]bool{}
-		parsed.Visit(func(f *flag.Flag) { named[f.Name] = true })
-		if named["name"] && strings.TrimSpace(name) == "" || named["upstream"] && strings.TrimSpace(upstream) == "" {
+		if given.has("name") && strings.TrimSpace(name) == "" || given.has("upstream") && strings.TrimSpace(upstream) == "" {
 			return fmt.Errorf("--name and --upstream may not be empty: %w", errUsage)
 		}
-		given := func(flagName string, v any) any {
-			if !named[flagName] {
+		// NULL leaves the column as it is.
+		ifGiven := func(flagName string, v any) any {
+			if !given.has(flagName) {
 				return nil
 			}
 			return v
@@ -131,8 +130,8 @@ func setModel(ctx context.Context, args []string) error {
 		tag, err := a.DB.Exec(ctx, `UPDATE assistant_models SET name = coalesce($2, name), upstream_model = coalesce($3, upstream_model),
 			token_credit = coalesce($4, token_credit), max_output_tokens = coalesce($5, max_output_tokens),
 			enabled = coalesce($6, enabled), updated_at = now() WHERE id = $1`,
-			id, given("name", name), given("upstream", upstream), given("token-credit", credit),
-			given("max-output-tokens", maxOutput), given("disabled", !disabled))
+			id, ifGiven("name", name), ifGiven("upstream", upstream), ifGiven("token-credit", credit),
+			ifGiven("max-output-tokens", maxOutput), ifGiven("disabled", !disabled))
 		if err == nil && tag.RowsAffected() == 0 {
 			if name == "" || upstream == "" {
 				return fmt.Errorf("no model %q yet: --name and --upstream are required to add it: %w", id, errUsage)

@@ -33,6 +33,19 @@ func loadConfig(name string, args []string, required []string, extra func(*flag.
 	return cfg, fs.Args(), nil
 }
 
+// givenFlags tells which flags a command line set, once withApp has parsed
+// it: commands that change a row change only what they were told to.
+type givenFlags struct{ fs *flag.FlagSet }
+
+// capture is called from the command's flag function, with its flag set.
+func (g *givenFlags) capture(fs *flag.FlagSet) { g.fs = fs }
+
+func (g *givenFlags) has(name string) bool {
+	found := false
+	g.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
 // start builds the app from a checked configuration.
 func start(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
 	log := cfg.Logger()
