@@ -398,11 +398,6 @@ func (h *dashHandlers) grant(c *gin.Context) {
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "Enter the email address of the person to share the instance with. Nothing was shared.")
 		return
 	}
-	until, ok := dashDate(v.GrantUntil)
-	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
-		return
-	}
 	to, err := h.access.AccountByEmail(c.Request.Context(), v.GrantEmail)
 	switch {
 	case errors.Is(err, access.ErrNotFound):
@@ -416,15 +411,20 @@ func (h *dashHandlers) grant(c *gin.Context) {
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "You may use this instance already: share it with someone else. Nothing was shared.")
 		return
 	}
-	h.share(c, sess, v, access.Grantee{UserID: to.ID}, until)
+	h.share(c, sess, v, access.Grantee{UserID: to.ID})
 }
 
 // badShareEnd answers a share form whose end date is not a date to come.
 const badShareEnd = "Give the end of the share as a date that is not over yet, or none. Nothing was shared."
 
-// share grants the instance to `to` until a time (nil: no end) and answers:
-// the end of both share forms.
-func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, v *dashInstanceView, to access.Grantee, until *time.Time) {
+// share grants the instance to `to` until the end of the form's day (none:
+// no end) and answers: the end of both share forms.
+func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, v *dashInstanceView, to access.Grantee) {
+	until, ok := dashDate(v.GrantUntil)
+	if !ok {
+		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
+		return
+	}
 	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, to, until, sess.Account.ID)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
@@ -471,12 +471,7 @@ func (h *dashHandlers) grantTeam(c *gin.Context) {
 		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick one of your teams to share the instance with. Nothing was shared.")
 		return
 	}
-	until, ok := dashDate(v.GrantUntil)
-	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
-		return
-	}
-	h.share(c, sess, v, access.Grantee{TeamID: v.GrantTeam}, until)
+	h.share(c, sess, v, access.Grantee{TeamID: v.GrantTeam})
 }
 
 func (h *dashHandlers) revokeGrant(c *gin.Context) {
