@@ -162,3 +162,18 @@ func (s *Service) Workspace(ctx context.Context, id string) (Workspace, error) {
 		FROM workspaces WHERE id = $1`, id).Scan(&w.Name, &w.OwnerUserID, &w.OwnerTeamID, &w.Generation)
 	return w, translate(err, "workspace "+id)
 }
+
+// DefaultWorkspace is the id of userID's own Default workspace, which every
+// user has from sign-up on.
+func (s *Service) DefaultWorkspace(ctx context.Context, userID string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_user_id = $1 AND is_default`, userID).Scan(&id)
+	return id, translate(err, "the Default workspace of user "+userID)
+}
+
+// TeamDefaultWorkspace is the id of teamID's Default workspace.
+func (s *Service) TeamDefaultWorkspace(ctx context.Context, teamID string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_team_id = $1 AND is_default`, teamID).Scan(&id)
+	return id, translate(err, "the Default workspace of team "+teamID)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
@@ -214,7 +215,7 @@ func (h *dashHandlers) askWho(c *gin.Context, v *dashInstanceView) string {
 	if err != nil {
 		return "whoever manages its workspace"
 	}
-	return (&deviceView{Instance: in}).AskWho()
+	return askWho(approval.Request{Instance: in}.Owner())
 }
 
 func (h *dashHandlers) instancePage(c *gin.Context) {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,14 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/oidc/clients"
-	"github.com/caido-cloud/caido-cloud/oidc/device"
+	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
 
@@ -28,16 +21,12 @@ import (
 // scripts such as @caido/server-auth's PATApprover, so that an instance
 // started in CI signs in with no browser.
 
-// requiredScope must be among the scopes an approval grants: an instance
-// cannot tell who signed in without it.
-const requiredScope = "profile:read"
-
 // patKey is where the authenticated token lives in the gin context.
 const patKey = "caido.pat"
 
 // mountHeadless routes the three device calls behind requirePAT.
 func mountHeadless(r *gin.Engine, d Deps) {
-	h := headlessHandlers{db: d.DB, authz: d.Authz, pats: d.PATs, devices: d.Devices, access: d.Access, accounts: d.Accounts, clients: d.Clients, log: d.Log}
+	h := headlessHandlers{approval: d.Approval, pats: d.PATs, log: d.Log}
 	auth := requirePAT(d.PATs)
 	r.GET("/oauth2/device/information", auth, h.information)
 	r.POST("/oauth2/device/approve", auth, h.approve)
@@ -88,13 +77,8 @@ func requirePAT(svc *pats.Service) gin.HandlerFunc {
 }
 
 type headlessHandlers struct {
-	db       *pgxpool.Pool
-	authz    *authz.Client
+	approval *approval.Service
 	pats     *pats.Service
-	devices  *device.Service
-	access   *access.Service
-	accounts *accounts.Service
-	clients  *clients.Service
 	log      *slog.Logger
 }
 
@@ -102,47 +86,86 @@ type headlessHandlers struct {
 // reason, so that nobody learns whether a code ever existed.
 const unknownCode = "the user code is unknown, expired or already used; start a new sign-in at the instance"
 
-func (h headlessHandlers) fail(c *gin.Context, what string, err error) {
-	h.log.ErrorContext(c.Request.Context(), "headless device approval", "step", what, "err", err)
-	headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
+// fail answers an approval's error: the use case's typed errors with what
+// they mean to a script, anything else as a retryable 503.
+func (h headlessHandlers) fail(c *gin.Context, err error) {
+	var notAllowed *approval.NotAllowedError
+	var scope *approval.ScopeError
+	var claim *approval.ClaimError
+	switch {
+	case errors.Is(err, approval.ErrUnknownCode):
+		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
+	case errors.As(err, &scope):
+		headlessAbort(c, http.StatusBadRequest, "invalid_scope", scope.Error())
+	case errors.As(err, &notAllowed):
+		owner := ownerJSON(notAllowed.Owner)
+		ask := "an admin of team " + strconv.Quote(owner.Name)
+		if !notAllowed.Owner.Team {
+			ask = owner.Name
+			if owner.Email != "" {
+				ask += " <" + owner.Email + ">"
+			}
+		}
+		msg := fmt.Sprintf("you may not use instance %q: it belongs to workspace %q; ask %s to share it with you", notAllowed.Instance, owner.Workspace, ask)
+		c.AbortWithStatusJSON(http.StatusForbidden, headlessError{
+			Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &owner,
+		})
+	case errors.Is(err, approval.ErrClaimedMeanwhile):
+		headlessAbort(c, http.StatusConflict, "claimed_meanwhile",
+			"someone else claimed this instance meanwhile; call again to approve it as it stands now")
+	case errors.Is(err, approval.ErrClaimPending):
+		c.Header("Retry-After", "5")
+		headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable",
+			"the instance is claimed, but its access is still being set up; retry the approval in a few seconds")
+	case errors.As(err, &claim):
+		headlessAbort(c, http.StatusConflict, "invalid_request", claim.Message)
+	default:
+		h.log.ErrorContext(c.Request.Context(), "headless device approval", "err", err)
+		headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
+	}
 }
 
-// lookup checks the request's user code under the token's guess limit and
-// returns its pending flow; ok is false when it has answered.
-func (h headlessHandlers) lookup(c *gin.Context) (device.Pending, bool) {
+// guess reads the request's user code and counts it against the token's
+// guess limit; refund gives the guess back once the code proved live. When
+// ok is false the answer has been written.
+func (h headlessHandlers) guess(c *gin.Context) (code string, refund func(), ok bool) {
 	ctx := c.Request.Context()
-	code := c.Query("user_code")
+	code = c.Query("user_code")
 	if strings.TrimSpace(code) == "" {
 		headlessAbort(c, http.StatusBadRequest, "invalid_request", "the user_code query parameter is required")
-		return device.Pending{}, false
+		return "", nil, false
 	}
 	tok := c.MustGet(patKey).(pats.Token)
-	guess, err := h.pats.ReserveGuess(ctx, tok.ID)
+	g, err := h.pats.ReserveGuess(ctx, tok.ID)
 	var limited *pats.GuessLimitError
 	if errors.As(err, &limited) {
 		c.Header("Retry-After", strconv.Itoa(int(limited.RetryAfter/time.Second)))
 		headlessAbort(c, http.StatusTooManyRequests, "rate_limited",
 			fmt.Sprintf("too many wrong user codes with this token; retry in %d seconds", int(limited.RetryAfter/time.Second)))
-		return device.Pending{}, false
+		return "", nil, false
 	}
 	if err != nil {
-		h.fail(c, "count guess", err)
-		return device.Pending{}, false
+		h.fail(c, fmt.Errorf("count guess: %w", err))
+		return "", nil, false
 	}
-	p, err := h.devices.Lookup(ctx, code)
-	if errors.Is(err, device.ErrUnknownUserCode) {
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
-		return device.Pending{}, false
+	refund = func() {
+		if err := h.pats.RefundGuess(ctx, g); err != nil {
+			h.log.WarnContext(ctx, "refund user code guess", "err", err)
+		}
 	}
-	if err != nil {
-		h.fail(c, "look up user code", err)
-		return device.Pending{}, false
+	return code, refund, true
+}
+
+// decided gives a guess back unless the code proved unknown.
+func decided(err error, refund func()) {
+	if !errors.Is(err, approval.ErrUnknownCode) {
+		refund()
 	}
-	// A live code is no guess.
-	if err := h.pats.RefundGuess(ctx, guess); err != nil {
-		h.log.WarnContext(ctx, "refund user code guess", "err", err)
-	}
-	return p, true
+}
+
+func approver(c *gin.Context) approval.Approver {
+	tok := c.MustGet(patKey).(pats.Token)
+	return approval.Approver{UserID: tok.UserID, TeamID: tok.TeamID}
 }
 
 // workspaceOwner is who to ask for access to a claimed instance.
@@ -155,13 +178,11 @@ type workspaceOwner struct {
 	Workspace string `json:"workspace"`
 }
 
-// ownerOf is whom to ask for access to an instance's workspace.
-func ownerOf(in accounts.Instance) workspaceOwner {
-	o := workspaceOwner{Kind: "user", Name: in.Workspace.OwnerName, Email: in.Workspace.OwnerEmail, Workspace: in.Workspace.Name}
-	if in.Workspace.Team {
-		o = workspaceOwner{Kind: "team", Name: in.Workspace.OwnerName, Workspace: in.Workspace.Name}
+func ownerJSON(o approval.Owner) workspaceOwner {
+	if o.Team {
+		return workspaceOwner{Kind: "team", Name: o.Name, Workspace: o.Workspace}
 	}
-	return o
+	return workspaceOwner{Kind: "user", Name: o.Name, Email: o.Email, Workspace: o.Workspace}
 }
 
 // deviceInformation is the reference's DeviceInformationPayload; the
@@ -175,7 +196,7 @@ type deviceInformation struct {
 
 type deviceScope struct {
 	Name string `json:"name"`
-	// Requirement: profile:read is required, the rest optional.
+	// Requirement is "required" or "optional" (approval's scope policy).
 	Requirement string `json:"requirement"`
 }
 
@@ -198,55 +219,41 @@ type deviceWorkspace struct {
 	Name string `json:"name"`
 }
 
-// client is the instance client of a pending flow. One deleted since the
-// flow started makes its code as good as unknown. When ok is false the
-// answer has been written.
-func (h headlessHandlers) client(c *gin.Context, p device.Pending) (clients.Client, bool) {
-	cl, err := h.clients.Get(c.Request.Context(), p.ClientID)
-	if errors.Is(err, clients.ErrNotFound) {
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
-		return cl, false
+func informationJSON(r approval.Request) deviceInformation {
+	out := deviceInformation{
+		Scopes: make([]deviceScope, 0, len(r.Scopes)),
+		Client: deviceClient{ID: r.Client.ID, RegisteredAt: r.Client.IssuedAt.Unix()},
 	}
-	if err != nil {
-		h.fail(c, "read client", err)
-		return cl, false
+	names := make([]string, 0, len(r.Scopes))
+	for _, sc := range r.Scopes {
+		req := "optional"
+		if sc.Required {
+			req = "required"
+		}
+		out.Scopes = append(out.Scopes, deviceScope{Name: sc.Name, Requirement: req})
+		names = append(names, sc.Name)
 	}
-	return cl, true
+	out.Scope = strings.Join(names, " ")
+	if in := r.Instance; in.Claimed {
+		out.Client.Instance = &deviceInstance{ID: in.ID, Name: in.Name, RegisteredAt: in.RegisteredAt.Unix(),
+			Workspace: &deviceWorkspace{ID: in.Workspace.ID, Name: in.Workspace.Name}}
+	}
+	return out
 }
 
 // information says which instance asks and for what.
 func (h headlessHandlers) information(c *gin.Context) {
-	ctx := c.Request.Context()
-	p, ok := h.lookup(c)
+	code, refund, ok := h.guess(c)
 	if !ok {
 		return
 	}
-	cl, ok := h.client(c, p)
-	if !ok {
-		return
-	}
-	in, err := h.accounts.Instance(ctx, cl.InstanceID)
+	r, err := h.approval.Inspect(c.Request.Context(), approver(c), code)
+	decided(err, refund)
 	if err != nil {
-		h.fail(c, "read instance", err)
+		h.fail(c, err)
 		return
 	}
-	out := deviceInformation{
-		Scope:  strings.Join(p.Scopes, " "),
-		Scopes: make([]deviceScope, 0, len(p.Scopes)),
-		Client: deviceClient{ID: cl.ID, RegisteredAt: cl.IssuedAt.Unix()},
-	}
-	for _, sc := range p.Scopes {
-		req := "optional"
-		if sc == requiredScope {
-			req = "required"
-		}
-		out.Scopes = append(out.Scopes, deviceScope{Name: sc, Requirement: req})
-	}
-	if in.Claimed {
-		out.Client.Instance = &deviceInstance{ID: in.ID, Name: in.Name, RegisteredAt: in.RegisteredAt.Unix(),
-			Workspace: &deviceWorkspace{ID: in.Workspace.ID, Name: in.Workspace.Name}}
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, informationJSON(r))
 }
 
 // grantedScopes reads the approval's scope parameters: comma-separated as
@@ -264,152 +271,34 @@ func grantedScopes(c *gin.Context) []string {
 	return out
 }
 
-// approve grants the scopes asked for on the token owner's behalf. An
-// unclaimed instance is claimed first; a claimed one must be one the owner
-// may use.
+// approve grants the scopes named (and the required ones) on the token
+// owner's behalf; an unclaimed instance is claimed by the default rule.
 func (h headlessHandlers) approve(c *gin.Context) {
-	ctx := c.Request.Context()
+	code, refund, ok := h.guess(c)
+	if !ok {
+		return
+	}
 	tok := c.MustGet(patKey).(pats.Token)
-	granted := grantedScopes(c)
-	p, ok := h.lookup(c)
-	if !ok {
-		return
-	}
-	if !slices.Contains(granted, requiredScope) {
-		headlessAbort(c, http.StatusBadRequest, "invalid_scope",
-			"the scope parameter must include "+requiredScope+" (comma-separated scopes, e.g. scope="+requiredScope+")")
-		return
-	}
-	var extra []string
-	for _, sc := range granted {
-		if !slices.Contains(p.Scopes, sc) {
-			extra = append(extra, sc)
-		}
-	}
-	if len(extra) > 0 {
-		headlessAbort(c, http.StatusBadRequest, "invalid_scope",
-			"the instance did not ask for "+strings.Join(extra, ", ")+"; it asked for "+strings.Join(p.Scopes, ", "))
-		return
-	}
-	cl, ok := h.client(c, p)
-	if !ok {
-		return
-	}
-	var err error
-	claimedNow := false
-	if cl.WorkspaceID == "" {
-		// When another user claims it first, claimedNow stays false and the
-		// instance is decided as any claimed one.
-		if claimedNow, err = h.claim(actorContext(c, tok.UserID), tok, cl.InstanceID); err != nil {
-			h.fail(c, "claim instance", err)
-			return
-		}
-	}
-	if !claimedNow && !h.mayUse(c, tok.UserID, cl.InstanceID) {
-		return
-	}
-	switch err := h.devices.Approve(ctx, p.UserCode, tok.UserID, granted); {
-	case errors.Is(err, device.ErrUnknownUserCode):
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
-	case errors.Is(err, device.ErrScopeNotRequested):
-		headlessAbort(c, http.StatusBadRequest, "invalid_scope", "the instance did not ask for every scope granted")
-	case err != nil:
-		h.fail(c, "approve", err)
-	default:
-		c.Status(http.StatusOK)
-	}
-}
-
-// mayUse answers 403 (saying whom to ask) unless OpenFGA says the user may
-// use the instance.
-func (h headlessHandlers) mayUse(c *gin.Context, userID, instanceID string) bool {
-	ctx := c.Request.Context()
-	ok, err := h.authz.Check(ctx, authz.UserObject(userID), "can_use", authz.InstanceObject(instanceID))
+	_, err := h.approval.Approve(actorContext(c, tok.UserID), approver(c), code, approval.Decision{Scopes: grantedScopes(c)})
+	decided(err, refund)
 	if err != nil {
-		h.fail(c, "access check", err)
-		return false
+		h.fail(c, err)
+		return
 	}
-	if ok {
-		return true
-	}
-	in, err := h.accounts.Instance(ctx, instanceID)
-	if err != nil {
-		h.fail(c, "read instance", err)
-		return false
-	}
-	owner := ownerOf(in)
-	ask := "an admin of team " + strconv.Quote(owner.Name)
-	if owner.Kind == "user" {
-		ask = owner.Name
-		if owner.Email != "" {
-			ask += " <" + owner.Email + ">"
-		}
-	}
-	msg := fmt.Sprintf("you may not use instance %q: it belongs to workspace %q; ask %s to share it with you", in.Name, in.Workspace.Name, ask)
-	c.AbortWithStatusJSON(http.StatusForbidden, headlessError{
-		Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &owner,
-	})
-	return false
-}
-
-// claim puts an unclaimed instance into the token's team's Default
-// workspace when the token names a team and its owner may add instances
-// there (OpenFGA can_add_instance), else into the owner's own Default
-// workspace, named "Instance " and the first 8 characters of its id
-// (renamed later on the dashboard). claimed is false when another user
-// claimed it first.
-func (h headlessHandlers) claim(ctx context.Context, tok pats.Token, instanceID string) (claimed bool, err error) {
-	workspaceID, err := h.claimWorkspace(ctx, tok)
-	if err != nil {
-		return false, err
-	}
-	name := "Instance " + instanceID[:min(8, len(instanceID))]
-	_, err = h.access.ClaimInstance(ctx, instanceID, tok.UserID, workspaceID, name)
-	if errors.Is(err, access.ErrConflict) {
-		return false, nil
-	}
-	// A Change still pending in OpenFGA is fine: the device's first poll
-	// comes an interval later, and the token endpoint checks again then.
-	return err == nil, err
-}
-
-func (h headlessHandlers) claimWorkspace(ctx context.Context, tok pats.Token) (string, error) {
-	if tok.TeamID != "" {
-		var teamWorkspace string
-		err := h.db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_team_id = $1 AND is_default`, tok.TeamID).Scan(&teamWorkspace)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", fmt.Errorf("the default workspace of team %s: %w", tok.TeamID, err)
-		}
-		if err == nil {
-			ok, err := h.authz.Check(ctx, authz.UserObject(tok.UserID), "can_add_instance", authz.WorkspaceObject(teamWorkspace))
-			if err != nil {
-				return "", err
-			}
-			if ok {
-				return teamWorkspace, nil
-			}
-		}
-	}
-	var own string
-	err := h.db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_user_id = $1 AND is_default`, tok.UserID).Scan(&own)
-	if err != nil {
-		return "", fmt.Errorf("the default workspace of user %s: %w", tok.UserID, err)
-	}
-	return own, nil
+	c.Status(http.StatusOK)
 }
 
 // deny refuses the flow; the device's next poll gets access_denied.
 func (h headlessHandlers) deny(c *gin.Context) {
-	p, ok := h.lookup(c)
+	code, refund, ok := h.guess(c)
 	if !ok {
 		return
 	}
-	switch err := h.devices.Deny(c.Request.Context(), p.UserCode); {
-	case errors.Is(err, device.ErrUnknownUserCode):
-		headlessAbort(c, http.StatusNotFound, "invalid_user_code", unknownCode)
-	case err != nil:
-		h.fail(c, "deny", err)
-	default:
-		c.Status(http.StatusOK)
+	err := h.approval.Deny(c.Request.Context(), approver(c), code)
+	decided(err, refund)
+	if err != nil {
+		h.fail(c, err)
+		return
 	}
+	c.Status(http.StatusOK)
 }

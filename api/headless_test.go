@@ -51,7 +51,7 @@ func newHeadlessWorld(t *testing.T) *headlessWorld {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(api.AccessLog(w.a.Log))
-	api.MountHeadless(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients,
+	api.MountHeadless(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 		PATs: w.pats, Devices: w.a.Devices, Access: w.a.Access, Accounts: w.a.Accounts})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -411,8 +411,9 @@ func TestHeadlessApproveClaimsUnclaimed(t *testing.T) {
 	w.headlessFailure(t, status, body, http.StatusNotFound, "invalid_user_code")
 }
 
-// TestHeadlessApproveScopes: profile:read must be granted, and only scopes
-// asked for; a refused approval changes nothing.
+// TestHeadlessApproveScopes: only scopes asked for may be granted, a
+// refused approval changes nothing, and the required scopes come with any
+// approval (approval's one scope policy, as on the device page).
 func TestHeadlessApproveScopes(t *testing.T) {
 	w := newHeadlessWorld(t)
 	anne := testenv.User(t, w.a, "anne@example.test")
@@ -420,12 +421,12 @@ func TestHeadlessApproveScopes(t *testing.T) {
 	in := w.register(t)
 	deviceCode, code := w.startFlow(t, in, "profile:read assistant")
 	before := w.instanceRow(t, in.instanceID)
-	for _, scope := range []string{"", "assistant", "profile:read,offline", "profile:read,billing:write"} {
+	for _, scope := range []string{"offline", "profile:read,offline", "profile:read,billing:write"} {
 		t.Run(scope, func(t *testing.T) {
 			status, body := w.approve(t, pat, code, scope)
 			msg := w.headlessFailure(t, status, body, http.StatusBadRequest, "invalid_scope")
-			if scope == "" && !strings.Contains(msg, "profile:read") {
-				t.Fatalf("the refusal does not name profile:read: %s", msg)
+			if !strings.Contains(msg, "profile:read, assistant") {
+				t.Fatalf("the refusal does not say what was asked: %s", msg)
 			}
 			w.pollError(t, in, deviceCode, "authorization_pending")
 			if after := w.instanceRow(t, in.instanceID); after != before {
@@ -434,8 +435,9 @@ func TestHeadlessApproveScopes(t *testing.T) {
 			time.Sleep(time.Second) // the poll interval
 		})
 	}
-	// Spaces, repeats and several parameters are read too.
-	status, _, body := w.call(t, "POST", "/oauth2/device/approve", url.Values{"user_code": {code}, "scope": {"assistant profile:read", "assistant"}}, "Bearer "+pat)
+	// Spaces, repeats and several parameters are read too; profile:read,
+	// required, comes without being named.
+	status, _, body := w.call(t, "POST", "/oauth2/device/approve", url.Values{"user_code": {code}, "scope": {"assistant ", "assistant"}}, "Bearer "+pat)
 	if status != http.StatusOK {
 		t.Fatalf("approve: %d %s", status, body)
 	}

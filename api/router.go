@@ -13,6 +13,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
@@ -40,8 +41,11 @@ type Deps struct {
 	Assistant *assistant.Service
 	PATs      *pats.Service
 	Devices   *device.Service
-	Access    *access.Service
-	RegKeys   *regkeys.Service
+	// Approval decides device sign-ins for the device page and headless
+	// approval.
+	Approval *approval.Service
+	Access   *access.Service
+	RegKeys  *regkeys.Service
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
 	// Backups, when set, is shown by /readyz; it never fails readiness.

@@ -19,10 +19,10 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
-	"github.com/caido-cloud/caido-cloud/oidc/device"
 )
 
 // mountWeb routes the server-rendered pages: accounts (sign-up, sign-in,
@@ -31,7 +31,7 @@ import (
 // approves or denies its sign-in. Plain HTML forms: no script anywhere.
 func mountWeb(r *gin.Engine, d Deps) {
 	h := &webHandlers{
-		accounts: d.Accounts, access: d.Access, devices: d.Devices, clients: d.Clients, authz: d.Authz, log: d.Log,
+		accounts: d.Accounts, approval: d.Approval, access: d.Access, clients: d.Clients, authz: d.Authz, log: d.Log,
 		secure: strings.HasPrefix(d.PublicURL, "https://"),
 	}
 	h.sessionCookie, h.formCookie = "cc_session", "cc_form"
@@ -55,9 +55,11 @@ func mountWeb(r *gin.Engine, d Deps) {
 }
 
 type webHandlers struct {
-	accounts      *accounts.Service
+	accounts *accounts.Service
+	approval *approval.Service
+	// access, clients and authz are the dashboard's (dashboard.go), which
+	// embeds these handlers.
 	access        *access.Service
-	devices       *device.Service
 	clients       *clients.Service
 	authz         *authz.Client
 	log           *slog.Logger
@@ -351,17 +353,11 @@ func (h *webHandlers) signOut(c *gin.Context) {
 
 // deviceView is a pending device flow as the approval page shows it.
 type deviceView struct {
-	UserCode string
-	Instance accounts.Instance
-	// Required scopes are granted with any approval; Optional ones are the
-	// user's choice (checked by default).
+	approval.Request
+	// Required scopes come with any approval; Optional ones are the user's
+	// choice (checked by default). Which is which is approval's policy.
 	Required []scopeView
 	Optional []scopeView
-	// Workspaces the user may claim an unclaimed instance into.
-	Workspaces []accounts.Workspace
-	// Allowed: the instance is claimed and the user may use it. When it is
-	// claimed and they may not, the page says whom to ask.
-	Allowed bool
 	// What the user typed in the claim form, kept when it is shown again.
 	InstanceName string
 	WorkspaceID  string
@@ -372,11 +368,6 @@ type scopeView struct {
 	Checked           bool
 }
 
-// MayApprove is whether the page offers to approve.
-func (v *deviceView) MayApprove() bool {
-	return v.Allowed || !v.Instance.Claimed && len(v.Workspaces) > 0
-}
-
 var scopeDescriptions = map[string]string{
 	oidc.ScopeProfile:   "See your name and email address",
 	oidc.ScopeAssistant: "Use the assistant for you (counted against your plan)",
@@ -384,51 +375,32 @@ var scopeDescriptions = map[string]string{
 	oidc.ScopeOpenID:    "Confirm who you are (OpenID Connect)",
 }
 
-// optionalScopes are those the user may leave out; every other scope asked
-// (profile:read above all) comes with the approval.
-var optionalScopes = []string{oidc.ScopeAssistant, oidc.ScopeOffline}
-
-func newScopeViews(asked []string) (required, optional []scopeView) {
-	for _, sc := range asked {
-		v := scopeView{Name: sc, Description: scopeDescriptions[sc], Checked: true}
-		if slices.Contains(optionalScopes, sc) {
-			optional = append(optional, v)
+// newDeviceView shows r, with the optional scopes checked as the user last
+// left them (all of them when checked is nil: a first look).
+func newDeviceView(r approval.Request, checked []string) *deviceView {
+	v := &deviceView{Request: r}
+	for _, sc := range r.Scopes {
+		sv := scopeView{Name: sc.Name, Description: scopeDescriptions[sc.Name], Checked: checked == nil || slices.Contains(checked, sc.Name)}
+		if sc.Required {
+			v.Required = append(v.Required, sv)
 		} else {
-			required = append(required, v)
+			v.Optional = append(v.Optional, sv)
 		}
 	}
-	return required, optional
+	return v
 }
 
-// granted is what an approval grants: every required scope and the
-// optional ones the user kept checked.
-func (v *deviceView) granted(checked []string) []string {
-	var out []string
-	for _, sc := range v.Required {
-		out = append(out, sc.Name)
-	}
-	for _, sc := range v.Optional {
-		if slices.Contains(checked, sc.Name) {
-			out = append(out, sc.Name)
-		}
-	}
-	return out
-}
-
-// keepChecks shows the optional scopes as the user last left them.
-func (v *deviceView) keepChecks(checked []string) {
-	for i := range v.Optional {
-		v.Optional[i].Checked = slices.Contains(checked, v.Optional[i].Name)
-	}
-}
+// Workspaces are those the user may claim the instance into.
+func (v *deviceView) Workspaces() []accounts.Workspace { return v.ClaimInto }
 
 // AskWho names whom to ask for access to a claimed instance.
-func (v *deviceView) AskWho() string {
-	w := v.Instance.Workspace
-	if w.Team {
-		return "an admin of the team " + w.OwnerName
+func (v *deviceView) AskWho() string { return askWho(v.Owner()) }
+
+func askWho(o approval.Owner) string {
+	if o.Team {
+		return "an admin of the team " + o.Name
 	}
-	return w.OwnerName
+	return o.Name
 }
 
 // typedCode is what the user typed, cut to a sane length for showing back.
@@ -459,7 +431,8 @@ func (h *webHandlers) wrongCode(c *gin.Context, code string) {
 
 func (h *webHandlers) devicePage(c *gin.Context) {
 	code := typedCode(c)
-	if _, ok := webSession(c); !ok {
+	sess, ok := webSession(c)
+	if !ok {
 		toSignIn(c, deviceNext(code))
 		return
 	}
@@ -467,15 +440,19 @@ func (h *webHandlers) devicePage(c *gin.Context) {
 		h.render(c, http.StatusOK, "device", webPage{Title: "Sign in an instance"})
 		return
 	}
-	v, ok := h.lookup(c, code)
+	att, ok := h.codeAttempt(c, sess)
 	if !ok {
 		return
 	}
+	r, err := h.approval.Inspect(c.Request.Context(), approval.Approver{UserID: sess.Account.ID}, code)
+	if !h.counted(c, att, err, code) {
+		return
+	}
 	status := http.StatusOK
-	if !v.MayApprove() {
+	if !r.MayApprove() {
 		status = http.StatusForbidden
 	}
-	h.renderDevice(c, status, v, "")
+	h.renderDevice(c, status, newDeviceView(r, nil), "")
 }
 
 func (h *webHandlers) renderDevice(c *gin.Context, status int, v *deviceView, msg string) {
@@ -483,82 +460,41 @@ func (h *webHandlers) renderDevice(c *gin.Context, status int, v *deviceView, ms
 	h.render(c, status, "device", webPage{Title: "Sign in an instance", CSRF: sess.CSRF, UserCode: v.UserCode, Device: v, Error: msg})
 }
 
-// lookup finds the pending flow of a typed code and what the page shows of
-// it. Wrong codes are limited per IP address and per session. When ok is
-// false the answer has been written.
-func (h *webHandlers) lookup(c *gin.Context, code string) (*deviceView, bool) {
-	ctx := c.Request.Context()
-	sess, _ := webSession(c)
-	att, err := h.accounts.CodeAttempt(ctx, sess, clientIP(c.Request))
+// codeAttempt counts a typed code against the limits on wrong codes, per
+// address and per session. When ok is false the answer has been written.
+func (h *webHandlers) codeAttempt(c *gin.Context, sess accounts.Session) (accounts.Attempt, bool) {
+	att, err := h.accounts.CodeAttempt(c.Request.Context(), sess, clientIP(c.Request))
 	if errors.Is(err, accounts.ErrRateLimited) {
 		h.tooMany(c, err, "wrong codes from this network or this browser")
-		return nil, false
+		return accounts.Attempt{}, false
 	}
 	if err != nil {
 		h.unavailable(c, err)
-		return nil, false
+		return accounts.Attempt{}, false
 	}
-	p, err := h.devices.Lookup(ctx, code)
-	if errors.Is(err, device.ErrUnknownUserCode) {
-		h.wrongCode(c, code)
-		return nil, false
-	}
-	if err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	cl, err := h.clients.Get(ctx, p.ClientID)
-	if errors.Is(err, clients.ErrNotFound) { // the instance was deleted since
-		h.wrongCode(c, code)
-		return nil, false
-	}
-	if err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	if err := att.Right(ctx); err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	v, err := h.view(c, sess, p, cl.InstanceID)
-	if errors.Is(err, accounts.ErrNotFound) {
-		h.wrongCode(c, code)
-		return nil, false
-	}
-	if err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	return v, true
+	return att, true
 }
 
-func (h *webHandlers) view(c *gin.Context, sess accounts.Session, p device.Pending, instanceID string) (*deviceView, error) {
-	ctx := c.Request.Context()
-	in, err := h.accounts.Instance(ctx, instanceID)
-	if err != nil {
-		return nil, err
+// counted settles a code attempt by the approval's outcome: an unknown code
+// is a wrong guess, answered here; any other outcome proves the code live.
+// ok is false when the answer has been written.
+func (h *webHandlers) counted(c *gin.Context, att accounts.Attempt, err error, code string) bool {
+	if errors.Is(err, approval.ErrUnknownCode) {
+		h.wrongCode(c, code)
+		return false
 	}
-	v := &deviceView{UserCode: p.UserCode, Instance: in}
-	v.Required, v.Optional = newScopeViews(p.Scopes)
-	user := authz.UserObject(sess.Account.ID)
-	if in.Claimed {
-		v.Allowed, err = h.authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
-		return v, err
+	if rerr := att.Right(c.Request.Context()); rerr != nil && err == nil {
+		err = rerr
 	}
-	all, err := h.accounts.Workspaces(ctx, sess.Account.ID)
-	if err != nil {
-		return nil, err
+	var scope *approval.ScopeError
+	var claim *approval.ClaimError
+	var notAllowed *approval.NotAllowedError
+	if err == nil || errors.As(err, &scope) || errors.As(err, &claim) || errors.As(err, &notAllowed) ||
+		errors.Is(err, approval.ErrClaimedMeanwhile) || errors.Is(err, approval.ErrClaimPending) {
+		return true
 	}
-	for _, w := range all {
-		ok, err := h.authz.Check(ctx, user, "can_add_instance", authz.WorkspaceObject(w.ID))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			v.Workspaces = append(v.Workspaces, w)
-		}
-	}
-	return v, nil
+	h.unavailable(c, err)
+	return false
 }
 
 // decision checks what approve and deny share: a signed-in session and its
@@ -582,96 +518,65 @@ func (h *webHandlers) decision(c *gin.Context) (accounts.Session, string, bool) 
 }
 
 func (h *webHandlers) approve(c *gin.Context) {
-	ctx := c.Request.Context()
 	sess, code, ok := h.decision(c)
 	if !ok {
 		return
 	}
-	v, ok := h.lookup(c, code)
+	att, ok := h.codeAttempt(c, sess)
 	if !ok {
 		return
 	}
 	checked := c.PostFormArray("scope")
-	v.keepChecks(checked)
-	if v.Instance.Claimed && !v.Allowed {
+	if checked == nil {
+		checked = []string{} // none kept: not a first look
+	}
+	// The page always names the claim: its default rule is for scripts.
+	name, workspace := c.PostForm("instance_name"), c.PostForm("workspace_id")
+	d := approval.Decision{Scopes: checked, Claim: &approval.Claim{Name: name, WorkspaceID: workspace}}
+	r, err := h.approval.Approve(actorContext(c, sess.Account.ID), approval.Approver{UserID: sess.Account.ID}, code, d)
+	if !h.counted(c, att, err, code) {
+		return
+	}
+	v := newDeviceView(r, checked)
+	v.InstanceName, v.WorkspaceID = strings.TrimSpace(name), workspace
+	var scope *approval.ScopeError
+	var claim *approval.ClaimError
+	switch {
+	case errors.As(err, &scope):
+		h.renderDevice(c, http.StatusBadRequest, v, "The instance did not ask for "+strings.Join(scope.NotAsked, ", ")+".")
+	case errors.As(err, &claim) && claim.Field == "workspace":
+		h.renderDevice(c, http.StatusBadRequest, v, "Pick the workspace the instance goes into.")
+	case errors.As(err, &claim):
+		h.renderDevice(c, http.StatusBadRequest, v, "Name the instance (up to 200 characters), so that you can tell it from others.")
+	case errors.Is(err, approval.ErrClaimedMeanwhile):
+		h.renderDevice(c, http.StatusConflict, v, "Someone else has just claimed this instance. Here it is as it stands now.")
+	case errors.Is(err, approval.ErrClaimPending):
+		// Approving now would have the device's poll refused: the provider
+		// checks can_use, which OpenFGA does not answer yet.
+		c.Header("Retry-After", "5")
+		h.message(c, http.StatusServiceUnavailable, "Almost there",
+			fmt.Sprintf("%s is now yours, but its access is still being set up. Open the code again in a few seconds to approve the sign-in.", r.Instance.Name))
+	case err != nil: // *approval.NotAllowedError: the page says whom to ask
 		h.renderDevice(c, http.StatusForbidden, v, "")
-		return
+	default:
+		h.message(c, http.StatusOK, "Signed in",
+			fmt.Sprintf("You approved the sign-in of %s. Go back to it: it signs you in within a few seconds. You can close this page.", r.Instance.Name))
 	}
-	if !v.Instance.Claimed {
-		v.InstanceName, v.WorkspaceID = strings.TrimSpace(c.PostForm("instance_name")), c.PostForm("workspace_id")
-		if v.InstanceName == "" || len(v.InstanceName) > 200 {
-			h.renderDevice(c, http.StatusBadRequest, v, "Name the instance (up to 200 characters), so that you can tell it from others.")
-			return
-		}
-		if !slices.ContainsFunc(v.Workspaces, func(w accounts.Workspace) bool { return w.ID == v.WorkspaceID }) {
-			h.renderDevice(c, http.StatusBadRequest, v, "Pick the workspace the instance goes into.")
-			return
-		}
-		ch, err := h.access.ClaimInstance(actorContext(c, sess.Account.ID), v.Instance.ID, sess.Account.ID, v.WorkspaceID, v.InstanceName)
-		switch {
-		case errors.Is(err, access.ErrConflict):
-			// Someone claimed it since the page was shown: show it as it is now.
-			if v, ok = h.lookup(c, code); ok {
-				h.renderDevice(c, http.StatusConflict, v, "Someone else has just claimed this instance. Here it is as it stands now.")
-			}
-			return
-		case errors.Is(err, access.ErrInvalid):
-			h.renderDevice(c, http.StatusBadRequest, v, "Name the instance (up to 200 characters), so that you can tell it from others.")
-			return
-		case err != nil:
-			h.unavailable(c, err)
-			return
-		}
-		if ch.Pending {
-			// Approving now would have the device's poll refused: the
-			// provider checks can_use, which OpenFGA does not answer yet.
-			c.Header("Retry-After", "5")
-			h.message(c, http.StatusServiceUnavailable, "Almost there",
-				fmt.Sprintf("%s is now yours, but its access is still being set up. Open the code again in a few seconds to approve the sign-in.", v.InstanceName))
-			return
-		}
-		v.Instance.Name = v.InstanceName
-	}
-	err := h.devices.Approve(ctx, code, sess.Account.ID, v.granted(checked))
-	if errors.Is(err, device.ErrUnknownUserCode) {
-		h.wrongCode(c, code)
-		return
-	}
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	h.message(c, http.StatusOK, "Signed in",
-		fmt.Sprintf("You approved the sign-in of %s. Go back to it: it signs you in within a few seconds. You can close this page.", v.Instance.Name))
 }
 
 func (h *webHandlers) deny(c *gin.Context) {
-	ctx := c.Request.Context()
 	sess, code, ok := h.decision(c)
 	if !ok {
 		return
 	}
 	// Counted like a lookup: denying random codes would refuse strangers'
 	// sign-ins.
-	att, err := h.accounts.CodeAttempt(ctx, sess, clientIP(c.Request))
-	if errors.Is(err, accounts.ErrRateLimited) {
-		h.tooMany(c, err, "wrong codes from this network or this browser")
+	att, ok := h.codeAttempt(c, sess)
+	if !ok {
 		return
 	}
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	err = h.devices.Deny(ctx, code)
-	if errors.Is(err, device.ErrUnknownUserCode) {
-		h.wrongCode(c, code)
-		return
-	}
-	if err == nil {
-		err = att.Right(ctx)
-	}
-	if err != nil {
-		h.unavailable(c, err)
+	err := h.approval.Deny(c.Request.Context(), approval.Approver{UserID: sess.Account.ID}, code)
+	if !h.counted(c, att, err, code) {
 		return
 	}
 	h.message(c, http.StatusOK, "Sign-in refused",

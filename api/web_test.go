@@ -60,7 +60,7 @@ func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
 	if publicURL == "" {
 		publicURL = "http://" + srv.Listener.Addr().String()
 	}
-	api.MountWeb(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients,
+	api.MountWeb(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 		Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PublicURL: publicURL})
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -461,7 +461,7 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 
 	// Approve with assistant, without offline.
 	resp, body = b.post("/device/approve", url.Values{"csrf": {csrf}, "user_code": {code}, "instance_name": {"work laptop"},
-		"workspace_id": {ws}, "scope": {"assistant", "profile:read-not-asked"}})
+		"workspace_id": {ws}, "scope": {"assistant"}})
 	webExpect(t, resp, body, http.StatusOK, "You approved the sign-in of work laptop")
 	inst, err := w.accounts.Instance(ctx, in.id)
 	testenv.Must(t, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
@@ -62,6 +63,7 @@ type App struct {
 	RegKeys   *regkeys.Service
 	PATs      *pats.Service
 	Accounts  *accounts.Service
+	Approval  *approval.Service
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -96,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Access: a.Access, RegKeys: a.RegKeys,
+		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Access: a.Access, RegKeys: a.RegKeys,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
@@ -133,6 +135,12 @@ func (a *App) newIdentity() error {
 		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
 	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
 	a.Access.OnAccessRemoved(a.Provider.EndLostSessions)
+	a.Approval, err = approval.New(approval.Deps{
+		Devices: a.Devices, Clients: a.Clients, Directory: a.Accounts, Access: a.Access, Authz: a.Authz,
+	})
+	if err != nil {
+		return err
+	}
 	a.Assistant = assistant.New(a.DB, a.Authz, assistant.Options{
 		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
 		HTTPClient: a.Telemetry.HTTPClient("assistant"),

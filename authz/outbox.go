@@ -19,9 +19,10 @@ const (
 	// outboxChannel is NOTIFYed by every transaction that enqueues, so that
 	// the worker of every replica wakes at commit.
 	outboxChannel = "authz_outbox"
-	// outboxLock makes one replica at a time the applier, which keeps the
-	// entries in order across replicas.
-	outboxLock = 7_414_003
+	// ApplierLock is the advisory lock that makes one replica at a time the
+	// applier, which keeps the entries in order across replicas. Whoever
+	// holds it (a test, to keep changes pending) pauses every worker.
+	ApplierLock = 7_414_003
 	// OpenFGA takes at most 100 tuples in one write by default.
 	outboxBatch = 100
 	// How long applied entries stay, for whoever investigates a decision.
@@ -204,7 +205,7 @@ func (o *Outbox) ApplyPending(ctx context.Context) (int, error) {
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
 	var locked bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, outboxLock).Scan(&locked); err != nil || !locked {
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, ApplierLock).Scan(&locked); err != nil || !locked {
 		return 0, err
 	}
 	batch, err := pendingBatch(ctx, tx)

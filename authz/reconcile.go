@@ -23,7 +23,7 @@ type ReconcileReport struct {
 // desired is called under the lock, so it reads a state no worker races.
 func (o *Outbox) Reconcile(ctx context.Context, desired func(context.Context) ([]Tuple, error), dryRun bool) (ReconcileReport, error) {
 	var report ReconcileReport
-	err := store.WithAdvisoryLock(ctx, o.db, outboxLock, func(*pgxpool.Conn) error {
+	err := store.WithAdvisoryLock(ctx, o.db, ApplierLock, func(*pgxpool.Conn) error {
 		var err error
 		report, err = o.reconcileLocked(ctx, desired, dryRun)
 		return err
