@@ -32,6 +32,28 @@ type Service struct {
 	// instances away from a user, so that the user's sessions there end
 	// (the identity side owns sessions).
 	accessRemoved func(ctx context.Context, userID string, instanceIDs []string)
+
+	// noLongerManager, when set, runs inside the transaction of a change
+	// after which userID does not manage teamID's workspaces (see
+	// OnNoLongerManager).
+	noLongerManager func(ctx context.Context, tx pgx.Tx, teamID, userID string) error
+}
+
+// OnNoLongerManager sets what runs, in the change's own transaction, when a
+// member is removed from a team or given a role that does not manage the
+// team's workspaces: the registration keys they made for those workspaces
+// are revoked there (regkeys.RevokeByCreatorTx). It is a hook because
+// regkeys owns those rows and imports access, so access cannot call it; app
+// wires the two. An error undoes the change.
+func (s *Service) OnNoLongerManager(fn func(ctx context.Context, tx pgx.Tx, teamID, userID string) error) {
+	s.noLongerManager = fn
+}
+
+func (s *Service) tellNoLongerManager(ctx context.Context, tx pgx.Tx, teamID, userID string) error {
+	if s.noLongerManager == nil {
+		return nil
+	}
+	return s.noLongerManager(ctx, tx, teamID, userID)
 }
 
 // OnAccessRemoved sets what is told when a change may have taken instances

@@ -177,7 +177,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, userID string) (I
 			inv.ID, userID); err != nil {
 			return nil, err
 		}
-		ops, err := putMember(ctx, tx, inv.TeamID, userID, inv.Role, false, inv.UseSeat)
+		ops, err := s.putMember(ctx, tx, inv.TeamID, userID, inv.Role, false, inv.UseSeat)
 		if err != nil {
 			return nil, err
 		}

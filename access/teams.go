@@ -23,6 +23,11 @@ const (
 
 func (r Role) valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
 
+// managesWorkspaces says whether the role makes its holder a manager of the
+// team's workspaces (model.fga: admin from owner_team, and an owner is an
+// admin), who may add instances to them.
+func (r Role) managesWorkspaces() bool { return r == RoleOwner || r == RoleAdmin }
+
 // Team is a group of users sharing workspaces and billing.
 type Team struct {
 	ID                 string `json:"id"`
@@ -79,7 +84,7 @@ func (s *Service) SetTeamMember(ctx context.Context, teamID, userID string, role
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, translate(err, "team member")
 		}
-		return putMember(ctx, tx, teamID, userID, role, billing, useSeat)
+		return s.putMember(ctx, tx, teamID, userID, role, billing, useSeat)
 	})
 }
 
@@ -100,13 +105,16 @@ func (s *Service) UpdateMember(ctx context.Context, teamID, userID string, role 
 		if was == RoleOwner && role != RoleOwner {
 			return nil, fmt.Errorf("the team's owner keeps the owner role: %w", ErrInvalid)
 		}
-		return putMember(ctx, tx, teamID, userID, role, billing, useSeat)
+		return s.putMember(ctx, tx, teamID, userID, role, billing, useSeat)
 	})
 }
 
 // putMember writes a membership (replacing any) with its tuples, its audit
-// entry, and a seat check when the member is to use a seat.
-func putMember(ctx context.Context, tx pgx.Tx, teamID, userID string, role Role, billing, useSeat bool) ([]authz.Op, error) {
+// entry, and a seat check when the member is to use a seat. A role that
+// does not manage the team's workspaces ends the member's registration keys
+// for them, whatever the role was before (a key made by one who is no
+// manager has nothing to stand on).
+func (s *Service) putMember(ctx context.Context, tx pgx.Tx, teamID, userID string, role Role, billing, useSeat bool) ([]authz.Op, error) {
 	var hadSeat bool
 	existed := true
 	err := tx.QueryRow(ctx, `SELECT use_seat FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID).Scan(&hadSeat)
@@ -138,6 +146,11 @@ func putMember(ctx context.Context, tx pgx.Tx, teamID, userID string, role Role,
 	if err := Record(ctx, tx, action, teamID, Target{Type: "team_member", ID: userID, UserID: userID},
 		map[string]any{"role": role, "billing": billing, "use_seat": useSeat}); err != nil {
 		return nil, err
+	}
+	if !role.managesWorkspaces() {
+		if err := s.tellNoLongerManager(ctx, tx, teamID, userID); err != nil {
+			return nil, err
+		}
 	}
 	return ops, bumpTeamWorkspaces(ctx, tx, teamID)
 }
@@ -199,6 +212,9 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 			return nil, err
 		}
 		if err := Record(ctx, tx, AuditMemberRemove, teamID, Target{Type: "team_member", ID: userID, UserID: userID}, nil); err != nil {
+			return nil, err
+		}
+		if err := s.tellNoLongerManager(ctx, tx, teamID, userID); err != nil {
 			return nil, err
 		}
 		return ops, bumpTeamWorkspaces(ctx, tx, teamID)

@@ -122,6 +122,7 @@ func (a *App) newIdentity() error {
 		Log:       a.Log,
 	})
 	a.RegKeys = regkeys.New(a.DB, a.Authz)
+	a.Access.OnNoLongerManager(regkeys.RevokeByCreatorTx)
 	a.Clients = clients.New(a.DB, clients.Options{
 		Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log,
 		RedeemKey: a.RegKeys.Redeem,

@@ -154,6 +154,38 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	})
 }
 
+// RevokeByCreatorTx revokes, in tx, the keys creatorID made for the
+// workspaces of teamID, with an audit entry for each (the same entry as
+// Revoke, naming the creator so that they see it too). It is for the
+// change that makes the creator stop managing those workspaces (removal
+// from the team, a role below admin), run in that change's transaction so
+// that no registration slips in between: access calls it through
+// access.Service.OnNoLongerManager, since regkeys imports access.
+func RevokeByCreatorTx(ctx context.Context, tx pgx.Tx, teamID, creatorID string) error {
+	rows, err := tx.Query(ctx, `UPDATE registration_keys SET revoked_at = now()
+		WHERE created_by = $2 AND revoked_at IS NULL AND workspace_id IN (SELECT id FROM workspaces WHERE owner_team_id = $1)
+		RETURNING id::text, key_hint, workspace_id::text`, teamID, creatorID)
+	if err != nil {
+		return err
+	}
+	type revoked struct{ id, hint, workspace string }
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (revoked, error) {
+		var k revoked
+		return k, r.Scan(&k.id, &k.hint, &k.workspace)
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		err := access.Record(ctx, tx, access.AuditKeyRevoke, teamID, access.Target{Type: "registration_key", ID: k.id, UserID: creatorID},
+			map[string]any{"workspace_id": k.workspace, "hint": k.hint, "reason": "its creator no longer manages the team's workspaces"})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Redeem is clients.Options.RedeemKey: inside the registration's
 // transaction it checks the key, counts the use (a single-use key dies
 // here) and claims the new instance into the key's workspace, named with
@@ -175,6 +207,19 @@ func (s *Service) Redeem(ctx context.Context, tx pgx.Tx, key, instanceID string)
 		return refuse("has expired")
 	case !k.Reusable && k.Uses > 0:
 		return refuse("was for a single use and has been used")
+	}
+	// The key acts for its creator, so it may do only what the creator may
+	// do now, not what they could when they made it: an admin demoted or
+	// removed since (or one OpenFGA stops granting by any other route) no
+	// longer adds instances here. The answer is a revoked key's, so that it
+	// tells the registering instance nothing about the creator. (Every key
+	// has a creator: the CLI's `regkey create` too makes it for a named user.)
+	ok, err := s.authz.Check(ctx, authz.UserObject(k.CreatedBy), "can_add_instance", authz.WorkspaceObject(k.WorkspaceID))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return refuse("has been revoked")
 	}
 	if _, err := tx.Exec(ctx, `UPDATE registration_keys SET uses = uses + 1, last_used_at = now() WHERE key_hash = $1`, hash(key)); err != nil {
 		return err
