@@ -166,9 +166,20 @@ func (s *Service) Workspace(ctx context.Context, id string) (Workspace, error) {
 // DefaultWorkspace is the id of userID's own Default workspace, which every
 // user has from sign-up on.
 func (s *Service) DefaultWorkspace(ctx context.Context, userID string) (string, error) {
+	return DefaultWorkspaceOf(ctx, s.db, userID)
+}
+
+// DefaultWorkspaceOf is DefaultWorkspace for packages that hold the
+// database, not an access.Service (regkeys).
+func DefaultWorkspaceOf(ctx context.Context, db queryRower, userID string) (string, error) {
 	var id string
-	err := s.db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_user_id = $1 AND is_default`, userID).Scan(&id)
+	err := db.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_user_id = $1 AND is_default`, userID).Scan(&id)
 	return id, translate(err, "the Default workspace of user "+userID)
+}
+
+// queryRower is a pool or a transaction.
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // TeamDefaultWorkspace is the id of teamID's Default workspace.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -635,18 +635,15 @@ func (p *publicAPI) createRegistrationKey(c *gin.Context) {
 	}
 	user := principalFrom(c).UserID
 	ctx := actorContext(c, user)
-	var ws string
+	ws := "" // the creator's Default workspace
 	if in.WorkspaceID != nil {
 		ws = *in.WorkspaceID
-	} else if err := p.d.DB.QueryRow(ctx, `SELECT id::text FROM workspaces WHERE owner_user_id = $1 AND is_default`, user).Scan(&ws); err != nil {
-		p.internal(c, "find default workspace", err)
-		return
 	}
 	key, k, err := p.d.RegKeys.Create(ctx, regkeys.NewKey{WorkspaceID: ws, CreatedBy: user, Description: in.Description,
 		NamePrefix: *in.NamePrefix, Reusable: in.Reusable, ExpiresAt: expires})
 	switch {
 	case errors.Is(err, regkeys.ErrForbidden):
-		apiError(c, http.StatusForbidden, reasonForbidden, "you may not add instances to workspace "+ws+" (or it does not exist)")
+		apiError(c, http.StatusForbidden, reasonForbidden, "you may not add instances to workspace "+cmp.Or(ws, "Default")+" (or it does not exist)")
 		return
 	case errors.Is(err, regkeys.ErrInvalid):
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, say(err, regkeys.ErrInvalid))
@@ -676,25 +673,7 @@ func (p *publicAPI) revokeRegistrationKey(c *gin.Context) {
 		notFound()
 		return
 	}
-	var ws string
-	err := p.d.DB.QueryRow(c.Request.Context(), `SELECT workspace_id::text FROM registration_keys WHERE id = $1`, id).Scan(&ws)
-	if errors.Is(err, pgx.ErrNoRows) {
-		notFound()
-		return
-	}
-	if err != nil {
-		p.internal(c, "find registration key", err)
-		return
-	}
-	manage, ok := p.check(c, "can_manage", authz.WorkspaceObject(ws))
-	if !ok {
-		return
-	}
-	if !manage {
-		notFound()
-		return
-	}
-	err = p.d.RegKeys.Revoke(actorContext(c, principalFrom(c).UserID), id)
+	err := p.d.RegKeys.RevokeFor(actorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, id)
 	if errors.Is(err, regkeys.ErrNotFound) {
 		notFound()
 		return

@@ -60,6 +60,7 @@ func New(db *pgxpool.Pool, authz *authz.Client) *Service {
 
 // NewKey is what Create asks for.
 type NewKey struct {
+	// WorkspaceID "" is the creator's own Default workspace.
 	WorkspaceID string
 	CreatedBy   string
 	Description string
@@ -77,6 +78,16 @@ func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
 	}
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(s.now()) {
 		return "", Key{}, fmt.Errorf("%w: the expiry must be in the future", ErrInvalid)
+	}
+	if n.WorkspaceID == "" {
+		ws, err := access.DefaultWorkspaceOf(ctx, s.db, n.CreatedBy)
+		if errors.Is(err, access.ErrNotFound) {
+			return "", Key{}, ErrForbidden
+		}
+		if err != nil {
+			return "", Key{}, err
+		}
+		n.WorkspaceID = ws
 	}
 	ok, err := s.authz.Check(ctx, authz.UserObject(n.CreatedBy), "can_add_instance", authz.WorkspaceObject(n.WorkspaceID))
 	if err != nil {
@@ -134,7 +145,30 @@ func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Key])
 }
 
-// Revoke ends a key at once.
+// RevokeFor ends a key at once for userID, who must manage its workspace;
+// a key they may not manage is ErrNotFound, as one that does not exist.
+func (s *Service) RevokeFor(ctx context.Context, userID, id string) error {
+	var ws string
+	err := s.db.QueryRow(ctx, `SELECT workspace_id::text FROM registration_keys WHERE id = $1`, id).Scan(&ws)
+	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	ok, err := s.authz.Check(ctx, authz.UserObject(userID), "can_manage", authz.WorkspaceObject(ws))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return s.Revoke(ctx, id)
+}
+
+// Revoke ends a key at once (the operator's CLI; users go through
+// RevokeFor).
 func (s *Service) Revoke(ctx context.Context, id string) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var team *string

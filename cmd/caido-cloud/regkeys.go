@@ -28,16 +28,12 @@ func createRegKey(ctx context.Context, args []string) error {
 		if email == "" || prefix == "" {
 			return fmt.Errorf("--email and --prefix are required: %w", errUsage)
 		}
-		var userID, defaultWorkspace string
-		err := a.DB.QueryRow(ctx, `SELECT u.id::text, w.id::text FROM users u JOIN workspaces w ON w.owner_user_id = u.id AND w.is_default
-			WHERE lower(u.email) = lower($1)`, email).Scan(&userID, &defaultWorkspace)
+		user, err := a.Access.AccountByEmail(ctx, email)
 		if err != nil {
 			return fmt.Errorf("no user with email %s", email)
 		}
-		if workspace == "" {
-			workspace = defaultWorkspace
-		}
-		n := regkeys.NewKey{WorkspaceID: workspace, CreatedBy: userID, Description: description, NamePrefix: prefix, Reusable: reusable}
+		// workspace "" is the user's Default one.
+		n := regkeys.NewKey{WorkspaceID: workspace, CreatedBy: user.ID, Description: description, NamePrefix: prefix, Reusable: reusable}
 		if expiresIn > 0 {
 			at := time.Now().Add(expiresIn)
 			n.ExpiresAt = &at
