@@ -16,7 +16,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 )
@@ -261,7 +260,7 @@ func (h *dashHandlers) renderHome(c *gin.Context, status int, v *dashHomeView, e
 		v = &dashHomeView{BillingEmail: sess.Account.Email}
 	}
 	// The plan as instances see it in the user's profile.
-	profile, err := instanceapi.New(h.deps.DB).Profile(ctx, sess.Account.ID)
+	profile, err := h.deps.InstanceAPI.Profile(ctx, sess.Account.ID)
 	v.Plan = profile.Subscription.Plan.Name
 	if err == nil {
 		v.Workspaces, err = h.workspaces(c, sess)

@@ -48,7 +48,7 @@ func newDashWorld(t testing.TB) *dashWorld {
 	r.ContextWithFallback = true
 	srv := httptest.NewUnstartedServer(r)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	api.MountWeb(r, api.Deps{DB: w.a.DB, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
+	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 		Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PATs: w.a.PATs, RegKeys: w.a.RegKeys,
 		Mail: &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
 			Timeout: 10 * time.Second},

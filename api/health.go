@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // check is one readiness condition: ok, or why not and what to do.
@@ -30,10 +28,10 @@ type check struct {
 func readiness(d Deps, detailed bool) gin.HandlerFunc {
 	checks := map[string]func(context.Context) check{
 		"postgres": func(ctx context.Context) check {
-			return result(d.DB.Ping(ctx), nil)
+			return result(d.Database.Ping(ctx), nil)
 		},
 		"migrations": func(ctx context.Context) check {
-			pending, err := store.PendingMigrations(ctx, d.DB)
+			pending, err := d.Database.PendingMigrations(ctx)
 			if err == nil && len(pending) > 0 {
 				err = fmt.Errorf("%d migrations not applied: run `caido-cloud migrate`", len(pending))
 			}

@@ -19,7 +19,7 @@ import (
 // mountInstanceAPI routes the calls instances make (the reference's
 // instance API), other than the assistant's.
 func mountInstanceAPI(r *gin.Engine, d Deps) {
-	h := instanceHandlers{store: instanceapi.New(d.DB), sessions: d.Sessions, log: d.Log}
+	h := instanceHandlers{store: d.InstanceAPI, sessions: d.Sessions, log: d.Log}
 	asInstance := requireToken(d.Provider, oidc.KindInstance)
 	asUser := requireToken(d.Provider, oidc.KindUser)
 	r.POST("/instance/alive", asInstance, h.alive)

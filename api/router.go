@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -17,22 +16,26 @@ import (
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
 // Deps are what the handlers need; the router takes them explicitly.
 type Deps struct {
-	DB        *pgxpool.Pool
-	Authz     *authz.Client
-	Outbox    *authz.Outbox
-	Telemetry *telemetry.Providers
-	Log       *slog.Logger
+	// Database answers readiness; InstanceAPI is the instance calls' store.
+	Database    *store.Probe
+	InstanceAPI *instanceapi.Store
+	Authz       *authz.Client
+	Outbox      *authz.Outbox
+	Telemetry   *telemetry.Providers
+	Log         *slog.Logger
 	// Provider and Clients are nil when the identity side is not built
 	// (commands that hold no master key).
 	Provider  *oidc.Provider

@@ -23,6 +23,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -64,6 +65,8 @@ type App struct {
 	PATs      *pats.Service
 	Accounts  *accounts.Service
 	Approval  *approval.Service
+	// InstanceAPI is the store of what instances report and read.
+	InstanceAPI *instanceapi.Store
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -81,6 +84,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
+	a.InstanceAPI = instanceapi.New(db)
 	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
 		db.Close()
 		return nil, err
@@ -96,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		return nil, err
 	}
 	deps := api.Deps{
-		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
+		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
 		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Access: a.Access, RegKeys: a.RegKeys,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
