@@ -21,39 +21,48 @@ import (
 var ErrInactive = errors.New("token not active")
 
 // Active verifies an access token and checks that it is still active: not
-// revoked on its own, its client (instance) still registered, and for a
-// user token its session open and the user still allowed on the instance.
-// The claims it returns carry the instance's current workspace.
+// revoked on its own, its client (instance) still registered and its
+// credentials not reset since the token was issued, and for a user token
+// its session open and the user still allowed on the instance. The claims
+// it returns carry the instance's current workspace.
+//
+// Every check of an access token ends here (the instance API, the public
+// API's user-token routes, introspection, userinfo): one SQL statement per
+// call, never cached, then for a user token the can_use decision, cached
+// per session and workspace generation (decisions.go).
 func (p *Provider) Active(ctx context.Context, raw string) (Claims, error) {
 	claims, err := p.minter.Verify(ctx, raw)
 	if err != nil {
 		return claims, err
 	}
 	// One round trip for everything PostgreSQL decides: not revoked on its
-	// own, client (so instance) still registered, session still open. The
-	// instance's workspace is read now rather than trusted from the claim:
-	// an instance token minted before the claim would otherwise say
-	// "unclaimed" for its whole life.
+	// own, client (so instance) still registered and of the token's
+	// generation, session still open. The instance's workspace is read now
+	// rather than trusted from the claim: an instance token minted before
+	// the claim would otherwise say "unclaimed" for its whole life.
 	var revoked bool
 	var workspaceID *string // NULL: no such client any more
-	var generation int64
+	var generation, clientGeneration int64
 	var session SessionState
 	var sessionID *string // NULL: no open session of that id
 	err = p.db.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1),
-		w.workspace_id, coalesce(w.generation, 0),
+		w.workspace_id, coalesce(w.generation, 0), coalesce(w.token_generation, 0),
 		s.id::text, coalesce(s.scopes, '{}'), coalesce(s.created_at, 'epoch'), s.last_ping_at
 		FROM (SELECT 1) one LEFT JOIN (
-			SELECT coalesce(i.workspace_id::text, '') AS workspace_id, ws.generation
+			SELECT coalesce(i.workspace_id::text, '') AS workspace_id, ws.generation, c.token_generation
 			FROM oauth_clients c JOIN instances i ON i.id = c.instance_id LEFT JOIN workspaces ws ON ws.id = i.workspace_id
 			WHERE c.client_id = $2) w ON true
 		LEFT JOIN sessions s ON s.id = nullif($3, '')::uuid AND s.revoked_at IS NULL`,
 		claims.ID, claims.ClientID, claims.SessionID).
-		Scan(&revoked, &workspaceID, &generation, &sessionID, &session.Scopes, &session.CreatedAt, &session.LastPingAt)
+		Scan(&revoked, &workspaceID, &generation, &clientGeneration, &sessionID, &session.Scopes, &session.CreatedAt, &session.LastPingAt)
 	if err != nil {
 		return claims, err
 	}
-	if revoked || workspaceID == nil || claims.Kind == KindUser && sessionID == nil {
+	// A reset raises the client's generation: every token issued before it,
+	// the instance's own and its users', is over.
+	if revoked || workspaceID == nil || claims.ClientGeneration != clientGeneration ||
+		claims.Kind == KindUser && sessionID == nil {
 		return claims, ErrInactive
 	}
 	claims.WorkspaceID = *workspaceID
@@ -152,8 +161,10 @@ func invalidToken(description string) error {
 	return op.NewStatusError(&zoidc.Error{ErrorType: "invalid_token", Description: description}, http.StatusUnauthorized)
 }
 
-// UserInfo returns the signed-in user of a user token with profile:read or
-// openid.
+// UserInfo returns the signed-in user of a user token with openid or
+// profile:read: sub always, name and email only with profile:read (the
+// scope the user approved for them). A token with neither is refused with
+// insufficient_scope (RFC 6750 §3.1).
 func (p *Provider) UserInfo(ctx context.Context, r *op.Request[zoidc.UserInfoRequest]) (*op.Response, error) {
 	claims, err := p.Active(ctx, r.Data.AccessToken)
 	switch {
@@ -168,6 +179,9 @@ func (p *Provider) UserInfo(ctx context.Context, r *op.Request[zoidc.UserInfoReq
 	if !slices.Contains(scopes, ScopeProfile) && !slices.Contains(scopes, ScopeOpenID) {
 		return nil, op.NewStatusError(&zoidc.Error{ErrorType: "insufficient_scope", Description: "needs profile:read or openid"}, http.StatusForbidden)
 	}
+	if !slices.Contains(scopes, ScopeProfile) {
+		return noStore(userInfo{Subject: claims.Subject}), nil
+	}
 	info, err := p.userInfo(ctx, claims.Subject)
 	if err != nil {
 		return nil, p.serverError(ctx, "userinfo", err)
@@ -175,10 +189,12 @@ func (p *Provider) UserInfo(ctx context.Context, r *op.Request[zoidc.UserInfoReq
 	return noStore(info), nil
 }
 
+// userInfo is the userinfo answer; name and email are left out, not empty,
+// without profile:read.
 type userInfo struct {
 	Subject string `json:"sub"`
-	Name    string `json:"name"`
-	Email   string `json:"email"`
+	Name    string `json:"name,omitempty"`
+	Email   string `json:"email,omitempty"`
 }
 
 func (p *Provider) userInfo(ctx context.Context, userID string) (userInfo, error) {

@@ -235,7 +235,7 @@ func (p *Provider) ClientCredentialsExchange(ctx context.Context, r *op.ClientRe
 	now := time.Now()
 	claims := Claims{
 		Subject: c.ID, Audience: p.cfg.Issuer, ClientID: c.ID, Kind: KindInstance,
-		InstanceID: c.InstanceID, WorkspaceID: c.WorkspaceID,
+		InstanceID: c.InstanceID, WorkspaceID: c.WorkspaceID, ClientGeneration: c.TokenGeneration,
 		Expiry: now.Add(p.cfg.AccessTokenLifetime).Unix(), ID: uuid.NewString(),
 	}
 	token, err := p.minter.Sign(ctx, claims)
@@ -352,7 +352,10 @@ func (p *Provider) userTokens(ctx context.Context, c clients.Client, userID stri
 	if slices.Contains(scopes, ScopeOffline) {
 		refreshLifetime = p.cfg.RefreshTokenLifetime
 	}
-	sess, refresh, err := p.sessions.Create(ctx, userID, c.InstanceID, c.ID, scopes, refreshLifetime)
+	sess, refresh, err := p.sessions.Create(ctx, userID, c, scopes, refreshLifetime)
+	if errors.Is(err, ErrCredentialsReset) {
+		return nil, op.NewStatusError(zoidc.ErrInvalidClient().WithDescription("the client's credentials were reset"), http.StatusUnauthorized)
+	}
 	if err != nil {
 		return nil, p.serverError(ctx, "create session", err)
 	}
@@ -364,7 +367,7 @@ func (p *Provider) respondForSession(ctx context.Context, c clients.Client, sess
 	access, err := p.minter.Sign(ctx, Claims{
 		Subject: sess.UserID, Audience: c.ID, ClientID: c.ID, Kind: KindUser,
 		Scope: strings.Join(sess.Scopes, " "), SessionID: sess.ID,
-		InstanceID: c.InstanceID, WorkspaceID: c.WorkspaceID,
+		InstanceID: c.InstanceID, WorkspaceID: c.WorkspaceID, ClientGeneration: c.TokenGeneration,
 		Expiry: now.Add(p.cfg.AccessTokenLifetime).Unix(), ID: uuid.NewString(),
 	})
 	if err != nil {

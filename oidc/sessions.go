@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
 // Session is one user's sign-in at one instance: the family of its tokens.
@@ -30,15 +32,22 @@ var (
 	// ErrRefreshTokenReuse: a rotated refresh token came back, so it leaked;
 	// the whole session has been revoked.
 	ErrRefreshTokenReuse = errors.New("refresh token reused: session revoked")
+	// ErrCredentialsReset: the client's credentials were reset (or the
+	// client deleted) after the request authenticated, so it may not open
+	// a session.
+	ErrCredentialsReset = errors.New("the client's credentials were reset")
 )
 
 // Reasons a session ended, kept in sessions.revoked_reason.
 const (
-	ReasonLogout       = "logout"
-	ReasonReuse        = "refresh_token_reuse"
-	ReasonRevoked      = "revoked"
-	ReasonAccessLost   = "access_removed"
-	refreshTokenPrefix = "crt_"
+	ReasonLogout     = "logout"
+	ReasonReuse      = "refresh_token_reuse"
+	ReasonRevoked    = "revoked"
+	ReasonAccessLost = "access_removed"
+	// ReasonCredentialsReset: the instance's credentials were reset, which
+	// ends every session of its client (clients.Service.ResetSecret).
+	ReasonCredentialsReset = clients.ReasonCredentialsReset
+	refreshTokenPrefix     = "crt_"
 )
 
 // Sessions stores sessions and their refresh tokens.
@@ -50,13 +59,28 @@ type Sessions struct {
 // NewSessions returns a session store on db.
 func NewSessions(db *pgxpool.Pool) *Sessions { return &Sessions{db: db, now: time.Now} }
 
-// Create opens a session; with refreshLifetime > 0 it also issues the first
-// refresh token (only when `offline` was granted).
-func (s *Sessions) Create(ctx context.Context, userID, instanceID, clientID string, scopes []string, refreshLifetime time.Duration) (Session, string, error) {
+// Create opens a session for client c, which authenticated with the secret
+// of its token generation c.TokenGeneration; with refreshLifetime > 0 it
+// also issues the first refresh token (only when `offline` was granted).
+// When the client's credentials have been reset since, it opens nothing and
+// returns ErrCredentialsReset.
+func (s *Sessions) Create(ctx context.Context, userID string, c clients.Client, scopes []string, refreshLifetime time.Duration) (Session, string, error) {
+	instanceID, clientID := c.InstanceID, c.ID
 	sess := Session{UserID: userID, InstanceID: instanceID, ClientID: clientID, Scopes: scopes}
 	var refresh string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO sessions (user_id, instance_id, client_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id::text`,
+		// FOR SHARE, held to the commit: a reset that locked the client
+		// first is waited for and its generation seen here; one that comes
+		// after waits for this session, then ends it.
+		var generation int64
+		err := tx.QueryRow(ctx, `SELECT token_generation FROM oauth_clients WHERE client_id = $1 FOR SHARE`, clientID).Scan(&generation)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows), err == nil && generation != c.TokenGeneration:
+			return ErrCredentialsReset
+		case err != nil:
+			return err
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO sessions (user_id, instance_id, client_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id::text`,
 			userID, instanceID, clientID, scopes).Scan(&sess.ID)
 		if err != nil || refreshLifetime <= 0 {
 			return err

@@ -46,6 +46,11 @@ type Claims struct {
 	Kind        string `json:"kind"`
 	InstanceID  string `json:"instance_id"`
 	WorkspaceID string `json:"workspace_id,omitempty"`
+	// ClientGeneration is the client's token generation when the token was
+	// issued (clients.Client.TokenGeneration); a credentials reset raises
+	// the client's, which ends the token. Absent (0) in tokens minted before
+	// the claim existed, which is the generation of a never-reset client.
+	ClientGeneration int64 `json:"cgen,omitempty"`
 
 	// Session is the open session of a user token, as Provider.Active read
 	// it; never part of the token.

@@ -92,6 +92,11 @@ type Client struct {
 	Scopes          []string
 	IssuedAt        time.Time
 	SecretRotatedAt time.Time
+	// TokenGeneration is raised by every credentials reset. Each access
+	// token carries the generation of the client it was issued to, read
+	// with the secret it authenticated by; a token of an older generation
+	// is no longer active (oidc.Provider.Active).
+	TokenGeneration int64
 }
 
 // AllowsGrant reports whether the client registered for grantType.

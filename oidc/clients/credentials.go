@@ -64,8 +64,11 @@ func (s *Service) Update(ctx context.Context, clientID, secret string, m Metadat
 }
 
 // ResetSecret gives a client a new secret and returns it: the old one
-// stops working at once. The change is in the audit log (the actor is the
-// context's, access.WithActor), written in the same transaction.
+// stops working at once, and so does every token issued to the client
+// before: its own access tokens (its token generation goes up) and its
+// users' sessions, with their access and refresh tokens (ended with reason
+// ReasonCredentialsReset). The change is in the audit log (the actor is the
+// context's, access.WithActor). All of it is one transaction.
 func (s *Service) ResetSecret(ctx context.Context, clientID string) (string, error) {
 	if !wellFormedClientID(clientID) {
 		return "", fmt.Errorf("client %s: %w", quote(clientID), ErrNotFound)
@@ -87,7 +90,8 @@ func (s *Service) reset(ctx context.Context, where, arg string) (clientID, secre
 	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var instanceID, team string
-		err := tx.QueryRow(ctx, `UPDATE oauth_clients c SET secret_hash = $2, secret_rotated_at = now()
+		err := tx.QueryRow(ctx, `UPDATE oauth_clients c SET secret_hash = $2, secret_rotated_at = now(),
+				token_generation = c.token_generation + 1
 			FROM instances i LEFT JOIN workspaces w ON w.id = i.workspace_id
 			WHERE i.id = c.instance_id AND `+where+`
 			RETURNING c.client_id, c.instance_id::text, coalesce(w.owner_team_id::text, '')`,
@@ -102,14 +106,27 @@ func (s *Service) reset(ctx context.Context, where, arg string) (clientID, secre
 		if err != nil {
 			return fmt.Errorf("reset secret: %w", err)
 		}
+		// A session opened concurrently either committed before the row
+		// lock above was granted, and is ended here, or waits for this
+		// transaction and then finds the new generation (sessions.Create
+		// locks the client row FOR SHARE and compares).
+		ended, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+			WHERE client_id = $1 AND revoked_at IS NULL`, clientID, ReasonCredentialsReset)
+		if err != nil {
+			return fmt.Errorf("end the sessions of client %s: %w", clientID, err)
+		}
 		return access.Record(ctx, tx, access.AuditCredentialsReset, team, access.Target{Type: "instance", ID: instanceID},
-			map[string]any{"client_id": clientID})
+			map[string]any{"client_id": clientID, "sessions_ended": ended.RowsAffected()})
 	})
 	if err != nil {
 		return "", "", err
 	}
 	return clientID, secret, nil
 }
+
+// ReasonCredentialsReset is the revoked_reason of the sessions a
+// credentials reset ended (oidc's other reasons are in oidc/sessions.go).
+const ReasonCredentialsReset = "credentials_reset"
 
 type queryRower interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
@@ -125,11 +142,13 @@ func lookup(ctx context.Context, db queryRower, clientID, lock string) (Client, 
 	}
 	var c Client
 	var hash []byte
+	// The generation comes with the hash in one read: a token issued after
+	// this authentication carries the generation of the secret it proved.
 	err := db.QueryRow(ctx, `SELECT c.client_id, c.instance_id::text, coalesce(i.workspace_id::text, ''),
-			c.grant_types, c.scopes, c.created_at, c.secret_rotated_at, c.secret_hash
+			c.grant_types, c.scopes, c.created_at, c.secret_rotated_at, c.token_generation, c.secret_hash
 		FROM oauth_clients c JOIN instances i ON i.id = c.instance_id
 		WHERE c.client_id = $1 `+lock, clientID).Scan(
-		&c.ID, &c.InstanceID, &c.WorkspaceID, &c.GrantTypes, &c.Scopes, &c.IssuedAt, &c.SecretRotatedAt, &hash)
+		&c.ID, &c.InstanceID, &c.WorkspaceID, &c.GrantTypes, &c.Scopes, &c.IssuedAt, &c.SecretRotatedAt, &c.TokenGeneration, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Client{}, nil, fmt.Errorf("client %s: %w", clientID, ErrNotFound)
 	}
