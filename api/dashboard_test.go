@@ -216,7 +216,7 @@ func TestDashboardCSRF(t *testing.T) {
 	in := testenv.ClaimedInstance(t, w.a, anne.id, anne.workspace, "laptop")
 	_, err := w.a.Access.Grant(ctx, in.ID, access.Grantee{UserID: bob.id}, nil, anne.id)
 	testenv.Must(t, err)
-	_, tok, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.id, Name: "ci"})
+	_, tok, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.id, Name: "ci", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	_, key, err := w.a.RegKeys.Create(ctx, regkeys.NewKey{WorkspaceID: anne.workspace, CreatedBy: anne.id, NamePrefix: "ci"})
 	testenv.Must(t, err)
@@ -454,7 +454,7 @@ func TestDashboardTeam(t *testing.T) {
 	testenv.AssertCheck(t, w.a, carol.id, "can_manage_members", authz.TeamObject(team), false)
 
 	// Bob, admin now, sees the team's tokens and removes Carol.
-	_, _, err = w.a.PATs.Create(ctx, pats.NewToken{UserID: carol.id, Name: "carol's script", TeamID: team})
+	_, _, err = w.a.PATs.Create(ctx, pats.NewToken{UserID: carol.id, Name: "carol's script", TeamID: team, Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	resp, body = bobUser.get(teamPage)
 	dashExpect(t, resp, body, http.StatusOK, "carol's script carol@example.test", `id="invite-form"`)

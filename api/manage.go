@@ -753,6 +753,9 @@ func (p *publicAPI) listPATs(c *gin.Context) {
 }
 
 // createPAT makes a token for the caller; the token is in this answer only.
+// Every caller here holds a personal access token, which pats refuses to
+// make tokens with (ErrMadeWithPAT): the endpoint stays so that scripts
+// that call it learn where tokens are made.
 func (p *publicAPI) createPAT(c *gin.Context) {
 	var in struct {
 		Name      *string         `json:"name"`
@@ -774,12 +777,17 @@ func (p *publicAPI) createPAT(c *gin.Context) {
 	if !ok {
 		return
 	}
-	user := principalFrom(c).UserID
-	n := pats.NewToken{UserID: user, Name: *in.Name, ExpiresAt: expires}
+	pr := principalFrom(c)
+	// The route takes personal access tokens only (authenticate("")).
+	n := pats.NewToken{UserID: pr.UserID, Name: *in.Name, ExpiresAt: expires, Via: pats.ViaPAT}
 	if in.TeamID != nil {
 		n.TeamID = *in.TeamID
 	}
-	secret, t, err := p.d.PATs.Create(actorContext(c, user), n)
+	secret, t, err := p.d.PATs.Create(actorContext(c, pr.UserID), n)
+	if errors.Is(err, pats.ErrMadeWithPAT) {
+		apiError(c, http.StatusForbidden, reasonForbidden, pats.ErrMadeWithPAT.Error())
+		return
+	}
 	if errors.Is(err, pats.ErrInvalid) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, strings.TrimPrefix(err.Error(), pats.ErrInvalid.Error()+": "))
 		return
