@@ -921,9 +921,12 @@ type auditBody struct {
 }
 
 // auditLog lists entries, newest first: with team_id the team's (for its
-// admins), else those the caller made or that concern them.
+// admins), else those the caller made or that concern them. Each carries
+// the client address only where the caller may see it
+// (access.AuditFilter.ViewerID).
 func (p *publicAPI) auditLog(c *gin.Context) {
-	f := access.AuditFilter{UserID: principalFrom(c).UserID, Limit: 100}
+	user := principalFrom(c).UserID
+	f := access.AuditFilter{UserID: user, ViewerID: user, Limit: 100}
 	if s, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
@@ -47,5 +48,55 @@ func TestPATCannotCreatePAT(t *testing.T) {
 	}
 	if n := count(); n != before {
 		t.Fatalf("%d tokens after the refusals, %d before", n, before)
+	}
+}
+
+// TestAuditIPOnlyForActorAndTeamAdmins: an audit entry carries the client
+// address only for its actor and for the admins of its team. bob (a member
+// of Acme) and olga (in no team) see the changes anne made to them without
+// her address; anne and Acme's admins see it; bob sees his own.
+func TestAuditIPOnlyForActorAndTeamAdmins(t *testing.T) {
+	w := newManageWorld(t)
+	// anne acts on bob inside Acme (he is a member again when he reads),
+	// and shares her personal instance with
+	// olga (an entry of no team); bob acts himself.
+	w.expect(t, w.annePAT, "PATCH", "/api/v1/team/users/"+w.bob.ID, map[string]any{"role": "admin"}, http.StatusOK, "")
+	w.expect(t, w.annePAT, "PATCH", "/api/v1/team/users/"+w.bob.ID, map[string]any{"role": "member"}, http.StatusOK, "")
+	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+w.personal.id+"/grants", map[string]any{"user_email": w.olga.Email}, http.StatusCreated, "")
+	w.expect(t, w.bobPAT, "POST", "/api/v1/teams", map[string]any{"name": "Bob's", "billing_email": "bob@example.test"}, http.StatusCreated, "")
+
+	log := func(token, query string) []map[string]any {
+		return decodeAs[[]map[string]any](t, w.expect(t, token, "GET", "/api/v1/audit-log"+query, nil, http.StatusOK, ""))
+	}
+	find := func(entries []map[string]any, action, actor string) map[string]any {
+		t.Helper()
+		for _, e := range entries {
+			if e["action"] == action && e["actor_user_id"] == actor {
+				return e
+			}
+		}
+		t.Fatalf("no %s entry by %s in %v", action, actor, entries)
+		return nil
+	}
+	for _, tc := range []struct {
+		who, token, query, action, actor string
+		wantIP                           bool
+	}{
+		{"bob, about anne's change of his role", w.bobPAT, "", access.AuditMemberRole, w.anne.ID, false},
+		{"olga, about anne's share with her", w.olgaPAT, "", access.AuditGrant, w.anne.ID, false},
+		{"bob, about his own team", w.bobPAT, "", access.AuditTeamCreate, w.bob.ID, true},
+		{"anne, about her change of bob's role", w.annePAT, "", access.AuditMemberRole, w.anne.ID, true},
+		{"anne, about her share", w.annePAT, "", access.AuditGrant, w.anne.ID, true},
+		{"anne, in Acme's log", w.annePAT, "?team_id=" + w.team.ID, access.AuditMemberRole, w.anne.ID, true},
+	} {
+		t.Run(tc.who, func(t *testing.T) {
+			e := find(log(tc.token, tc.query), tc.action, tc.actor)
+			if got := e["ip"] != nil; got != tc.wantIP {
+				t.Fatalf("ip %v, want shown=%v: %v", e["ip"], tc.wantIP, e)
+			}
+			if tc.wantIP && e["ip"] != "127.0.0.1" {
+				t.Fatalf("ip %v, want 127.0.0.1", e["ip"])
+			}
+		})
 	}
 }
