@@ -173,6 +173,9 @@ type AuditFilter struct {
 	// entries the user made or that concern them.
 	TeamID string
 	UserID string
+	// WithinTeam, with UserID, keeps only the entries of that team: the
+	// personal log as a team's personal access token may read it.
+	WithinTeam string
 	// ViewerID is who reads. An entry's client address is theirs to see
 	// only when they are its actor or an admin (or the owner) of its team;
 	// for anyone else, and when ViewerID is empty, IP is nil. The address
@@ -199,8 +202,8 @@ func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, er
 	if f.TeamID != "" {
 		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE a.team_id = $2 ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.TeamID, f.Limit)
 	} else {
-		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE a.actor_user_id = $2 OR a.target_user_id = $2 ORDER BY a.id DESC LIMIT $3`,
-			f.ViewerID, f.UserID, f.Limit)
+		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE (a.actor_user_id = $2 OR a.target_user_id = $2)
+			AND (nullif($4, '') IS NULL OR a.team_id = nullif($4, '')::uuid) ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.UserID, f.Limit, f.WithinTeam)
 	}
 	if err != nil {
 		return nil, translate(err, "audit log")

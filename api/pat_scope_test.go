@@ -51,6 +51,79 @@ func TestPATCannotCreatePAT(t *testing.T) {
 	}
 }
 
+// TestTeamPATStaysInItsTeam: a token made for one team acts on that team
+// only, even though its user (anne) owns another team (Beta) and has a
+// personal workspace: team ids, workspaces and instances outside its team
+// are refused as neighbouring endpoints refuse what is not the caller's.
+func TestTeamPATStaysInItsTeam(t *testing.T) {
+	w := newManageWorld(t)
+	ctx := context.Background()
+	beta, _, err := w.a.Access.CreateTeam(ctx, w.anne.ID, "Beta", "beta@example.test")
+	testenv.Must(t, err)
+	betaInstance := testenv.ClaimedInstance(t, w.a, w.anne.ID, beta.DefaultWorkspaceID, "beta-box")
+	acmePAT := w.pat(t, w.anne.ID, w.team.ID)
+	// Something in Beta's audit log and in anne's own.
+	w.expect(t, w.annePAT, "PATCH", "/api/v1/instances/"+betaInstance.ID, map[string]any{"name": "beta-renamed"}, http.StatusOK, "")
+	w.expect(t, w.annePAT, "PATCH", "/api/v1/instances/"+w.teamInstance.ID, map[string]any{"name": "acme-renamed"}, http.StatusOK, "")
+
+	// Lists: only its team's.
+	for _, e := range decodeAs[[]map[string]any](t, w.expect(t, acmePAT, "GET", "/api/v1/audit-log?limit=500", nil, http.StatusOK, "")) {
+		if e["team_id"] != w.team.ID {
+			t.Errorf("a team token reads an entry outside its team: %v", e["action"])
+		}
+	}
+	if ws := decodeAs[[]map[string]any](t, w.expect(t, acmePAT, "GET", "/api/v1/workspaces", nil, http.StatusOK, "")); len(ws) != 1 || ws[0]["id"] != w.team.DefaultWorkspaceID {
+		t.Errorf("a team token's workspaces: %v", ids(ws))
+	}
+	if list := decodeAs[[]map[string]any](t, w.expect(t, acmePAT, "GET", "/api/v1/instances", nil, http.StatusOK, "")); len(list) != 1 || list[0]["id"] != w.teamInstance.ID {
+		t.Errorf("a team token's instances: %v, want only %s", ids(list), w.teamInstance.ID)
+	}
+
+	type call struct {
+		method, path string
+		body         any
+		status       int
+		reason       string
+	}
+	// Team ids: 403, like a team one does not administer; workspaces and
+	// instances outside the team: 404, like those one may not see.
+	calls := []call{
+		{"GET", "/api/v1/audit-log?team_id=" + beta.ID, nil, 403, "FORBIDDEN"},
+		{"GET", "/api/v1/personal-access-tokens?team_id=" + beta.ID, nil, 403, "FORBIDDEN"},
+		{"POST", "/api/v1/teams", map[string]any{"name": "Gamma", "billing_email": "g@example.test"}, 403, "FORBIDDEN"},
+		// Nor may it move its team's instance out of the team.
+		{"PATCH", "/api/v1/instances/" + w.teamInstance.ID, map[string]any{"workspace_id": beta.DefaultWorkspaceID}, 403, "FORBIDDEN"},
+	}
+	for _, ws := range []string{beta.DefaultWorkspaceID, w.anne.DefaultWorkspaceID} {
+		calls = append(calls,
+			call{"GET", "/api/v1/workspace/" + ws, nil, 404, "NOT_FOUND"},
+			call{"GET", "/api/v1/registration-keys?workspace_id=" + ws, nil, 404, "NOT_FOUND"})
+	}
+	for _, in := range []string{betaInstance.ID, w.personal.id} {
+		calls = append(calls,
+			call{"GET", "/api/v1/instances/" + in, nil, 404, "NOT_FOUND"},
+			call{"PATCH", "/api/v1/instances/" + in, map[string]any{"name": "taken"}, 404, "NOT_FOUND"},
+			call{"PUT", "/api/v1/instances/" + in + "/assistant", map[string]any{"enabled": false}, 404, "NOT_FOUND"},
+			call{"POST", "/api/v1/instances/" + in + "/credentials", nil, 404, "NOT_FOUND"},
+			call{"DELETE", "/api/v1/instances/" + in, nil, 404, "NOT_FOUND"})
+	}
+	// Within its team: as before.
+	calls = append(calls,
+		call{"GET", "/api/v1/audit-log?team_id=" + w.team.ID, nil, 200, ""},
+		call{"GET", "/api/v1/personal-access-tokens?team_id=" + w.team.ID, nil, 200, ""},
+		call{"GET", "/api/v1/workspace/" + w.team.DefaultWorkspaceID, nil, 200, ""},
+		call{"GET", "/api/v1/instances/" + w.teamInstance.ID, nil, 200, ""})
+	for _, tc := range calls {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			w.expect(t, acmePAT, tc.method, tc.path, tc.body, tc.status, tc.reason)
+		})
+	}
+	if got := decodeAs[map[string]any](t, w.expect(t, acmePAT, "GET", "/api/v1/team", nil, http.StatusOK, "")); got["id"] != w.team.ID {
+		t.Errorf("the token's team: %v", got)
+	}
+
+}
+
 // TestAuditIPOnlyForActorAndTeamAdmins: an audit entry carries the client
 // address only for its actor and for the admins of its team. bob (a member
 // of Acme) and olga (in no team) see the changes anne made to them without

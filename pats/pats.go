@@ -142,6 +142,13 @@ type Token struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
+// Covers says whether the token may act on something of teamID ("" for
+// what belongs to no team: a personal workspace, an instance in one). A
+// token of no team acts wherever its user may; a team's token only within
+// that team, so that a script given a team's token cannot reach its user's
+// other teams nor their own things.
+func (t Token) Covers(teamID string) bool { return t.TeamID == "" || t.TeamID == teamID }
+
 // NewToken is a creation request.
 type NewToken struct {
 	UserID string
