@@ -173,21 +173,37 @@ type AuditFilter struct {
 	// entries the user made or that concern them.
 	TeamID string
 	UserID string
-	Limit  int
+	// WithinTeam, with UserID, keeps only the entries of that team: the
+	// personal log as a team's personal access token may read it.
+	WithinTeam string
+	// ViewerID is who reads. An entry's client address is theirs to see
+	// only when they are its actor or an admin (or the owner) of its team;
+	// for anyone else, and when ViewerID is empty, IP is nil. The address
+	// says where a person was: the people an admin acted on have no need
+	// of it, the admins who answer for the team do.
+	ViewerID string
+	Limit    int
 }
 
-// AuditLog returns entries, newest first.
+// AuditLog returns entries, newest first, each IP as f.ViewerID may see it.
 func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
-	const cols = `id, team_id::text, actor_user_id::text, actor_label, action, target_type, target_id, target_user_id::text, detail, host(ip), created_at`
+	// The address is decided in the query, per entry, against the team's
+	// members as they are now: an admin who is demoted stops seeing it.
+	const cols = `a.id, a.team_id::text, a.actor_user_id::text, a.actor_label, a.action, a.target_type, a.target_id, a.target_user_id::text, a.detail,
+		CASE WHEN a.actor_user_id = nullif($1, '')::uuid
+			OR EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = a.team_id AND m.user_id = nullif($1, '')::uuid AND m.role IN ('owner', 'admin'))
+		THEN host(a.ip) END,
+		a.created_at`
 	var rows pgx.Rows
 	var err error
 	if f.TeamID != "" {
-		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log WHERE team_id = $1 ORDER BY id DESC LIMIT $2`, f.TeamID, f.Limit)
+		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE a.team_id = $2 ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.TeamID, f.Limit)
 	} else {
-		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log WHERE actor_user_id = $1 OR target_user_id = $1 ORDER BY id DESC LIMIT $2`, f.UserID, f.Limit)
+		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE (a.actor_user_id = $2 OR a.target_user_id = $2)
+			AND (nullif($4, '') IS NULL OR a.team_id = nullif($4, '')::uuid) ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.UserID, f.Limit, f.WithinTeam)
 	}
 	if err != nil {
 		return nil, translate(err, "audit log")

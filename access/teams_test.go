@@ -100,7 +100,7 @@ func TestInvitationsAndSeats(t *testing.T) {
 		t.Fatalf("inviting a member: %v, want ErrConflict", err)
 	}
 
-	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID})
+	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID, ViewerID: anne.ID})
 	testenv.Must(t, err)
 	actions := map[string]bool{}
 	for _, e := range entries {
@@ -299,7 +299,7 @@ func TestMoveInstance(t *testing.T) {
 	if len(list) != 1 || list[0].Name != "team laptop" || list[0].ClaimedBy != anne.Email {
 		t.Fatalf("instances in acme: %+v", list)
 	}
-	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID})
+	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID, ViewerID: anne.ID})
 	testenv.Must(t, err)
 	var seen []string
 	for _, e := range entries {

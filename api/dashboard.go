@@ -532,7 +532,7 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 			return
 		}
 	}
-	secret, tok, err := h.deps.PATs.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires})
+	secret, tok, err := h.deps.PATs.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires, Via: pats.ViaSession})
 	switch {
 	case errors.Is(err, pats.ErrInvalid):
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Check the name (1 to 200 characters), the expiry and the team. No token was made.")

@@ -338,7 +338,7 @@ func (h *dashHandlers) auditPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	v := &dashAuditView{Team: t.Team}
 	var err error
-	if v.Entries, err = h.access.AuditLog(ctx, access.AuditFilter{TeamID: t.Team.ID, Limit: 200}); err == nil {
+	if v.Entries, err = h.access.AuditLog(ctx, access.AuditFilter{TeamID: t.Team.ID, ViewerID: sess.Account.ID, Limit: 200}); err == nil {
 		v.members, err = h.access.Members(ctx, t.Team.ID)
 	}
 	if err != nil {

@@ -216,7 +216,7 @@ func TestDashboardCSRF(t *testing.T) {
 	in := testenv.ClaimedInstance(t, w.a, anne.id, anne.workspace, "laptop")
 	_, err := w.a.Access.Grant(ctx, in.ID, access.Grantee{UserID: bob.id}, nil, anne.id)
 	testenv.Must(t, err)
-	_, tok, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.id, Name: "ci"})
+	_, tok, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.id, Name: "ci", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	_, key, err := w.a.RegKeys.Create(ctx, regkeys.NewKey{WorkspaceID: anne.workspace, CreatedBy: anne.id, NamePrefix: "ci"})
 	testenv.Must(t, err)
@@ -283,7 +283,7 @@ func TestDashboardHome(t *testing.T) {
 		t.Fatal("?done= put text on the page")
 	}
 	testenv.AssertCheck(t, w.a, anne.id, "can_manage_members", authz.TeamObject(team), true)
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team})
+	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id})
 	testenv.Must(t, err)
 	if len(entries) != 1 || entries[0].Action != access.AuditTeamCreate || entries[0].ActorLabel != "anne@example.test" ||
 		entries[0].IP == nil || *entries[0].IP != "127.0.0.1" {
@@ -454,7 +454,7 @@ func TestDashboardTeam(t *testing.T) {
 	testenv.AssertCheck(t, w.a, carol.id, "can_manage_members", authz.TeamObject(team), false)
 
 	// Bob, admin now, sees the team's tokens and removes Carol.
-	_, _, err = w.a.PATs.Create(ctx, pats.NewToken{UserID: carol.id, Name: "carol's script", TeamID: team})
+	_, _, err = w.a.PATs.Create(ctx, pats.NewToken{UserID: carol.id, Name: "carol's script", TeamID: team, Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	resp, body = bobUser.get(teamPage)
 	dashExpect(t, resp, body, http.StatusOK, "carol's script carol@example.test", `id="invite-form"`)
@@ -500,7 +500,7 @@ func TestDashboardTeam(t *testing.T) {
 	dashExpect(t, resp, body, http.StatusOK, "team.create", "invitation.create", "invitation.accept", "member.role",
 		"member.remove", "invitation.delete", "anne@example.test", "bob@example.test", "127.0.0.1",
 		"email: carol@example.test, role: admin, use seat: false")
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, Limit: 500})
+	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id, Limit: 500})
 	testenv.Must(t, err)
 	for _, e := range entries {
 		if e.ActorLabel == "operator" {
@@ -717,7 +717,7 @@ func TestDashboardInstances(t *testing.T) {
 	dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
 
 	// The audit log has each change with its actor and address.
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, Limit: 500})
+	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id, Limit: 500})
 	testenv.Must(t, err)
 	seen := map[string]bool{}
 	for _, e := range entries {

@@ -75,6 +75,7 @@ func (w *headlessWorld) pat(t *testing.T, n pats.NewToken) string {
 	if n.Name == "" {
 		n.Name = "ci"
 	}
+	n.Via = pats.ViaOperator
 	secret, _, err := w.pats.Create(context.Background(), n)
 	testenv.Must(t, err)
 	w.secrets = append(w.secrets, secret)
@@ -235,7 +236,7 @@ func TestHeadlessPATRequired(t *testing.T) {
 	ctx := context.Background()
 	anne := testenv.User(t, w.a, "anne@example.test")
 	live := w.pat(t, pats.NewToken{UserID: anne.ID})
-	revoked, rt, err := w.pats.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old"})
+	revoked, rt, err := w.pats.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	w.secrets = append(w.secrets, revoked)
 	testenv.Must(t, w.pats.Revoke(ctx, anne.ID, rt.ID))

@@ -190,9 +190,11 @@ func (p *publicAPI) writeInstance(c *gin.Context, status int, id string) {
 
 // listInstances lists the instances of the caller's workspaces (their own
 // and their teams') and those shared with them, each with the caller's
-// rights; only those OpenFGA lets them use.
+// rights; only those OpenFGA lets them use and, with a team's token, only
+// those of its team.
 func (p *publicAPI) listInstances(c *gin.Context) {
-	ctx, user := c.Request.Context(), principalFrom(c).UserID
+	ctx, pr := c.Request.Context(), principalFrom(c)
+	user := pr.UserID
 	ws, err := p.d.Accounts.Workspaces(ctx, user)
 	if err != nil {
 		p.internal(c, "list workspaces", err)
@@ -224,6 +226,14 @@ func (p *publicAPI) listInstances(c *gin.Context) {
 			continue
 		}
 		seen[in.ID] = true
+		within, err := p.inScope(ctx, pr, authz.InstanceObject(in.ID))
+		if err != nil {
+			p.internal(c, "token scope", err)
+			return
+		}
+		if !within {
+			continue
+		}
 		r, err := p.rights(c, in.ID)
 		if err != nil {
 			p.internal(c, "access check", err)
@@ -512,9 +522,11 @@ type workspaceSummary struct {
 	CanAddInstance bool   `json:"can_add_instance"`
 }
 
-// listWorkspaces lists the caller's workspaces: their own and their teams'.
+// listWorkspaces lists the caller's workspaces: their own and their teams';
+// with a team's token, its team's only.
 func (p *publicAPI) listWorkspaces(c *gin.Context) {
-	ctx, user := c.Request.Context(), principalFrom(c).UserID
+	ctx, pr := c.Request.Context(), principalFrom(c)
+	user := pr.UserID
 	ws, err := p.d.Accounts.Workspaces(ctx, user)
 	if err != nil {
 		p.internal(c, "list workspaces", err)
@@ -526,6 +538,9 @@ func (p *publicAPI) listWorkspaces(c *gin.Context) {
 		if err != nil {
 			p.fail(c, "read workspace", err)
 			return
+		}
+		if !pr.covers(full.OwnerTeamID) {
+			continue
 		}
 		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: full.OwnerUserID, OwnerName: w.OwnerName}
 		if full.OwnerTeamID != "" {
@@ -706,7 +721,7 @@ func patJSON(t pats.Token) patBody {
 }
 
 // listPATs lists the caller's live tokens, or with team_id the team's (for
-// its admins).
+// its admins; with a team's token, for its own team only).
 func (p *publicAPI) listPATs(c *gin.Context) {
 	ctx, user := c.Request.Context(), principalFrom(c).UserID
 	var list []pats.Token
@@ -714,6 +729,9 @@ func (p *publicAPI) listPATs(c *gin.Context) {
 	if team, ok := c.GetQuery("team_id"); ok {
 		if !validID(team) {
 			apiError(c, http.StatusBadRequest, reasonInvalidInput, "the team_id query parameter must be a team's id")
+			return
+		}
+		if outsideTeam(c, team) {
 			return
 		}
 		list, err = p.d.PATs.ListForTeam(ctx, user, team)
@@ -732,6 +750,9 @@ func (p *publicAPI) listPATs(c *gin.Context) {
 }
 
 // createPAT makes a token for the caller; the token is in this answer only.
+// Every caller here holds a personal access token, which pats refuses to
+// make tokens with (ErrMadeWithPAT): the endpoint stays so that scripts
+// that call it learn where tokens are made.
 func (p *publicAPI) createPAT(c *gin.Context) {
 	var in struct {
 		Name      *string         `json:"name"`
@@ -753,12 +774,17 @@ func (p *publicAPI) createPAT(c *gin.Context) {
 	if !ok {
 		return
 	}
-	user := principalFrom(c).UserID
-	n := pats.NewToken{UserID: user, Name: *in.Name, ExpiresAt: expires}
+	pr := principalFrom(c)
+	// The route takes personal access tokens only (authenticate("")).
+	n := pats.NewToken{UserID: pr.UserID, Name: *in.Name, ExpiresAt: expires, Via: pats.ViaPAT}
 	if in.TeamID != nil {
 		n.TeamID = *in.TeamID
 	}
-	secret, t, err := p.d.PATs.Create(actorContext(c, user), n)
+	secret, t, err := p.d.PATs.Create(actorContext(c, pr.UserID), n)
+	if errors.Is(err, pats.ErrMadeWithPAT) {
+		apiError(c, http.StatusForbidden, reasonForbidden, pats.ErrMadeWithPAT.Error())
+		return
+	}
 	if errors.Is(err, pats.ErrInvalid) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, strings.TrimPrefix(err.Error(), pats.ErrInvalid.Error()+": "))
 		return
@@ -854,6 +880,13 @@ func (p *publicAPI) createTeam(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "name and billing_email are required")
 		return
 	}
+	// A new team is outside any team's token: the token could then act
+	// on nothing it made.
+	if pr := principalFrom(c); pr.scopeTeam() != "" {
+		apiError(c, http.StatusForbidden, reasonForbidden,
+			"this personal access token was created for one team and acts only within it: create teams from the dashboard or with a token of no team")
+		return
+	}
 	user := principalFrom(c).UserID
 	t, _, err := p.d.Access.CreateTeam(actorContext(c, user), user, *in.Name, *in.BillingEmail)
 	if err != nil {
@@ -892,9 +925,12 @@ type auditBody struct {
 }
 
 // auditLog lists entries, newest first: with team_id the team's (for its
-// admins), else those the caller made or that concern them.
+// admins), else those the caller made or that concern them; with a team's
+// token, only that team's. Each carries the client address only where the
+// caller may see it (access.AuditFilter.ViewerID).
 func (p *publicAPI) auditLog(c *gin.Context) {
-	f := access.AuditFilter{UserID: principalFrom(c).UserID, Limit: 100}
+	pr := principalFrom(c)
+	f := access.AuditFilter{UserID: pr.UserID, ViewerID: pr.UserID, WithinTeam: pr.scopeTeam(), Limit: 100}
 	if s, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {
@@ -906,6 +942,9 @@ func (p *publicAPI) auditLog(c *gin.Context) {
 	if team, ok := c.GetQuery("team_id"); ok {
 		if !validID(team) {
 			apiError(c, http.StatusBadRequest, reasonInvalidInput, "the team_id query parameter must be a team's id")
+			return
+		}
+		if outsideTeam(c, team) {
 			return
 		}
 		allowed, ok := p.check(c, "can_manage_members", authz.TeamObject(team))

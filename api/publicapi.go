@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,6 +54,33 @@ type principal struct {
 }
 
 func principalFrom(c *gin.Context) principal { return c.MustGet(principalKey).(principal) }
+
+// covers says whether the caller may act on something of teamID ("" for
+// what belongs to no team): pats.Token.Covers for a personal access token;
+// an OAuth access token is its user's, unscoped.
+func (pr principal) covers(teamID string) bool { return pr.PAT == nil || pr.PAT.Covers(teamID) }
+
+// scopeTeam is the team a team's personal access token is confined to; ""
+// when the caller is not confined.
+func (pr principal) scopeTeam() string {
+	if pr.PAT == nil {
+		return ""
+	}
+	return pr.PAT.TeamID
+}
+
+// outsideTeam answers 403 when a team's personal access token names a team
+// other than its own, as the endpoints that take a team id answer a team
+// the caller may not act on; the answer names neither team. When it
+// returns true the answer has been written.
+func outsideTeam(c *gin.Context, teamID string) bool {
+	if principalFrom(c).covers(teamID) {
+		return false
+	}
+	apiError(c, http.StatusForbidden, reasonForbidden,
+		"this personal access token was created for one team and acts only within it: use a token of that team, or one of no team")
+	return true
+}
 
 // publicAPI holds the handlers of /api/v1.
 type publicAPI struct {
@@ -208,14 +236,44 @@ func readJSON(c *gin.Context, v any, strict bool) bool {
 }
 
 // check asks OpenFGA whether the caller has relation to object; when it
-// fails the answer has been written and ok is false.
+// fails the answer has been written and ok is false. A team's personal
+// access token has no relation to anything outside its team (its user's
+// other teams, their workspaces and instances, the user's personal ones),
+// so every endpoint that checks here refuses those as it refuses what is
+// not the caller's.
 func (p *publicAPI) check(c *gin.Context, relation, object string) (allowed, ok bool) {
-	allowed, err := p.d.Authz.Check(c.Request.Context(), authz.UserObject(principalFrom(c).UserID), relation, object)
+	ctx, pr := c.Request.Context(), principalFrom(c)
+	within, err := p.inScope(ctx, pr, object)
+	if err != nil {
+		p.internal(c, "token scope", err)
+		return false, false
+	}
+	if !within {
+		return false, true
+	}
+	allowed, err = p.d.Authz.Check(ctx, authz.UserObject(pr.UserID), relation, object)
 	if err != nil {
 		p.internal(c, "access check", err)
 		return false, false
 	}
 	return allowed, true
+}
+
+// inScope says whether object lies within what the caller's token may act
+// on (always, for a token of no team). An object that does not exist is
+// out of scope: the check it guards would refuse it anyway.
+func (p *publicAPI) inScope(ctx context.Context, pr principal, object string) (bool, error) {
+	if pr.scopeTeam() == "" {
+		return true, nil
+	}
+	team, err := p.d.Access.OwningTeam(ctx, object)
+	if errors.Is(err, access.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return pr.covers(team), nil
 }
 
 // mapJSON turns a list into its JSON bodies; an empty list is [], never null.

@@ -64,7 +64,7 @@ func newAPIWorldWith(t testing.TB, opts testenv.Options) *apiWorld {
 // pat makes a personal access token for userID (of teamID when set).
 func (w *apiWorld) pat(t testing.TB, userID, teamID string) string {
 	t.Helper()
-	secret, _, err := w.a.PATs.Create(context.Background(), pats.NewToken{UserID: userID, TeamID: teamID, Name: "test"})
+	secret, _, err := w.a.PATs.Create(context.Background(), pats.NewToken{UserID: userID, TeamID: teamID, Name: "test", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	return secret
 }
@@ -262,10 +262,10 @@ func TestPublicAPIUnauthorized(t *testing.T) {
 	team, _, err := w.a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@example.test")
 	testenv.Must(t, err)
 	live := w.pat(t, anne.ID, "")
-	revoked, rt, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old"})
+	revoked, rt, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	testenv.Must(t, w.a.PATs.Revoke(ctx, anne.ID, rt.ID))
-	expired, et, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "expired"})
+	expired, et, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "expired", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	_, err = w.a.DB.Exec(ctx, `UPDATE personal_access_tokens SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' WHERE id = $1`, et.ID)
 	testenv.Must(t, err)

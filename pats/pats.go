@@ -55,6 +55,26 @@ var (
 	// ErrForbidden is listing a team's tokens without the right to manage
 	// its members.
 	ErrForbidden = errors.New("not allowed")
+	// ErrMadeWithPAT refuses a token asked for with a token: a child token
+	// would outlive its parent's expiry and revocation, and a team token
+	// could make one of no team. Its words are for the caller.
+	ErrMadeWithPAT = errors.New("a personal access token cannot create personal access tokens: " +
+		"create them from a signed-in dashboard session (the Developer page) or with the operator CLI (caido-cloud pat create)")
+)
+
+// Credential is what the caller of Create proved who they are with.
+type Credential string
+
+// The credentials Create is told of. Only a signed-in session and the
+// operator may make tokens; the zero Credential (a caller that did not
+// say) is refused like any other, so that a new surface cannot forget to.
+const (
+	// ViaSession is a signed-in dashboard session (password and factors).
+	ViaSession Credential = "session"
+	// ViaOperator is the operator at the CLI.
+	ViaOperator Credential = "operator"
+	// ViaPAT is a personal access token.
+	ViaPAT Credential = "personal_access_token"
 )
 
 // Checker answers OpenFGA checks; *authz.Client is one.
@@ -122,6 +142,13 @@ type Token struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
+// Covers says whether the token may act on something of teamID ("" for
+// what belongs to no team: a personal workspace, an instance in one). A
+// token of no team acts wherever its user may; a team's token only within
+// that team, so that a script given a team's token cannot reach its user's
+// other teams nor their own things.
+func (t Token) Covers(teamID string) bool { return t.TeamID == "" || t.TeamID == teamID }
+
 // NewToken is a creation request.
 type NewToken struct {
 	UserID string
@@ -130,11 +157,25 @@ type NewToken struct {
 	TeamID string
 	// ExpiresAt, when set, must be in the future; nil never expires.
 	ExpiresAt *time.Time
+	// Via is what the request for the token was authenticated with: only
+	// ViaSession and ViaOperator may make one.
+	Via Credential
 }
 
 // Create makes a token and returns it with the secret, the only copy of
 // which the caller must show once and forget.
+//
+// A request made with a personal access token gets ErrMadeWithPAT before
+// anything else is looked at, so the answer does not depend on the rest of
+// the request; one that does not say what it was made with is refused too.
 func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Token, err error) {
+	switch n.Via {
+	case ViaSession, ViaOperator:
+	case ViaPAT:
+		return "", Token{}, ErrMadeWithPAT
+	default:
+		return "", Token{}, fmt.Errorf("create personal access token: the caller did not say how it was authenticated (%q)", n.Via)
+	}
 	now := s.clock()
 	name := strings.TrimSpace(n.Name)
 	if name == "" || len(name) > 200 {

@@ -32,6 +32,9 @@ func newPatsFixture(t *testing.T) *patsFixture {
 
 func (f *patsFixture) create(t *testing.T, n pats.NewToken) (string, pats.Token) {
 	t.Helper()
+	if n.Via == "" {
+		n.Via = pats.ViaOperator
+	}
 	secret, tok, err := f.svc.Create(context.Background(), n)
 	testenv.Must(t, err)
 	return secret, tok
@@ -180,12 +183,21 @@ func TestPatsCreateRules(t *testing.T) {
 		"a user that is no uuid": {UserID: "anne", Name: "x"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			n.Via = pats.ViaOperator
 			if _, _, err := f.svc.Create(ctx, n); !errors.Is(err, pats.ErrInvalid) {
 				t.Fatalf("create: %v, want ErrInvalid", err)
 			}
 		})
 	}
-	_, tok := f.create(t, pats.NewToken{UserID: anne.ID, Name: "team ci", TeamID: team.ID})
+	// Only a signed-in session and the operator make tokens: a token does
+	// not, whatever it asks for, and a caller that does not say is refused.
+	for via, want := range map[pats.Credential]error{pats.ViaPAT: pats.ErrMadeWithPAT, "": nil, "access_token": nil} {
+		_, _, err := f.svc.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "child", Via: via})
+		if err == nil || want != nil && !errors.Is(err, want) || want == nil && errors.Is(err, pats.ErrInvalid) {
+			t.Errorf("create via %q: %v, want a refusal (%v)", via, err, want)
+		}
+	}
+	_, tok := f.create(t, pats.NewToken{UserID: anne.ID, Name: "team ci", TeamID: team.ID, Via: pats.ViaSession})
 	if tok.TeamID != team.ID {
 		t.Fatalf("team token %+v", tok)
 	}

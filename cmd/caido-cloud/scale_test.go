@@ -836,7 +836,7 @@ func TestScaleOut(t *testing.T) {
 		w := &scaleWorker{l: l, n: i, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
 		w.owner = newUser(fmt.Sprintf("owner%d@example.test", i))
 		w.grantee = newUser(fmt.Sprintf("grantee%d@example.test", i))
-		w.pat, _, err = a.PATs.Create(ctx, pats.NewToken{UserID: w.owner.ID, Name: "scale test"})
+		w.pat, _, err = a.PATs.Create(ctx, pats.NewToken{UserID: w.owner.ID, Name: "scale test", Via: pats.ViaOperator})
 		testenv.Must(t, err)
 		workers[i] = w
 	}

@@ -94,7 +94,7 @@ func createPAT(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		n := pats.NewToken{UserID: userID, Name: name, TeamID: teamID}
+		n := pats.NewToken{UserID: userID, Name: name, TeamID: teamID, Via: pats.ViaOperator}
 		if expiresIn > 0 {
 			at := time.Now().Add(expiresIn)
 			n.ExpiresAt = &at
