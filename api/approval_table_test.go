@@ -93,7 +93,7 @@ func (w *approvalWorld) browser(t *testing.T, base string) *webBrowser {
 
 func (w *approvalWorld) newPAT(t *testing.T, teamID string) string {
 	t.Helper()
-	secret, _, err := w.a.PATs.Create(context.Background(), pats.NewToken{UserID: w.anne.ID, Name: "ci", TeamID: teamID})
+	secret, _, err := w.a.PATs.Create(context.Background(), pats.NewToken{UserID: w.anne.ID, Name: "ci", TeamID: teamID, Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	return secret
 }

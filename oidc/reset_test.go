@@ -80,7 +80,7 @@ func TestCredentialsResetEndsEveryTokenOfTheClient(t *testing.T) {
 	}
 
 	// The reset, as an admin makes it: POST /api/v1/instances/{id}/credentials.
-	pat, _, err := a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "reset"})
+	pat, _, err := a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "reset", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/instances/"+c.InstanceID+"/credentials", nil)
 	testenv.Must(t, err)
