@@ -20,8 +20,9 @@ type Workspace struct {
 	OwnerName string
 	// OwnerEmail is the owning user's email; empty for a team.
 	OwnerEmail string
-	// Team is true when a team owns the workspace.
-	Team bool
+	// Team is true when a team owns the workspace; TeamID is that team.
+	Team   bool
+	TeamID string
 }
 
 // Workspaces lists the workspaces userID may see: their own and those of
@@ -29,7 +30,7 @@ type Workspace struct {
 // add instances to is OpenFGA's answer, not this list's.
 func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, error) {
 	rows, err := s.db.Query(ctx, `
-		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), w.owner_team_id IS NOT NULL
+		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), w.owner_team_id IS NOT NULL, coalesce(w.owner_team_id::text, '')
 		FROM workspaces w
 		LEFT JOIN users u ON u.id = w.owner_user_id
 		LEFT JOIN teams t ON t.id = w.owner_team_id
@@ -41,7 +42,7 @@ func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, e
 	}
 	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workspace, error) {
 		var w Workspace
-		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.Team)
+		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.Team, &w.TeamID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
@@ -66,13 +67,13 @@ func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, er
 	err := s.db.QueryRow(ctx, `
 		SELECT i.created_at, i.workspace_id IS NOT NULL, coalesce(i.name, ''),
 		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(u.email, ''),
-		       coalesce(w.owner_team_id IS NOT NULL, false)
+		       coalesce(w.owner_team_id IS NOT NULL, false), coalesce(w.owner_team_id::text, '')
 		FROM instances i
 		LEFT JOIN workspaces w ON w.id = i.workspace_id
 		LEFT JOIN users u ON u.id = w.owner_user_id
 		LEFT JOIN teams t ON t.id = w.owner_team_id
 		WHERE i.id = $1`, instanceID).Scan(&in.RegisteredAt, &in.Claimed, &in.Name,
-		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.Team)
+		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.Team, &in.Workspace.TeamID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, ErrNotFound
 	}

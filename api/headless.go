@@ -110,6 +110,9 @@ func (h headlessHandlers) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(http.StatusForbidden, headlessError{
 			Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &owner,
 		})
+	case errors.Is(err, approval.ErrOutsideTeam):
+		headlessAbort(c, http.StatusForbidden, "access_denied",
+			"this personal access token was created for one team and acts only within it, and the instance is not that team's: use a token of that team, or one of no team")
 	case errors.Is(err, approval.ErrClaimedMeanwhile):
 		headlessAbort(c, http.StatusConflict, "claimed_meanwhile",
 			"someone else claimed this instance meanwhile; call again to approve it as it stands now")
@@ -118,7 +121,7 @@ func (h headlessHandlers) fail(c *gin.Context, err error) {
 		headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable",
 			"the instance is claimed, but its access is still being set up; retry the approval in a few seconds")
 	case errors.As(err, &claim):
-		headlessAbort(c, http.StatusConflict, "invalid_request", claim.Message)
+		headlessAbort(c, http.StatusForbidden, "access_denied", claim.Message)
 	default:
 		h.log.ErrorContext(c.Request.Context(), "headless device approval", "err", err)
 		headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")

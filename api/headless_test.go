@@ -496,8 +496,11 @@ func TestHeadlessApproveClaimedNotMine(t *testing.T) {
 	}
 }
 
-// TestHeadlessTeamPAT: a team token claims into the team's Default
-// workspace when its owner may add instances there, else into their own.
+// TestHeadlessTeamPAT: a team token acts only within its team. It claims
+// into the team's Default workspace when its owner may add instances there;
+// a member who may not is refused (their own workspace is outside the
+// token's team), and so is a claimed instance of a workspace outside it,
+// even one its user may use.
 func TestHeadlessTeamPAT(t *testing.T) {
 	w := newHeadlessWorld(t)
 	ctx := context.Background()
@@ -508,24 +511,42 @@ func TestHeadlessTeamPAT(t *testing.T) {
 	_, err = w.a.Access.SetTeamMember(ctx, team.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
 
-	for _, tc := range []struct {
-		who           access.User
-		wantWorkspace string
-	}{{anne, team.DefaultWorkspaceID}, {bob, bob.DefaultWorkspaceID}} {
-		pat := w.pat(t, pats.NewToken{UserID: tc.who.ID, TeamID: team.ID})
-		in := w.register(t)
-		deviceCode, code := w.startFlow(t, in, "profile:read")
-		if status, body := w.approve(t, pat, code, "profile:read"); status != http.StatusOK {
-			t.Fatalf("approve by %s: %d %s", tc.who.Email, status, body)
-		}
-		var workspaceID string
-		testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, in.instanceID).Scan(&workspaceID))
-		if workspaceID != tc.wantWorkspace {
-			t.Fatalf("%s's team token claimed into %s, want %s", tc.who.Email, workspaceID, tc.wantWorkspace)
-		}
-		if status, _, raw := w.poll(t, in, deviceCode); status != http.StatusOK {
-			t.Fatalf("poll: %d %s", status, raw)
-		}
+	annes := w.pat(t, pats.NewToken{UserID: anne.ID, TeamID: team.ID})
+	in := w.register(t)
+	deviceCode, code := w.startFlow(t, in, "profile:read")
+	if status, body := w.approve(t, annes, code, "profile:read"); status != http.StatusOK {
+		t.Fatalf("approve by anne: %d %s", status, body)
+	}
+	var workspaceID string
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, in.instanceID).Scan(&workspaceID))
+	if workspaceID != team.DefaultWorkspaceID {
+		t.Fatalf("anne's team token claimed into %s, want the team's %s", workspaceID, team.DefaultWorkspaceID)
+	}
+	if status, _, raw := w.poll(t, in, deviceCode); status != http.StatusOK {
+		t.Fatalf("poll: %d %s", status, raw)
+	}
+
+	bobs := w.pat(t, pats.NewToken{UserID: bob.ID, TeamID: team.ID})
+	fresh := w.register(t)
+	_, code = w.startFlow(t, fresh, "profile:read")
+	before := w.instanceRow(t, fresh.instanceID)
+	status, body := w.approve(t, bobs, code, "profile:read")
+	w.headlessFailure(t, status, body, http.StatusForbidden, "access_denied")
+	if after := w.instanceRow(t, fresh.instanceID); after != before {
+		t.Fatalf("a refused approval claimed the instance: %s -> %s", before, after)
+	}
+
+	// Anne's own instance: she may use it, but not with her team's token.
+	own := w.register(t)
+	_, err = w.a.Access.ClaimInstance(ctx, own.instanceID, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	testenv.Must(t, err)
+	_, code = w.startFlow(t, own, "profile:read")
+	status, body = w.approve(t, annes, code, "profile:read")
+	if msg := w.headlessFailure(t, status, body, http.StatusForbidden, "access_denied"); !strings.Contains(msg, "acts only within it") {
+		t.Fatalf("the refusal does not say why: %s", msg)
+	}
+	if status, body := w.approve(t, w.pat(t, pats.NewToken{UserID: anne.ID}), code, "profile:read"); status != http.StatusOK {
+		t.Fatalf("approve with anne's token of no team: %d %s", status, body)
 	}
 }
 

@@ -33,6 +33,10 @@ type Approver struct {
 	TeamID string
 }
 
+// covers says whether a may act on w: anyone may, but a team's token only
+// on that team's workspaces (pats.Token.Covers).
+func (a Approver) covers(w accounts.Workspace) bool { return a.TeamID == "" || w.TeamID == a.TeamID }
+
 // Request is a pending device flow as an approver sees it.
 type Request struct {
 	UserCode string
@@ -98,6 +102,11 @@ var ErrUnknownCode = errors.New("the user code is unknown, expired or already us
 // approver's look and their approval. Approve returns the request as it
 // stands now with it.
 var ErrClaimedMeanwhile = errors.New("someone else claimed the instance meanwhile")
+
+// ErrOutsideTeam: the approver called with a team's personal access token,
+// which acts only within that team, about an instance of another
+// workspace. The instance's owner is nobody the token may ask.
+var ErrOutsideTeam = errors.New("this personal access token acts only within its team, and the instance is not the team's")
 
 // ErrClaimPending: the approver claimed the instance, but OpenFGA does not
 // know it yet, so the device's poll would be refused. Nothing is approved;
@@ -209,6 +218,9 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 	r := Request{UserCode: p.UserCode, Client: cl, Instance: in, Scopes: scopesOf(p.Scopes)}
 	user := authz.UserObject(a.UserID)
 	if in.Claimed {
+		if !a.covers(in.Workspace) {
+			return r, nil // not Allowed; Approve says why
+		}
 		r.Allowed, err = s.d.Authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
 		return r, err
 	}
@@ -217,6 +229,9 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 		return Request{}, err
 	}
 	for _, w := range all {
+		if !a.covers(w) {
+			continue
+		}
 		ok, err := s.d.Authz.Check(ctx, user, "can_add_instance", authz.WorkspaceObject(w.ID))
 		if err != nil {
 			return Request{}, err
@@ -240,6 +255,9 @@ func (s *Service) Approve(ctx context.Context, a Approver, userCode string, d De
 	scopes, err := granted(r.Scopes, d.Scopes)
 	if err != nil {
 		return r, err
+	}
+	if r.Instance.Claimed && !a.covers(r.Instance.Workspace) {
+		return r, ErrOutsideTeam
 	}
 	if r.Instance.Claimed && !r.Allowed {
 		return r, &NotAllowedError{Instance: r.Instance.Name, Owner: r.Owner()}
@@ -312,6 +330,9 @@ func (s *Service) defaultWorkspace(ctx context.Context, a Approver, r Request) (
 		if err == nil && may(ws) {
 			return ws, nil
 		}
+	}
+	if a.TeamID != "" {
+		return "", &ClaimError{Field: "workspace", Message: "you may not add instances to the Default workspace of this token's team, and the token acts only within its team"}
 	}
 	ws, err := s.d.Access.DefaultWorkspace(ctx, a.UserID)
 	if err != nil {
