@@ -85,6 +85,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Access = access.NewService(db, a.Outbox)
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
 	a.InstanceAPI = instanceapi.New(db)
+	// The assistant needs no secret of ours: the CLI's `model set` uses it too.
+	a.Assistant = assistant.New(db, a.Authz, assistant.Options{
+		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
+		HTTPClient: tel.HTTPClient("assistant"),
+	})
 	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
 		db.Close()
 		return nil, err
@@ -146,10 +151,6 @@ func (a *App) newIdentity() error {
 	if err != nil {
 		return err
 	}
-	a.Assistant = assistant.New(a.DB, a.Authz, assistant.Options{
-		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
-		HTTPClient: a.Telemetry.HTTPClient("assistant"),
-	})
 	return nil
 }
 
