@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
