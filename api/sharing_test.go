@@ -1,0 +1,236 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/internal/testenv"
+)
+
+// shareWorld is one running caido-cloud (the app's own router: pages and
+// /api/v1 on one server, its mail going to the test's SMTP server), seen
+// through both surfaces that share instances: the dashboard's forms (dash)
+// and /api/v1 (api, whose answers are checked against openapi.yaml).
+type shareWorld struct {
+	dash *dashWorld
+	api  *apiWorld
+}
+
+func newShareWorld(t *testing.T) *shareWorld {
+	t.Helper()
+	ww, smtp := newMailWorld(t, nil, nil)
+	aw := &apiWorld{a: ww.a, base: ww.base, logs: &testenv.Buffer{}}
+	var err error
+	aw.ours, err = api.OpenAPIDocument()
+	testenv.Must(t, err)
+	aw.ref = loadReference(t, "public-api.openapi.yaml")
+	aw.refRouter, err = gorillamux.NewRouter(aw.ref)
+	testenv.Must(t, err)
+	return &shareWorld{dash: &dashWorld{webWorld: ww, mail: smtp}, api: aw}
+}
+
+// sharer is a signed-up user with a browser and a PAT of no team.
+type sharer struct {
+	*dashUser
+	pat string
+}
+
+func (w *shareWorld) user(t *testing.T, name, email string) *sharer {
+	t.Helper()
+	u := w.dash.user(t, name, email)
+	return &sharer{dashUser: u, pat: w.api.pat(t, u.id, "")}
+}
+
+// instance claims a registered instance into the user's Default workspace.
+func (w *shareWorld) instance(t *testing.T, u *sharer, name string) string {
+	t.Helper()
+	reg := w.dash.register(t)
+	_, err := w.dash.a.Access.ClaimInstance(context.Background(), reg.id, u.id, u.workspace, name)
+	testenv.Must(t, err)
+	return reg.id
+}
+
+// unchanged runs refused requests and checks that they changed no row that
+// says who may use what (a PAT's last use aside: the API's calls use them).
+func (w *shareWorld) unchanged(t *testing.T, do func()) {
+	t.Helper()
+	state := func() string {
+		var keep []string
+		for _, line := range strings.Split(dashState(t, w.dash), "\n") {
+			if !strings.HasPrefix(line, "personal_access_tokens ") {
+				keep = append(keep, line)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	before := state()
+	do()
+	if after := state(); after != before {
+		t.Fatalf("a refused request changed rows:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// auditActions lists the actions in a team's audit log.
+func (w *shareWorld) auditActions(t *testing.T, teamID string) []string {
+	t.Helper()
+	entries, err := w.dash.a.Access.AuditLog(context.Background(), access.AuditFilter{TeamID: teamID, Limit: 500})
+	testenv.Must(t, err)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+// TestShareWithTeamNeedsMembership: sharing with a team needs the sharer to
+// manage the instance and to be a member of that team. A team of which the
+// sharer is not a member is answered as a team that does not exist, through
+// both surfaces, and nothing changes: no grant, no entry in that team's
+// audit log, no access for its members.
+func TestShareWithTeamNeedsMembership(t *testing.T) {
+	ctx := context.Background()
+	w := newShareWorld(t)
+	anne := w.user(t, "Anne", "anne@example.test")
+	carol := w.user(t, "Carol", "carol@example.test")
+	dave := w.user(t, "Dave", "dave@example.test")
+	red := w.dash.createTeam(t, anne.dashUser, "Red")
+	blue := w.dash.createTeam(t, carol.dashUser, "Blue")
+	_, err := w.dash.a.Access.SetTeamMember(ctx, blue, dave.id, access.RoleMember, false)
+	testenv.Must(t, err)
+	in := w.instance(t, anne, "build box")
+	grants := "/api/v1/instances/" + in + "/grants"
+
+	blueLog := w.auditActions(t, blue)
+	w.unchanged(t, func() {
+		// The API: Blue, whose id Anne knows, is answered as an unknown team.
+		foreign := w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": blue}, http.StatusNotFound, "NOT_FOUND")
+		unknown := "0b5e6a2e-4f7c-4f43-9d39-0f3c2a7d9e11"
+		none := w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": unknown}, http.StatusNotFound, "NOT_FOUND")
+		if got, want := strings.ReplaceAll(string(foreign), blue, "ID"), strings.ReplaceAll(string(none), unknown, "ID"); got != want {
+			t.Errorf("a foreign team is answered %s, an unknown one %s", foreign, none)
+		}
+		if strings.Contains(string(foreign), "Blue") {
+			t.Errorf("the answer names the team: %s", foreign)
+		}
+		// The page: not offered, and refused when forged.
+		resp, body := anne.form("/instances/"+in+"/grants/team", url.Values{"team_id": {blue}})
+		dashExpect(t, resp, body, http.StatusBadRequest, "Pick one of your teams", "Nothing was shared")
+		if strings.Contains(body, "Blue") {
+			t.Error("the page names the team")
+		}
+	})
+	testenv.AssertCheck(t, w.dash.a, dave.id, "can_use", authz.InstanceObject(in), false)
+	testenv.AssertCheck(t, w.dash.a, carol.id, "can_use", authz.InstanceObject(in), false)
+	if after := w.auditActions(t, blue); len(after) != len(blueLog) {
+		t.Fatalf("Blue's audit log went from %v to %v", blueLog, after)
+	}
+	resp, body := dave.get("/instances")
+	if strings.Contains(body, "build box") {
+		t.Fatalf("a member of Blue sees the instance:\n%d %s", resp.StatusCode, body)
+	}
+
+	// Her own team, through either surface: shared.
+	g := decodeAs[map[string]any](t, w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": red}, http.StatusCreated, ""))
+	if g["grantee_id"] != red || g["team_name"] != "Red" {
+		t.Fatalf("grant: %v", g)
+	}
+	w.api.expect(t, anne.pat, "DELETE", grants+"/"+red, nil, http.StatusOK, "")
+	resp, body = anne.form("/instances/"+in+"/grants/team", url.Values{"team_id": {red}})
+	dashLocation(t, resp, body, "/instances/"+in+"?done=shared")
+
+	// Once she joins Blue she may share with it.
+	_, err = w.dash.a.Access.SetTeamMember(ctx, blue, anne.id, access.RoleMember, false)
+	testenv.Must(t, err)
+	w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": blue}, http.StatusCreated, "")
+	testenv.AssertCheck(t, w.dash.a, dave.id, "can_use", authz.InstanceObject(in), true)
+	// A team PAT shares within its team only.
+	redPAT := w.api.pat(t, anne.id, red)
+	w.api.expect(t, redPAT, "POST", grants, map[string]any{"team_id": blue}, http.StatusNotFound, "NOT_FOUND")
+	// Leaving it again: no new shares with it.
+	_, err = w.dash.a.Access.RemoveTeamMember(ctx, blue, anne.id)
+	testenv.Must(t, err)
+	w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": blue}, http.StatusNotFound, "NOT_FOUND")
+	resp, body = anne.form("/instances/"+in+"/grants/team", url.Values{"team_id": {blue}})
+	dashExpect(t, resp, body, http.StatusBadRequest, "Pick one of your teams")
+}
+
+// TestGranteeTeamAdminRevokes: an admin of the team an instance is shared
+// with may end that share (their team's, and only that one) without
+// managing the instance, through both surfaces; a plain member of the team
+// may not, nor may the admin end a share to someone else.
+func TestGranteeTeamAdminRevokes(t *testing.T) {
+	ctx := context.Background()
+	w := newShareWorld(t)
+	anne := w.user(t, "Anne", "anne@example.test")
+	bob := w.user(t, "Bob", "bob@example.test")
+	carol := w.user(t, "Carol", "carol@example.test")
+	dave := w.user(t, "Dave", "dave@example.test")
+	blue := w.dash.createTeam(t, carol.dashUser, "Blue")
+	for _, u := range []*sharer{anne, dave} {
+		_, err := w.dash.a.Access.SetTeamMember(ctx, blue, u.id, access.RoleMember, false)
+		testenv.Must(t, err)
+	}
+	in := w.instance(t, anne, "build box")
+	grants := "/api/v1/instances/" + in + "/grants"
+	page := "/instances/" + in
+	_, err := w.dash.a.Access.Grant(ctx, in, access.Grantee{UserID: bob.id}, nil, anne.id)
+	testenv.Must(t, err)
+
+	share := func() {
+		t.Helper()
+		w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": blue}, http.StatusCreated, "")
+		testenv.AssertCheck(t, w.dash.a, dave.id, "can_use", authz.InstanceObject(in), true)
+	}
+	share()
+	w.unchanged(t, func() {
+		// Dave, a member of Blue, may use it but not end the share.
+		w.api.expect(t, dave.pat, "DELETE", grants+"/"+blue, nil, http.StatusForbidden, "FORBIDDEN")
+		resp, body := dave.form(page+"/grants/revoke", url.Values{"team_id": {blue}})
+		dashExpect(t, resp, body, http.StatusForbidden, "Only those who manage")
+		// Carol, Blue's admin, may not end Bob's share.
+		w.api.expect(t, carol.pat, "DELETE", grants+"/"+bob.id, nil, http.StatusForbidden, "FORBIDDEN")
+		resp, body = carol.form(page+"/grants/revoke", url.Values{"user_id": {bob.id}})
+		dashExpect(t, resp, body, http.StatusForbidden, "Only those who manage")
+	})
+
+	// Carol, Blue's admin, ends Blue's share through the API.
+	w.api.expect(t, carol.pat, "DELETE", grants+"/"+blue, nil, http.StatusOK, "")
+	testenv.AssertCheck(t, w.dash.a, dave.id, "can_use", authz.InstanceObject(in), false)
+	testenv.AssertCheck(t, w.dash.a, bob.id, "can_use", authz.InstanceObject(in), true)
+
+	// And through the page: it lists her team's share (and only it), as
+	// the API does, and its form ends it.
+	share()
+	list := decodeAs[[]map[string]any](t, w.api.expect(t, carol.pat, "GET", grants, nil, http.StatusOK, ""))
+	if len(list) != 1 || list[0]["grantee_id"] != blue {
+		t.Fatalf("Blue's admin sees the grants %v; want Blue's only", list)
+	}
+	resp, body := carol.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "every member of the team Blue", `class="revoke-grant"`)
+	if strings.Contains(body, "bob@example.test") {
+		t.Fatal("Blue's admin is shown another grantee")
+	}
+	resp, body = carol.form(page+"/grants/revoke", url.Values{"team_id": {blue}})
+	dashLocation(t, resp, body, "/instances?done=revoked")
+	testenv.AssertCheck(t, w.dash.a, dave.id, "can_use", authz.InstanceObject(in), false)
+	testenv.AssertCheck(t, w.dash.a, carol.id, "can_use", authz.InstanceObject(in), false)
+	testenv.AssertCheck(t, w.dash.a, bob.id, "can_use", authz.InstanceObject(in), true)
+	log := w.auditActions(t, blue)
+	revokes := 0
+	for _, a := range log {
+		if a == access.AuditRevoke {
+			revokes++
+		}
+	}
+	if revokes != 2 {
+		t.Fatalf("Blue's audit log: %v; want both revocations", log)
+	}
+}
