@@ -19,6 +19,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // mountDashboard routes the signed-in pages: the home page, instances and
@@ -28,7 +29,8 @@ import (
 // back), every form carries the session's CSRF token, and every decision
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
-	dh := &dashHandlers{webHandlers: h, deps: d}
+	d = d.withSharing()
+	dh := &dashHandlers{webHandlers: h, deps: d, sharing: d.Sharing}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -66,6 +68,8 @@ type dashHandlers struct {
 	*webHandlers
 	// deps are the router's: the pages use its database, tokens, keys and mail.
 	deps Deps
+	// sharing decides and makes the share forms' changes.
+	sharing *sharing.Service
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.

@@ -236,13 +236,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// The round, through the API.
 	teamPAT := func(i int, tm access.Team) string { return w.pat(t, u(i).ID, tm.ID) }
-	// Grants: u2 shares personal i1 with u3 by email; u6 (T3's owner)
-	// shares i10 with the team T2; u4 shares i8 with u1; u7 shares personal
+	// Grants: u2 shares personal i1 with u3 by email; u1 shares T1's i6
+	// with the team T2 (u6, T3's owner, may not share i10 with it); u4
+	// shares i8 with u1; u7 shares personal
 	// i4 with u8 for eight seconds (time for the steps between on a loaded machine).
 	w.expect(t, pat[u(2).ID], "POST", "/api/v1/instances/"+i1+"/grants", map[string]any{"user_email": u(3).Email}, http.StatusCreated, "")
 	m.grant(i1, matrixGrant{user: u(3).ID})
-	w.expect(t, pat[u(6).ID], "POST", "/api/v1/instances/"+i10+"/grants", map[string]any{"team_id": t2.ID}, http.StatusCreated, "")
-	m.grant(i10, matrixGrant{team: t2.ID})
+	// u6 manages i10 but is not in T2: T2 is answered as a team that does
+	// not exist. u1, an admin of T1 and a member of T2, shares T1's i6 with T2.
+	w.expect(t, pat[u(6).ID], "POST", "/api/v1/instances/"+i10+"/grants", map[string]any{"team_id": t2.ID}, http.StatusNotFound, "NOT_FOUND")
+	w.expect(t, pat[u(1).ID], "POST", "/api/v1/instances/"+i6+"/grants", map[string]any{"team_id": t2.ID}, http.StatusCreated, "")
+	m.grant(i6, matrixGrant{team: t2.ID})
 	w.expect(t, pat[u(4).ID], "POST", "/api/v1/instances/"+i8+"/grants", map[string]any{"user_email": u(1).Email}, http.StatusCreated, "")
 	m.grant(i8, matrixGrant{user: u(1).ID})
 	soon := time.Now().Add(8 * time.Second).Truncate(time.Second).Add(time.Second)

@@ -39,6 +39,7 @@ const (
 	reasonAlreadyMember     = "ALREADY_MEMBER"
 	reasonInvalidCode       = "INVALID_CODE"
 	reasonAlreadySubscribed = "ALREADY_SUBSCRIBED"
+	reasonRateLimited       = "RATE_LIMITED"
 	reasonInternal          = "INTERNAL_ERROR"
 )
 
@@ -61,7 +62,7 @@ type publicAPI struct {
 
 // mountPublicAPI routes /api/v1: the reference's endpoints and ours.
 func mountPublicAPI(r *gin.Engine, d Deps) {
-	p := &publicAPI{d: d}
+	p := &publicAPI{d: d.withSharing()}
 	pat := p.authenticate("")
 	v1 := r.Group("/api/v1")
 	v1.GET("/team", pat, p.getTeam)

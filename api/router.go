@@ -22,6 +22,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -42,6 +43,10 @@ type Deps struct {
 	Devices   *device.Service
 	Access    *access.Service
 	RegKeys   *regkeys.Service
+	// Sharing grants, revokes and lists shares for both the dashboard and
+	// /api/v1; when nil (tests mounting parts with partial Deps) it is
+	// built from Access and Authz.
+	Sharing *sharing.Service
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
 	// Backups, when set, is shown by /readyz; it never fails readiness.
@@ -57,8 +62,17 @@ type Deps struct {
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
+// withSharing is d with a Sharing service: d's own, or one on d's parts.
+func (d Deps) withSharing() Deps {
+	if d.Sharing == nil {
+		d.Sharing = sharing.New(sharing.Deps{Access: d.Access, Authz: d.Authz})
+	}
+	return d
+}
+
 // NewRouter returns the HTTP handler of the whole service.
 func NewRouter(d Deps) *gin.Engine {
+	d = d.withSharing()
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// gin believes X-Forwarded-For from anyone by default; resolveClientIP

@@ -29,6 +29,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
@@ -42,7 +43,9 @@ type App struct {
 	Authz     *authz.Client
 	Outbox    *authz.Outbox
 	Access    *access.Service
-	Handler   http.Handler
+	// Sharing is sharing instances, for the dashboard and /api/v1 alike.
+	Sharing *sharing.Service
+	Handler http.Handler
 	// AdminHandler is the operator-only listener's (api.NewAdminRouter).
 	AdminHandler http.Handler
 	// Backups takes the daily backup; nil unless CAIDO_CLOUD_BACKUP_DIR and
@@ -83,6 +86,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		db.Close()
 		return nil, err
 	}
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz})
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()
@@ -96,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		DB: db, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Access: a.Access, RegKeys: a.RegKeys,
+		PATs: a.PATs, Devices: a.Devices, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
