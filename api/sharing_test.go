@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
@@ -233,4 +235,101 @@ func TestGranteeTeamAdminRevokes(t *testing.T) {
 	if revokes != 2 {
 		t.Fatalf("Blue's audit log: %v; want both revocations", log)
 	}
+}
+
+// verify follows the verification link mailed to the user at sign-up.
+func (w *shareWorld) verify(t *testing.T, u *sharer) {
+	t.Helper()
+	for {
+		m := w.dash.mail.WaitFor(t, u.email, mailTimeout)
+		if !verifyLink.MatchString(m.Text) {
+			continue
+		}
+		resp, body := u.get(linkIn(t, w.dash.webWorld, m))
+		webExpect(t, resp, body, http.StatusOK, "is verified")
+		return
+	}
+}
+
+// eventually waits for OpenFGA to say want (the outbox applies a change
+// made in another's transaction, with no one waiting for it).
+func (w *shareWorld) eventually(t *testing.T, userID, relation, object string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := w.dash.a.Authz.Check(context.Background(), authz.UserObject(userID), relation, object)
+		testenv.Must(t, err)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("check user:%s %s %s stays %v, want %v", userID, relation, object, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestShareByEmailNeedsVerifiedAddress: a share by email reaches only an
+// account that has verified the address. Someone who signed up with
+// another's address and never verified it gets nothing from shares to it,
+// through either surface; the API answers every share by email alike
+// (verified account, unverified one, no account), so that it tells nothing
+// about the address; the address is told by mail, and the share takes
+// effect once an account verifies it.
+func TestShareByEmailNeedsVerifiedAddress(t *testing.T) {
+	w := newShareWorld(t)
+	anne := w.user(t, "Anne", "anne@example.test")
+	bob := w.user(t, "Bob", "bob@example.test")
+	w.verify(t, bob)
+	mallory := w.user(t, "Mallory", "cfo@victim.example") // never verified
+	box, lab := w.instance(t, anne, "build box"), w.instance(t, anne, "lab")
+	grants := "/api/v1/instances/" + box + "/grants"
+
+	// Through the API: the same answer whatever the address.
+	answer := func(email string) map[string]any {
+		t.Helper()
+		body := decodeAs[map[string]any](t, w.api.expect(t, anne.pat, "POST", grants, map[string]any{"user_email": email}, http.StatusAccepted, ""))
+		if body["user_email"] != email {
+			t.Fatalf("share with %s answered %v", email, body)
+		}
+		delete(body, "user_email")
+		delete(body, "created_at")
+		return body
+	}
+	toMallory := answer("cfo@victim.example")
+	toBob, toNobody := answer("bob@example.test"), answer("new@victim.example")
+	if !reflect.DeepEqual(toMallory, toBob) || !reflect.DeepEqual(toMallory, toNobody) {
+		t.Fatalf("the answers differ: unverified %v, verified %v, no account %v", toMallory, toBob, toNobody)
+	}
+	testenv.AssertCheck(t, w.dash.a, mallory.id, "can_use", authz.InstanceObject(box), false)
+	testenv.AssertCheck(t, w.dash.a, bob.id, "can_use", authz.InstanceObject(box), true)
+	resp, body := mallory.get("/instances")
+	if strings.Contains(body, "build box") {
+		t.Fatalf("the unverified account lists the instance:\n%d %s", resp.StatusCode, body)
+	}
+	// The address is told, by mail, in a few words.
+	m := w.dash.mail.WaitFor(t, "new@victim.example", mailTimeout)
+	if want := "Anne shared instance build box with you on caido-cloud; sign in or sign up with this address and verify it to use it."; !strings.Contains(m.Text, want) {
+		t.Fatalf("the share mail says:\n%s\nwant %q", m.Text, want)
+	}
+
+	// Through the page: the same.
+	page := "/instances/" + lab
+	for _, email := range []string{"cfo@victim.example", "bob@example.test", "nobody@victim.example"} {
+		resp, body := anne.form(page+"/grants", url.Values{"email": {email}})
+		dashLocation(t, resp, body, page+"?done=shared")
+	}
+	testenv.AssertCheck(t, w.dash.a, mallory.id, "can_use", authz.InstanceObject(lab), false)
+	testenv.AssertCheck(t, w.dash.a, bob.id, "can_use", authz.InstanceObject(lab), true)
+	resp, body = mallory.get(page)
+	dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
+
+	// Whoever signs up with the new address and verifies it gets the share.
+	newcomer := w.user(t, "Nina", "new@victim.example")
+	testenv.AssertCheck(t, w.dash.a, newcomer.id, "can_use", authz.InstanceObject(box), false)
+	w.verify(t, newcomer)
+	w.eventually(t, newcomer.id, "can_use", authz.InstanceObject(box), true)
+	resp, body = newcomer.get("/instances")
+	dashExpect(t, resp, body, http.StatusOK, "build box", "(shared with you)")
+	testenv.AssertCheck(t, w.dash.a, newcomer.id, "can_use", authz.InstanceObject(lab), false)
 }
