@@ -126,6 +126,7 @@ var dashNotices = map[string]string{
 	"assistant-off":      "The assistant is switched off for this instance.",
 	"deleted":            "The instance is deleted: its credentials no longer work.",
 	"shared":             "The instance is shared.",
+	"shared-by-email":    "The instance is shared with that address, which is told by mail: its account may use it once the address is verified.",
 	"revoked":            "The share is revoked: its sessions on the instance are ended.",
 	"key-revoked":        "The registration key is revoked: instances can no longer register with it.",
 	"token-revoked":      "The token is revoked: it no longer works.",

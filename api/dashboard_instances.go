@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -429,6 +431,12 @@ func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, to sharing.G
 		h.shareRefused(c, sess, err, typed)
 		return
 	}
+	if share.ByEmail {
+		// Said alike whatever the address (no "pending" either): the page
+		// must not tell whether an account has verified it.
+		dashDone(c, "/instances/"+id, "shared-by-email", access.Change{})
+		return
+	}
 	dashDone(c, "/instances/"+id, "shared", share.Change)
 }
 
@@ -458,10 +466,8 @@ func (h *dashHandlers) shareRefused(c *gin.Context, sess accounts.Session, err e
 	status, msg := http.StatusBadRequest, badShareEnd
 	switch {
 	case e.Code == sharing.Limited:
-		status, msg = http.StatusTooManyRequests, "You have shared by email too often for now: try again in "+
-			e.RetryAfter.Round(time.Minute).String()+". Nothing was shared."
-	case e.Subject == sharing.SubjectEmail && e.Code == sharing.NotFound:
-		status, msg = http.StatusNotFound, "No account has the address "+v.GrantEmail+": they must sign up first. Nothing was shared."
+		status, msg = http.StatusTooManyRequests, fmt.Sprintf("You have shared by email too often for now: try again in %d minutes. Nothing was shared.",
+			int(math.Ceil(e.RetryAfter.Minutes())))
 	case e.Subject == sharing.SubjectEmail:
 		msg = "Enter the email address of the person to share the instance with. Nothing was shared."
 	case e.Subject == sharing.SubjectSelf:
@@ -512,7 +518,7 @@ func (h *dashHandlers) revokeGrant(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	to := sharing.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id")}
+	to := sharing.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id"), UserEmail: c.PostForm("email")}
 	ch, err := h.sharing.Revoke(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to)
 	if err != nil {
 		h.shareRefused(c, sess, err, func(*dashInstanceView) {})

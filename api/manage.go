@@ -317,11 +317,14 @@ type grantBody struct {
 	TeamName    *string `json:"team_name"`
 	ExpiresAt   *int64  `json:"expires_at"`
 	CreatedAt   int64   `json:"created_at"`
+	Pending     bool    `json:"pending"`
 }
 
 func grantJSON(g access.GrantInfo) grantBody {
-	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt)}
-	if g.TeamID != "" {
+	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt), Pending: g.Pending}
+	if g.Pending {
+		b.GranteeType, b.GranteeID, b.UserEmail = "email", g.PendingID, orNull(g.UserEmail)
+	} else if g.TeamID != "" {
 		b.GranteeType, b.GranteeID, b.TeamName = "team", g.TeamID, orNull(g.TeamName)
 	} else {
 		b.GranteeType, b.GranteeID, b.UserEmail = "user", g.UserID, orNull(g.UserEmail)
@@ -342,7 +345,8 @@ func (p *publicAPI) listGrants(c *gin.Context) {
 
 // createGrant shares an instance with a user (by email) or a team of the
 // caller's (by id), until expires_at when given. Granting again replaces
-// the expiry.
+// the expiry. A share by email is answered 202 alike whatever the address
+// (sharing.Grant).
 func (p *publicAPI) createGrant(c *gin.Context) {
 	var in struct {
 		UserEmail *string         `json:"user_email"`
@@ -379,7 +383,24 @@ func (p *publicAPI) createGrant(c *gin.Context) {
 		p.sharingFail(c, "grant", err)
 		return
 	}
+	if share.ByEmail {
+		// The same answer whatever the address: it must not tell whether
+		// an account has (verified) it.
+		c.JSON(http.StatusAccepted, emailShareBody{Object: "instance_share", InstanceID: share.Grant.InstanceID,
+			UserEmail: share.Grant.UserEmail, ExpiresAt: unixPtr(share.Grant.ExpiresAt), CreatedAt: unix(share.Grant.CreatedAt)})
+		return
+	}
 	c.JSON(http.StatusCreated, grantJSON(share.Grant))
+}
+
+// emailShareBody answers a share by email: accepted for the account that
+// has verified the address, now or once one does.
+type emailShareBody struct {
+	Object     string `json:"object"`
+	InstanceID string `json:"instance_id"`
+	UserEmail  string `json:"user_email"`
+	ExpiresAt  *int64 `json:"expires_at"`
+	CreatedAt  int64  `json:"created_at"`
 }
 
 // deleteGrant ends the grant to a user, or to a team (the path's id is the

@@ -16,6 +16,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
+	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -65,7 +66,12 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 // withSharing is d with a Sharing service: d's own, or one on d's parts.
 func (d Deps) withSharing() Deps {
 	if d.Sharing == nil {
-		d.Sharing = sharing.New(sharing.Deps{Access: d.Access, Authz: d.Authz})
+		var limiter *limits.Limiter
+		if d.DB != nil {
+			limiter = limits.New(d.DB, nil)
+		}
+		d.Sharing = sharing.New(sharing.Deps{Access: d.Access, Authz: d.Authz, Mail: d.Mail, Limiter: limiter, Log: d.Log},
+			sharing.Options{PublicURL: d.PublicURL})
 	}
 	return d
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // shareWorld is one running caido-cloud (the app's own router: pages and
@@ -78,6 +81,14 @@ func (w *shareWorld) unchanged(t *testing.T, do func()) {
 	if after := state(); after != before {
 		t.Fatalf("a refused request changed rows:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// markVerified sets the users' addresses verified, as following the mailed
+// link does.
+func markVerified(t testing.TB, a *app.App, userIDs ...string) {
+	t.Helper()
+	_, err := a.DB.Exec(context.Background(), `UPDATE users SET email_verified_at = now() WHERE id = ANY($1::uuid[])`, userIDs)
+	testenv.Must(t, err)
 }
 
 // auditActions lists the actions in a team's audit log.
@@ -332,4 +343,45 @@ func TestShareByEmailNeedsVerifiedAddress(t *testing.T) {
 	resp, body = newcomer.get("/instances")
 	dashExpect(t, resp, body, http.StatusOK, "build box", "(shared with you)")
 	testenv.AssertCheck(t, w.dash.a, newcomer.id, "can_use", authz.InstanceObject(lab), false)
+}
+
+// TestShareByEmailLimitedPerSharer: each share by email is a mail sent on
+// the sharer's behalf, so a sharer may make sharing.DefaultMailLimit of them
+// an hour, counted across both surfaces and whatever the addresses; beyond,
+// both refuse (429) and nothing is shared. Another sharer is not held back.
+// The page lists a share waiting for its address, and withdraws it.
+func TestShareByEmailLimitedPerSharer(t *testing.T) {
+	w := newShareWorld(t)
+	anne := w.user(t, "Anne", "anne@example.test")
+	bob := w.user(t, "Bob", "bob@example.test")
+	box := w.instance(t, anne, "build box")
+	page, grants := "/instances/"+box, "/api/v1/instances/"+box+"/grants"
+
+	// The page shows a waiting share, and withdraws it (one mail spent).
+	resp, body := anne.form(page+"/grants", url.Values{"email": {"later@example.test"}})
+	dashLocation(t, resp, body, page+"?done=shared-by-email")
+	resp, body = anne.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "later@example.test (waiting for the address to be verified)")
+	resp, body = anne.form(page+"/grants/revoke", url.Values{"email": {"later@example.test"}})
+	dashLocation(t, resp, body, page+"?done=revoked")
+	resp, body = anne.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "Only those who may use its workspace")
+
+	for i := 1; i < sharing.DefaultMailLimit; i++ {
+		w.api.expect(t, anne.pat, "POST", grants, map[string]any{"user_email": fmt.Sprintf("a%d@example.test", i)}, http.StatusAccepted, "")
+	}
+	w.unchanged(t, func() {
+		status, out := w.api.call(t, anne.pat, "POST", grants, map[string]any{"user_email": "one-more@example.test"})
+		if status != http.StatusTooManyRequests || reasonOf(out) != "RATE_LIMITED" {
+			t.Fatalf("share past the limit: %d %s", status, out)
+		}
+		resp, body := anne.form(page+"/grants", url.Values{"email": {"one-more@example.test"}})
+		dashExpect(t, resp, body, http.StatusTooManyRequests, "You have shared by email too often", "Nothing was shared")
+	})
+	// Team shares are no mail: not limited.
+	red := w.dash.createTeam(t, anne.dashUser, "Red")
+	w.api.expect(t, anne.pat, "POST", grants, map[string]any{"team_id": red}, http.StatusCreated, "")
+	// Bob is not held back by Anne's shares.
+	lab := w.instance(t, bob, "lab")
+	w.api.expect(t, bob.pat, "POST", "/api/v1/instances/"+lab+"/grants", map[string]any{"user_email": "one-more@example.test"}, http.StatusAccepted, "")
 }

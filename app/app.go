@@ -22,6 +22,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -86,7 +87,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		db.Close()
 		return nil, err
 	}
-	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz})
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Mail: a.Mail, Limiter: limits.New(db, nil), Log: log},
+		sharing.Options{PublicURL: cfg.PublicURL})
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()

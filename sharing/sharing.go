@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/limits"
+	"github.com/caido-cloud/caido-cloud/mail"
 )
 
 // Actor is who shares: a signed-in user, and the team of the personal
@@ -48,32 +52,75 @@ type Checker interface {
 
 // Service shares instances on behalf of users.
 type Service struct {
-	access *access.Service
-	authz  Checker
-	now    func() time.Time
+	access  *access.Service
+	authz   Checker
+	mail    mail.Sender
+	limiter *limits.Limiter
+	log     *slog.Logger
+	opts    Options
 }
 
-// Deps are what the Service uses; all are required but Now.
-type Deps struct {
-	Access *access.Service
-	Authz  Checker
+// Defaults of Options.
+const (
+	// DefaultMailLimit shares by email (each one a mail sent on the
+	// sharer's behalf) a sharer may make in each DefaultMailWindow.
+	DefaultMailLimit  = 20
+	DefaultMailWindow = time.Hour
+	// mailTimeout bounds the sending of a share's mail while the sharer
+	// waits.
+	mailTimeout = 15 * time.Second
+)
+
+// Options adjust a Service; zero values take the defaults.
+type Options struct {
+	MailLimit  int
+	MailWindow time.Duration
+	// PublicURL is where the mail sends its reader to sign in.
+	PublicURL string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
 
-// New returns a Service on d.
-func New(d Deps) *Service {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	return &Service{access: d.Access, authz: d.Authz, now: d.Now}
+// Deps are what the Service uses. Mail and Limiter may be nil only where
+// nobody shares by email (tests mounting a part of the pages): a share by
+// email then fails.
+type Deps struct {
+	Access  *access.Service
+	Authz   Checker
+	Mail    mail.Sender
+	Limiter *limits.Limiter
+	Log     *slog.Logger
 }
+
+// New returns a Service on d.
+func New(d Deps, opts Options) *Service {
+	if opts.MailLimit <= 0 {
+		opts.MailLimit = DefaultMailLimit
+	}
+	if opts.MailWindow <= 0 {
+		opts.MailWindow = DefaultMailWindow
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{access: d.Access, authz: d.Authz, mail: d.Mail, limiter: d.Limiter, log: d.Log, opts: opts}
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
 
 // Share is a share made.
 type Share struct {
-	// Grant is the grant as Grants lists it.
+	// Grant is the grant as Grants lists it; for a share by email only
+	// InstanceID, UserEmail (as given), ExpiresAt and CreatedAt are set,
+	// whatever became of it (see Grant).
 	Grant access.GrantInfo
-	// Change says whether OpenFGA had it yet.
+	// ByEmail: the share went to an address.
+	ByEmail bool
+	// Change says whether OpenFGA had it yet; always zero for a share by
+	// email.
 	Change access.Change
 }
 
@@ -142,15 +189,7 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 		}
 		grantee.TeamID = to.TeamID
 	case to.UserEmail != "":
-		email := strings.TrimSpace(to.UserEmail)
-		acc, err := s.access.AccountByEmail(ctx, email)
-		if errors.Is(err, access.ErrNotFound) {
-			return Share{}, refuse(NotFound, SubjectEmail, "no account has the email "+email)
-		}
-		if err != nil {
-			return Share{}, err
-		}
-		grantee.UserID = acc.ID
+		return s.shareByEmail(ctx, a, instanceID, strings.TrimSpace(to.UserEmail), until)
 	default:
 		if !validID(to.UserID) {
 			return Share{}, refuse(NotFound, SubjectGrant, "no user "+to.UserID)
@@ -183,8 +222,76 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 	return Share{}, errors.New("the grant just made is not there")
 }
 
+// shareByEmail shares with the account that has verified the address: at
+// once when there is one, otherwise once one does (access.ShareByEmail).
+// Either way the address is mailed and the sharer told the same, so that a
+// share tells nothing about whether the address has an account; and each
+// share counts against the sharer's limit of mails.
+func (s *Service) shareByEmail(ctx context.Context, a Actor, instanceID, email string, until *time.Time) (Share, error) {
+	if !isAddress(email) {
+		return Share{}, refuse(Invalid, SubjectEmail, "user_email must be an email address")
+	}
+	sharer, err := s.access.Account(ctx, a.UserID)
+	if err != nil {
+		return Share{}, err
+	}
+	if strings.EqualFold(sharer.Email, email) {
+		return Share{}, refuse(Invalid, SubjectSelf, "you may use this instance already: share it with someone else")
+	}
+	found, err := s.access.InstancesByID(ctx, []string{instanceID})
+	if err != nil {
+		return Share{}, err
+	}
+	if len(found) != 1 {
+		return Share{}, noInstance(instanceID)
+	}
+	if s.mail == nil || s.limiter == nil {
+		return Share{}, errors.New("no mail sender or limiter: shares by email cannot be made")
+	}
+	// Never refunded: every share by email is a mail sent.
+	if _, err := s.limiter.Attempt(ctx, s.opts.MailLimit, s.opts.MailWindow, "share-mail:"+a.UserID); err != nil {
+		var lim *limits.Error
+		if errors.As(err, &lim) {
+			return Share{}, &Error{Code: Limited, Subject: SubjectMail, RetryAfter: lim.RetryAfter,
+				Message: fmt.Sprintf("you have shared by email %d times in %v: retry in %v", s.opts.MailLimit, s.opts.MailWindow, lim.RetryAfter.Round(time.Second))}
+		}
+		return Share{}, err
+	}
+	_, _, err = s.access.ShareByEmail(ctx, instanceID, email, until, a.UserID)
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return Share{}, noInstance(instanceID)
+	case errors.Is(err, access.ErrInvalid):
+		return Share{}, refuse(Invalid, SubjectEmail, "user_email must be an email address, and expires_at in the future")
+	case err != nil:
+		return Share{}, err
+	}
+	s.mailShare(ctx, sharer, found[0].Name, email)
+	g := access.GrantInfo{InstanceID: instanceID, UserEmail: email, ExpiresAt: until, CreatedAt: s.now()}
+	return Share{Grant: g, ByEmail: true}, nil
+}
+
+// mailShare tells the address. The share stands without the mail (it
+// takes effect when the address is verified, however its owner comes), so
+// a mail that fails is logged, not answered.
+func (s *Service) mailShare(ctx context.Context, sharer access.Account, instanceName, email string) {
+	name := sharer.Name
+	if name == "" {
+		name = sharer.Email
+	}
+	text := fmt.Sprintf("%s shared instance %s with you on caido-cloud; sign in or sign up with this address and verify it to use it.\n\n%s\n",
+		name, instanceName, strings.TrimRight(s.opts.PublicURL, "/")+"/signin")
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailTimeout)
+	defer cancel()
+	if err := s.mail.Send(mctx, mail.Message{To: email, Subject: name + " shared an instance with you", Text: text}); err != nil {
+		s.log.ErrorContext(ctx, "send share mail", "sharer", sharer.ID, "error", err)
+	}
+}
+
 // Revoke ends a grant; the grantee's sessions on the instance end with it.
-// The instance's managers may end any of its grants; an admin of a team it
+// A share by email still waiting for its address is withdrawn (named by
+// its PendingID or its address). The instance's managers may end any of
+// its grants; an admin of a team it
 // is shared with may end that team's (their members' access is theirs to
 // take back), and no other.
 func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Grantee) (access.Change, error) {
@@ -198,6 +305,13 @@ func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Gra
 	gs, err := s.access.Grants(ctx, instanceID)
 	if err != nil {
 		return access.Change{}, err
+	}
+	if manage {
+		pending, err := s.access.PendingShares(ctx, instanceID)
+		if err != nil {
+			return access.Change{}, err
+		}
+		gs = append(gs, pending...)
 	}
 	var found *access.GrantInfo
 	for i, g := range gs {
@@ -219,6 +333,13 @@ func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Gra
 	if found == nil {
 		return access.Change{}, noGrant(instanceID, of.name())
 	}
+	if found.Pending {
+		err := s.access.WithdrawPendingShare(ctx, instanceID, found.PendingID)
+		if errors.Is(err, access.ErrNotFound) {
+			return access.Change{}, noGrant(instanceID, of.name())
+		}
+		return access.Change{}, err
+	}
 	ch, err := s.access.Revoke(ctx, instanceID, access.Grantee{UserID: found.UserID, TeamID: found.TeamID})
 	if errors.Is(err, access.ErrNotFound) {
 		return access.Change{}, noGrant(instanceID, of.name()) // revoked meanwhile
@@ -226,7 +347,8 @@ func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Gra
 	return ch, err
 }
 
-// Grants lists an instance's grants: all of them for its managers; for an
+// Grants lists an instance's grants: all of them for its managers, with
+// the shares by email still waiting for their address (Pending); for an
 // admin of a team it is shared with, that team's grant (the one they may
 // revoke).
 func (s *Service) Grants(ctx context.Context, a Actor, instanceID string) ([]access.GrantInfo, error) {
@@ -238,8 +360,14 @@ func (s *Service) Grants(ctx context.Context, a Actor, instanceID string) ([]acc
 		return nil, err
 	}
 	gs, err := s.access.Grants(ctx, instanceID)
-	if err != nil || manage {
-		return gs, err
+	if err != nil {
+		return nil, err
+	}
+	if manage {
+		// The shares waiting for their address too: the managers see and
+		// may withdraw them.
+		pending, err := s.access.PendingShares(ctx, instanceID)
+		return append(gs, pending...), err
 	}
 	var theirs []access.GrantInfo
 	for _, g := range gs {
@@ -278,9 +406,15 @@ func (g Grantee) matches(gi access.GrantInfo) bool {
 	case g.TeamID != "":
 		return gi.TeamID == g.TeamID
 	case g.UserOrTeamID != "":
-		return gi.UserID == g.UserOrTeamID || gi.TeamID == g.UserOrTeamID
+		return gi.UserID == g.UserOrTeamID || gi.TeamID == g.UserOrTeamID || gi.Pending && gi.PendingID == g.UserOrTeamID
 	}
-	return gi.UserID != "" && strings.EqualFold(gi.UserEmail, strings.TrimSpace(g.UserEmail))
+	return gi.TeamID == "" && strings.EqualFold(gi.UserEmail, strings.TrimSpace(g.UserEmail))
+}
+
+// isAddress says whether s is one bare email address, as accounts take them.
+func isAddress(s string) bool {
+	addr, err := netmail.ParseAddress(s)
+	return err == nil && addr.Address == s
 }
 
 // name is how a refusal names the grantee: as the actor gave it.
