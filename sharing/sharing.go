@@ -191,6 +191,8 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 	case to.UserEmail != "":
 		return s.shareByEmail(ctx, a, instanceID, strings.TrimSpace(to.UserEmail), until)
 	default:
+		// By id: no surface offers it yet; an id is not something one can
+		// claim by signing up, as an address is.
 		if !validID(to.UserID) {
 			return Share{}, refuse(NotFound, SubjectGrant, "no user "+to.UserID)
 		}
@@ -203,6 +205,8 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 	switch {
 	case errors.Is(err, access.ErrNotFound) && grantee.TeamID != "":
 		return Share{}, noTeam(grantee.TeamID) // deleted meanwhile
+	case errors.Is(err, access.ErrNotFound) && to.UserID != "":
+		return Share{}, refuse(NotFound, SubjectGrant, "no user "+to.UserID)
 	case errors.Is(err, access.ErrNotFound):
 		return Share{}, noInstance(instanceID)
 	case errors.Is(err, access.ErrInvalid):
