@@ -180,6 +180,10 @@ type GrantInfo struct {
 	TeamName   string     `json:"team_name,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	CreatedAt  time.Time  `json:"created_at"`
+	// Pending is a share by email waiting for its address to be verified
+	// (PendingShares): PendingID is its id, and it has no user yet.
+	Pending   bool   `json:"pending,omitempty"`
+	PendingID string `json:"pending_id,omitempty"`
 }
 
 // Grants lists an instance's shares.

@@ -18,6 +18,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // mountDashboard routes the signed-in pages: the home page, instances and
@@ -27,7 +28,8 @@ import (
 // back), every form carries the session's CSRF token, and every decision
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
-	dh := &dashHandlers{webHandlers: h, deps: d}
+
+	dh := &dashHandlers{webHandlers: h, deps: d, sharing: d.Sharing}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -65,6 +67,8 @@ type dashHandlers struct {
 	*webHandlers
 	// deps are the router's: the pages use its database, tokens, keys and mail.
 	deps Deps
+	// sharing decides and makes the share forms' changes.
+	sharing *sharing.Service
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.
@@ -121,6 +125,7 @@ var dashNotices = map[string]string{
 	"assistant-off":      "The assistant is switched off for this instance.",
 	"deleted":            "The instance is deleted: its credentials no longer work.",
 	"shared":             "The instance is shared.",
+	"shared-by-email":    "The instance is shared with that address, which is told by mail: its account may use it once the address is verified.",
 	"revoked":            "The share is revoked: its sessions on the instance are ended.",
 	"key-revoked":        "The registration key is revoked: instances can no longer register with it.",
 	"token-revoked":      "The token is revoked: it no longer works.",

@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // dashInstance is an instance as the pages list it.
@@ -203,15 +206,15 @@ func (h *dashHandlers) manage(c *gin.Context) (accounts.Session, *dashInstanceVi
 	}
 	if !v.Manage {
 		h.bad(c, http.StatusForbidden, "Only its managers may do this",
-			"Only those who manage the instance's workspace may change it: ask "+h.askWho(c, v)+".")
+			"Only those who manage the instance's workspace may change it: ask "+h.askWho(c, v.In.ID)+".")
 		return sess, nil, false
 	}
 	return sess, v, true
 }
 
 // askWho names who manages an instance's workspace.
-func (h *dashHandlers) askWho(c *gin.Context, v *dashInstanceView) string {
-	in, err := h.accounts.Instance(c.Request.Context(), v.In.ID)
+func (h *dashHandlers) askWho(c *gin.Context, instanceID string) string {
+	in, err := h.accounts.Instance(c.Request.Context(), instanceID)
 	if err != nil {
 		return "whoever manages its workspace"
 	}
@@ -231,20 +234,29 @@ func (h *dashHandlers) instancePage(c *gin.Context) {
 }
 
 func (h *dashHandlers) renderInstance(c *gin.Context, status int, sess accounts.Session, v *dashInstanceView, errMsg string) {
-	if v.Manage {
-		var err error
-		if v.Grants, err = h.access.Grants(c.Request.Context(), v.In.ID); err == nil {
-			v.Targets, err = h.moveTargets(c, sess, v)
-		}
-		if err == nil && v.ShareTeams == nil { // a refused team share read them already
+	// The grants the viewer may see: all of them for a manager; for an
+	// admin of a team it is shared with, that team's (to revoke it).
+	var err error
+	v.Grants, err = h.sharing.Grants(c.Request.Context(), sharingActorOf(sess), v.In.ID)
+	if _, refused := sharing.AsError(err); refused {
+		v.Grants, err = nil, nil
+	}
+	if err == nil && v.Manage {
+		if v.Targets, err = h.moveTargets(c, sess, v); err == nil {
 			v.ShareTeams, err = h.teamsOf(c, sess)
 		}
-		if err != nil {
-			h.unavailable(c, err)
-			return
-		}
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
 	}
 	h.page(c, status, "instance", v.In.Name, v, errMsg)
+}
+
+// sharingActorOf is the signed-in viewer as the sharing use cases take
+// them (a browser session belongs to no team).
+func sharingActorOf(sess accounts.Session) sharing.Actor {
+	return sharing.Actor{UserID: sess.Account.ID}
 }
 
 func (h *dashHandlers) moveTargets(c *gin.Context, sess accounts.Session, v *dashInstanceView) ([]accounts.Workspace, error) {
@@ -390,29 +402,17 @@ func (h *dashHandlers) deleteInstance(c *gin.Context) {
 }
 
 func (h *dashHandlers) grant(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	v.GrantEmail, v.GrantUntil = strings.TrimSpace(c.PostForm("email")), c.PostForm("until")
-	if v.GrantEmail == "" || len(v.GrantEmail) > 254 {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Enter the email address of the person to share the instance with. Nothing was shared.")
+	email, until := strings.TrimSpace(c.PostForm("email")), c.PostForm("until")
+	typed := func(v *dashInstanceView) { v.GrantEmail, v.GrantUntil = email, until }
+	if email == "" || len(email) > 254 {
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectEmail}, typed)
 		return
 	}
-	to, err := h.access.AccountByEmail(c.Request.Context(), v.GrantEmail)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.renderInstance(c, http.StatusNotFound, sess, v, "No account has the address "+v.GrantEmail+": they must sign up first. Nothing was shared.")
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	if to.ID == sess.Account.ID {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "You may use this instance already: share it with someone else. Nothing was shared.")
-		return
-	}
-	h.share(c, sess, v, access.Grantee{UserID: to.ID})
+	h.share(c, sess, sharing.Grantee{UserEmail: email}, until, typed)
 }
 
 // badShareEnd answers a share form whose end date is not a date to come.
@@ -420,25 +420,65 @@ const badShareEnd = "Give the end of the share as a date that is not over yet, o
 
 // share grants the instance to `to` until the end of the form's day (none:
 // no end) and answers: the end of both share forms.
-func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, v *dashInstanceView, to access.Grantee) {
-	until, ok := dashDate(v.GrantUntil)
+func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, to sharing.Grantee, untilDay string, typed func(*dashInstanceView)) {
+	until, ok := dashDate(untilDay)
 	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectUntil}, typed)
 		return
 	}
-	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, to, until, sess.Account.ID)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
+	id := c.Param("id")
+	share, err := h.sharing.Grant(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to, until)
+	if err != nil {
+		h.shareRefused(c, sess, err, typed)
 		return
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
+	}
+	if share.ByEmail {
+		// Said alike whatever the address (no "pending" either): the page
+		// must not tell whether an account has verified it.
+		dashDone(c, "/instances/"+id, "shared-by-email", access.Change{})
 		return
-	case err != nil:
+	}
+	dashDone(c, "/instances/"+id, "shared", share.Change)
+}
+
+// shareRefused answers a refused share form: not found and forbidden as
+// every instance form answers them, anything else on the instance's page
+// with what was typed and what to change, in the pages' words.
+func (h *dashHandlers) shareRefused(c *gin.Context, sess accounts.Session, err error, typed func(*dashInstanceView)) {
+	e, ok := sharing.AsError(err)
+	if !ok {
 		h.unavailable(c, err)
 		return
 	}
-	dashDone(c, "/instances/"+v.In.ID, "shared", ch)
+	if e.Code == sharing.NotFound && e.Subject == sharing.SubjectInstance {
+		h.noInstance(c)
+		return
+	}
+	v, ok := h.instance(c, sess)
+	if !ok {
+		return
+	}
+	if e.Code == sharing.Forbidden || !v.Manage && e.Code == sharing.Invalid {
+		h.bad(c, http.StatusForbidden, "Only its managers may do this",
+			"Only those who manage the instance's workspace may change it: ask "+h.askWho(c, v.In.ID)+".")
+		return
+	}
+	typed(v)
+	status, msg := http.StatusBadRequest, badShareEnd
+	switch {
+	case e.Code == sharing.Limited:
+		status, msg = http.StatusTooManyRequests, fmt.Sprintf("You have shared by email too often for now: try again in %d minutes. Nothing was shared.",
+			int(math.Ceil(e.RetryAfter.Minutes())))
+	case e.Subject == sharing.SubjectEmail:
+		msg = "Enter the email address of the person to share the instance with. Nothing was shared."
+	case e.Subject == sharing.SubjectSelf:
+		msg = "You may use this instance already: share it with someone else. Nothing was shared."
+	case e.Subject == sharing.SubjectTeam:
+		msg = "Pick one of your teams to share the instance with. Nothing was shared."
+	case e.Subject == sharing.SubjectGrant:
+		status, msg = http.StatusNotFound, "The instance is not shared with them (any more). Nothing was changed."
+	}
+	h.renderInstance(c, status, sess, v, msg)
 }
 
 // teamsOf lists the viewer's teams.
@@ -455,52 +495,41 @@ func (h *dashHandlers) teamsOf(c *gin.Context, sess accounts.Session) ([]access.
 }
 
 // grantTeam shares the instance with every member of one of the viewer's
-// teams. Other teams are not offered: the page does not tell which teams
-// exist (the API takes any team's id).
+// teams. Other teams are neither offered nor taken (sharing refuses them
+// as it refuses a team that does not exist).
 func (h *dashHandlers) grantTeam(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	v.GrantTeam, v.GrantUntil = c.PostForm("team_id"), c.PostForm("until")
-	var err error
-	if v.ShareTeams, err = h.teamsOf(c, sess); err != nil {
-		h.unavailable(c, err)
+	team, until := c.PostForm("team_id"), c.PostForm("until")
+	typed := func(v *dashInstanceView) { v.GrantTeam, v.GrantUntil = team, until }
+	if team == "" {
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectTeam}, typed)
 		return
 	}
-	if !slices.ContainsFunc(v.ShareTeams, func(t access.TeamInfo) bool { return t.ID == v.GrantTeam }) {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick one of your teams to share the instance with. Nothing was shared.")
-		return
-	}
-	h.share(c, sess, v, access.Grantee{TeamID: v.GrantTeam})
+	h.share(c, sess, sharing.Grantee{TeamID: team}, until, typed)
 }
 
+// revokeGrant ends a share, for the instance's managers or an admin of the
+// team it is shared with.
 func (h *dashHandlers) revokeGrant(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	to := access.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id")}
-	grants, err := h.access.Grants(c.Request.Context(), v.In.ID)
+	id := c.Param("id")
+	to := sharing.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id"), UserEmail: c.PostForm("email")}
+	ch, err := h.sharing.Revoke(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to)
 	if err != nil {
-		h.unavailable(c, err)
+		h.shareRefused(c, sess, err, func(*dashInstanceView) {})
 		return
 	}
-	known := slices.ContainsFunc(grants, func(g access.GrantInfo) bool {
-		return (to.UserID != "" && g.UserID == to.UserID && to.TeamID == "") || (to.TeamID != "" && g.TeamID == to.TeamID && to.UserID == "")
-	})
-	if !known {
-		h.renderInstance(c, http.StatusNotFound, sess, v, "The instance is not shared with them (any more). Nothing was changed.")
+	// A grantee team's admin may have lost the instance with the share:
+	// the list is where they still belong.
+	if ok, err := h.can(c, sess, "can_use", authz.InstanceObject(id)); err == nil && !ok && !ch.Pending {
+		dashDone(c, "/instances", "revoked", ch)
 		return
 	}
-	ch, err := h.access.Revoke(actorContext(c, sess.Account.ID), v.In.ID, to)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.renderInstance(c, http.StatusNotFound, sess, v, "The instance is not shared with them (any more). Nothing was changed.")
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	dashDone(c, "/instances/"+v.In.ID, "revoked", ch)
+	dashDone(c, "/instances/"+id, "revoked", ch)
 }

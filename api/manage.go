@@ -18,6 +18,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // Our own JSON endpoints under /api/v1, beyond the reference: instances and
@@ -326,11 +327,14 @@ type grantBody struct {
 	TeamName    *string `json:"team_name"`
 	ExpiresAt   *int64  `json:"expires_at"`
 	CreatedAt   int64   `json:"created_at"`
+	Pending     bool    `json:"pending"`
 }
 
 func grantJSON(g access.GrantInfo) grantBody {
-	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt)}
-	if g.TeamID != "" {
+	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt), Pending: g.Pending}
+	if g.Pending {
+		b.GranteeType, b.GranteeID, b.UserEmail = "email", g.PendingID, orNull(g.UserEmail)
+	} else if g.TeamID != "" {
 		b.GranteeType, b.GranteeID, b.TeamName = "team", g.TeamID, orNull(g.TeamName)
 	} else {
 		b.GranteeType, b.GranteeID, b.UserEmail = "user", g.UserID, orNull(g.UserEmail)
@@ -338,22 +342,21 @@ func grantJSON(g access.GrantInfo) grantBody {
 	return b
 }
 
-// listGrants lists an instance's shares, for its managers.
+// listGrants lists an instance's shares: all of them for its managers, its
+// team's for an admin of a team it is shared with.
 func (p *publicAPI) listGrants(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	gs, err := p.d.Access.Grants(c.Request.Context(), id)
+	gs, err := p.d.Sharing.Grants(c.Request.Context(), sharingActor(c), c.Param("id"))
 	if err != nil {
-		p.fail(c, "list grants", err)
+		p.sharingFail(c, "list grants", err)
 		return
 	}
 	c.JSON(http.StatusOK, mapJSON(gs, grantJSON))
 }
 
-// createGrant shares an instance with a user (by email) or a team (by id),
-// until expires_at when given. Granting again replaces the expiry.
+// createGrant shares an instance with a user (by email) or a team of the
+// caller's (by id), until expires_at when given. Granting again replaces
+// the expiry. A share by email is answered 202 alike whatever the address
+// (sharing.Grant).
 func (p *publicAPI) createGrant(c *gin.Context) {
 	var in struct {
 		UserEmail *string         `json:"user_email"`
@@ -379,76 +382,46 @@ func (p *publicAPI) createGrant(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	var to access.Grantee
+	var to sharing.Grantee
 	if in.UserEmail != nil {
-		a, err := p.d.Access.AccountByEmail(c.Request.Context(), strings.TrimSpace(*in.UserEmail))
-		if errors.Is(err, access.ErrNotFound) {
-			apiError(c, http.StatusNotFound, reasonNotFound, "no account has the email "+strings.TrimSpace(*in.UserEmail))
-			return
-		}
-		if err != nil {
-			p.fail(c, "find grantee", err)
-			return
-		}
-		to.UserID = a.ID
+		to.UserEmail = strings.TrimSpace(*in.UserEmail)
 	} else {
 		to.TeamID = *in.TeamID
 	}
-	user := principalFrom(c).UserID
-	_, err := p.d.Access.Grant(actorContext(c, user), id, to, expires, user)
-	if errors.Is(err, access.ErrNotFound) && to.TeamID != "" {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no team "+to.TeamID)
-		return
-	}
+	share, err := p.d.Sharing.Grant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), to, expires)
 	if err != nil {
-		p.fail(c, "grant", err)
+		p.sharingFail(c, "grant", err)
 		return
 	}
-	gs, err := p.d.Access.Grants(c.Request.Context(), id)
-	if err != nil {
-		p.fail(c, "list grants", err)
+	if share.ByEmail {
+		// The same answer whatever the address: it must not tell whether
+		// an account has (verified) it.
+		c.JSON(http.StatusAccepted, emailShareBody{Object: "instance_share", InstanceID: share.Grant.InstanceID,
+			UserEmail: share.Grant.UserEmail, ExpiresAt: unixPtr(share.Grant.ExpiresAt), CreatedAt: unix(share.Grant.CreatedAt)})
 		return
 	}
-	for _, g := range gs {
-		if g.UserID == to.UserID && g.TeamID == to.TeamID {
-			c.JSON(http.StatusCreated, grantJSON(g))
-			return
-		}
-	}
-	p.internal(c, "read grant", errors.New("the grant just made is not there"))
+	c.JSON(http.StatusCreated, grantJSON(share.Grant))
+}
+
+// emailShareBody answers a share by email: accepted for the account that
+// has verified the address, now or once one does.
+type emailShareBody struct {
+	Object     string `json:"object"`
+	InstanceID string `json:"instance_id"`
+	UserEmail  string `json:"user_email"`
+	ExpiresAt  *int64 `json:"expires_at"`
+	CreatedAt  int64  `json:"created_at"`
 }
 
 // deleteGrant ends the grant to a user, or to a team (the path's id is the
 // grantee's: a user's or a team's). The grantee's sessions on the instance
 // end with it.
 func (p *publicAPI) deleteGrant(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
 	grantee := c.Param("user_id")
-	notFound := func() {
-		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no grant to user or team "+grantee)
-	}
-	if !validID(grantee) {
-		notFound()
-		return
-	}
-	ctx := actorContext(c, principalFrom(c).UserID)
-	ch, err := p.d.Access.Revoke(ctx, id, access.Grantee{UserID: grantee})
-	if errors.Is(err, access.ErrNotFound) {
-		ch, err = p.d.Access.Revoke(ctx, id, access.Grantee{TeamID: grantee})
-	}
-	if errors.Is(err, access.ErrNotFound) {
-		notFound()
-		return
-	}
+	ch, err := p.d.Sharing.Revoke(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+		sharing.Grantee{UserOrTeamID: grantee})
 	if err != nil {
-		p.fail(c, "revoke", err)
+		p.sharingFail(c, "revoke", err)
 		return
 	}
 	// pending tells the caller when the revocation bound starts: at once,
@@ -457,6 +430,37 @@ func (p *publicAPI) deleteGrant(c *gin.Context) {
 		deletedBody
 		Pending bool `json:"pending"`
 	}{deletedBody{Object: "instance_grant", ID: grantee, Deleted: true}, ch.Pending})
+}
+
+// sharingActor is the caller as the sharing use cases take them.
+func sharingActor(c *gin.Context) sharing.Actor {
+	pr := principalFrom(c)
+	a := sharing.Actor{UserID: pr.UserID}
+	if pr.PAT != nil {
+		a.TeamID = pr.PAT.TeamID
+	}
+	return a
+}
+
+// sharingFail answers a sharing use case's error: its refusals with their
+// own words, anything else a 500.
+func (p *publicAPI) sharingFail(c *gin.Context, what string, err error) {
+	e, ok := sharing.AsError(err)
+	if !ok {
+		p.internal(c, what, err)
+		return
+	}
+	switch e.Code {
+	case sharing.NotFound:
+		apiError(c, http.StatusNotFound, reasonNotFound, e.Message)
+	case sharing.Forbidden:
+		apiError(c, http.StatusForbidden, reasonForbidden, e.Message)
+	case sharing.Limited:
+		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+		apiError(c, http.StatusTooManyRequests, reasonRateLimited, e.Message)
+	default:
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, e.Message)
+	}
 }
 
 type credentialsBody struct {

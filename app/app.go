@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -31,6 +32,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
@@ -44,7 +46,9 @@ type App struct {
 	Authz     *authz.Client
 	Outbox    *authz.Outbox
 	Access    *access.Service
-	Handler   http.Handler
+	// Sharing is sharing instances, for the dashboard and /api/v1 alike.
+	Sharing *sharing.Service
+	Handler http.Handler
 	// AdminHandler is the operator-only listener's (api.NewAdminRouter).
 	AdminHandler http.Handler
 	// Backups takes the daily backup; nil unless CAIDO_CLOUD_BACKUP_DIR and
@@ -94,6 +98,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		db.Close()
 		return nil, err
 	}
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Mail: a.Mail, Limiter: limits.New(db, nil), Log: log},
+		sharing.Options{PublicURL: cfg.PublicURL})
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()
@@ -107,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Access: a.Access, RegKeys: a.RegKeys,
+		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
