@@ -15,7 +15,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -113,150 +112,38 @@ type instanceBody struct {
 	Rights           instanceRights `json:"rights"`
 }
 
-func instanceJSON(i access.InstanceSummary, r instanceRights) instanceBody {
+func instanceJSON(in sharing.Instance) instanceBody {
+	i := in.InstanceSummary
 	users := i.RecentUsers
 	if users == nil {
 		users = []string{}
 	}
 	return instanceBody{Object: "instance", ID: i.ID, Name: i.Name, WorkspaceID: i.WorkspaceID, WorkspaceName: i.WorkspaceName,
 		ClaimedBy: i.ClaimedBy, ClaimedAt: unix(i.ClaimedAt), AssistantEnabled: i.AssistantEnabled, LastSeenAt: unixPtr(i.LastSeenAt),
-		Version: i.Version, OS: i.OS, RecentUsers: users, Rights: r}
+		Version: i.Version, OS: i.OS, RecentUsers: users,
+		Rights: instanceRights{Use: in.Rights.Use, Manage: in.Rights.Manage, UseAssistant: in.Rights.UseAssistant}}
 }
 
-// rights are the caller's rights on an instance, as OpenFGA decides them.
-func (p *publicAPI) rights(c *gin.Context, instanceID string) (instanceRights, error) {
-	ctx, user, obj := c.Request.Context(), authz.UserObject(principalFrom(c).UserID), authz.InstanceObject(instanceID)
-	var r instanceRights
-	var err error
-	if r.Use, err = p.d.Authz.Check(ctx, user, "can_use", obj); err != nil || !r.Use {
-		return r, err
-	}
-	if r.Manage, err = p.d.Authz.Check(ctx, user, "can_manage", obj); err != nil {
-		return r, err
-	}
-	r.UseAssistant, err = p.d.Authz.Check(ctx, user, "can_use_assistant", obj)
-	return r, err
-}
-
-// instance checks the caller's right on the path's instance: "can_use" or
-// "can_manage". Those who may not use it get 404, as for an instance that
-// does not exist; users who may not manage it get 403. When ok is false the
-// answer has been written.
-func (p *publicAPI) instance(c *gin.Context, relation string) (string, bool) {
-	id := c.Param("id")
-	if !validID(id) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return id, false
-	}
-	use, ok := p.check(c, "can_use", authz.InstanceObject(id))
-	if !ok {
-		return id, false
-	}
-	if !use {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return id, false
-	}
-	if relation == "can_use" {
-		return id, true
-	}
-	manage, ok := p.check(c, "can_manage", authz.InstanceObject(id))
-	if !ok {
-		return id, false
-	}
-	if !manage {
-		apiError(c, http.StatusForbidden, reasonForbidden, "you may use instance "+id+" but not manage it: ask a manager of its workspace")
-		return id, false
-	}
-	return id, true
-}
-
-// writeInstance answers with the instance and the caller's rights on it.
-func (p *publicAPI) writeInstance(c *gin.Context, status int, id string) {
-	list, err := p.d.Access.InstancesByID(c.Request.Context(), []string{id})
-	if err != nil {
-		p.fail(c, "read instance", err)
-		return
-	}
-	if len(list) == 0 {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return
-	}
-	r, err := p.rights(c, id)
-	if err != nil {
-		p.internal(c, "access check", err)
-		return
-	}
-	c.JSON(status, instanceJSON(list[0], r))
-}
-
-// listInstances lists the instances of the caller's workspaces (their own
-// and their teams') and those shared with them, each with the caller's
-// rights; only those OpenFGA lets them use and, with a team's token, only
-// those of its team.
+// listInstances lists the instances the caller may use (sharing.List).
 func (p *publicAPI) listInstances(c *gin.Context) {
-	ctx, pr := c.Request.Context(), principalFrom(c)
-	user := pr.UserID
-	ws, err := p.d.Accounts.Workspaces(ctx, user)
+	list, err := p.d.Sharing.List(c.Request.Context(), sharingActor(c))
 	if err != nil {
-		p.internal(c, "list workspaces", err)
+		p.sharingFail(c, "list instances", err)
 		return
 	}
-	ids := make([]string, 0, len(ws))
-	for _, w := range ws {
-		ids = append(ids, w.ID)
-	}
-	own, err := p.d.Access.InstancesIn(ctx, ids)
-	if err != nil {
-		p.fail(c, "list instances", err)
-		return
-	}
-	sharedIDs, err := p.d.Access.SharedWith(ctx, user)
-	if err != nil {
-		p.internal(c, "list shared instances", err)
-		return
-	}
-	shared, err := p.d.Access.InstancesByID(ctx, sharedIDs)
-	if err != nil {
-		p.fail(c, "list shared instances", err)
-		return
-	}
-	seen := map[string]bool{}
-	out := []instanceBody{}
-	for _, in := range append(own, shared...) {
-		if seen[in.ID] {
-			continue
-		}
-		seen[in.ID] = true
-		within, err := p.inScope(ctx, pr, authz.InstanceObject(in.ID))
-		if err != nil {
-			p.internal(c, "token scope", err)
-			return
-		}
-		if !within {
-			continue
-		}
-		r, err := p.rights(c, in.ID)
-		if err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		if r.Use {
-			out = append(out, instanceJSON(in, r))
-		}
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(list, instanceJSON))
 }
 
 func (p *publicAPI) getInstance(c *gin.Context) {
-	id, ok := p.instance(c, "can_use")
-	if !ok {
+	in, err := p.d.Sharing.Get(c.Request.Context(), sharingActor(c), c.Param("id"))
+	if err != nil {
+		p.sharingFail(c, "read instance", err)
 		return
 	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(in))
 }
 
-// patchInstance renames and/or moves an instance. Moving needs can_manage
-// on the instance and can_add_instance on the target workspace.
+// patchInstance renames and/or moves an instance (sharing.Update).
 func (p *publicAPI) patchInstance(c *gin.Context) {
 	var in struct {
 		Name        *string `json:"name"`
@@ -265,54 +152,19 @@ func (p *publicAPI) patchInstance(c *gin.Context) {
 	if !readJSON(c, &in, true) {
 		return
 	}
-	if in.Name == nil && in.WorkspaceID == nil {
-		apiError(c, http.StatusBadRequest, reasonInvalidInput, "give name, workspace_id or both")
+	updated, err := p.d.Sharing.Update(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+		sharing.InstanceChange{Name: in.Name, WorkspaceID: in.WorkspaceID})
+	if err != nil {
+		p.sharingFail(c, "update instance", err)
 		return
 	}
-	var name string
-	if in.Name != nil {
-		name = strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			apiError(c, http.StatusBadRequest, reasonInvalidInput, "name must be 1 to 200 characters")
-			return
-		}
-	}
-	if in.WorkspaceID != nil && !validID(*in.WorkspaceID) {
-		apiError(c, http.StatusBadRequest, reasonInvalidInput, "workspace_id must be a workspace's id")
-		return
-	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	if in.WorkspaceID != nil {
-		allowed, ok := p.check(c, "can_add_instance", authz.WorkspaceObject(*in.WorkspaceID))
-		if !ok {
-			return
-		}
-		if !allowed {
-			apiError(c, http.StatusForbidden, reasonForbidden, "you may not add instances to workspace "+*in.WorkspaceID+" (or it does not exist)")
-			return
-		}
-	}
-	u := access.InstanceUpdate{WorkspaceID: in.WorkspaceID}
-	if in.Name != nil {
-		u.Name = &name
-	}
-	if _, err := p.d.Access.UpdateInstance(actorContext(c, principalFrom(c).UserID), id, u); err != nil {
-		p.fail(c, "update instance", err)
-		return
-	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(updated))
 }
 
 func (p *publicAPI) deleteInstance(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	if _, err := p.d.Access.DeleteInstance(actorContext(c, principalFrom(c).UserID), id); err != nil {
-		p.fail(c, "delete instance", err)
+	id := c.Param("id")
+	if _, err := p.d.Sharing.Delete(actorContext(c, principalFrom(c).UserID), sharingActor(c), id); err != nil {
+		p.sharingFail(c, "delete instance", err)
 		return
 	}
 	c.JSON(http.StatusOK, deletedBody{Object: "instance", ID: id, Deleted: true})
@@ -473,21 +325,14 @@ type credentialsBody struct {
 // resetCredentials gives the instance's OAuth client a new secret, returned
 // this once; the old one stops working at once.
 func (p *publicAPI) resetCredentials(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	clientID, secret, err := p.d.Clients.ResetInstanceSecret(actorContext(c, principalFrom(c).UserID), id)
-	if errors.Is(err, clients.ErrNotFound) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no client credentials")
-		return
-	}
+	id := c.Param("id")
+	cr, err := p.d.Sharing.ResetCredentials(actorContext(c, principalFrom(c).UserID), sharingActor(c), id)
 	if err != nil {
-		p.internal(c, "reset secret", err)
+		p.sharingFail(c, "reset secret", err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, credentialsBody{Object: "instance_credentials", InstanceID: id, ClientID: clientID, ClientSecret: secret})
+	c.JSON(http.StatusOK, credentialsBody{Object: "instance_credentials", InstanceID: id, ClientID: cr.ClientID, ClientSecret: cr.Secret})
 }
 
 // setAssistant switches the assistant on or off for everyone on the instance.
@@ -502,15 +347,12 @@ func (p *publicAPI) setAssistant(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "enabled (true or false) is required")
 		return
 	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
+	updated, _, err := p.d.Sharing.SetAssistant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), *in.Enabled)
+	if err != nil {
+		p.sharingFail(c, "switch assistant", err)
 		return
 	}
-	if _, err := p.d.Access.SetAssistantEnabled(actorContext(c, principalFrom(c).UserID), id, *in.Enabled); err != nil {
-		p.fail(c, "switch assistant", err)
-		return
-	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(updated))
 }
 
 // ---- Workspaces and registration keys.
@@ -526,41 +368,22 @@ type workspaceSummary struct {
 	CanAddInstance bool   `json:"can_add_instance"`
 }
 
-// listWorkspaces lists the caller's workspaces: their own and their teams';
-// with a team's token, its team's only.
+// listWorkspaces lists the caller's workspaces with their rights
+// (sharing.Workspaces).
 func (p *publicAPI) listWorkspaces(c *gin.Context) {
-	ctx, pr := c.Request.Context(), principalFrom(c)
-	user := pr.UserID
-	ws, err := p.d.Accounts.Workspaces(ctx, user)
+	ws, err := p.d.Sharing.Workspaces(c.Request.Context(), sharingActor(c))
 	if err != nil {
-		p.internal(c, "list workspaces", err)
+		p.sharingFail(c, "list workspaces", err)
 		return
 	}
-	out := make([]workspaceSummary, 0, len(ws))
-	for _, w := range ws {
-		full, err := p.d.Access.Workspace(ctx, w.ID)
-		if err != nil {
-			p.fail(c, "read workspace", err)
-			return
+	c.JSON(http.StatusOK, mapJSON(ws, func(w sharing.Workspace) workspaceSummary {
+		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: w.OwnerUserID, OwnerName: w.OwnerName,
+			CanManage: w.CanManage, CanAddInstance: w.CanAddInstance}
+		if w.Team {
+			s.OwnerType, s.OwnerID = "team", w.TeamID
 		}
-		if !pr.covers(full.OwnerTeamID) {
-			continue
-		}
-		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: full.OwnerUserID, OwnerName: w.OwnerName}
-		if full.OwnerTeamID != "" {
-			s.OwnerType, s.OwnerID = "team", full.OwnerTeamID
-		}
-		if s.CanManage, err = p.d.Authz.Check(ctx, authz.UserObject(user), "can_manage", authz.WorkspaceObject(w.ID)); err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		if s.CanAddInstance, err = p.d.Authz.Check(ctx, authz.UserObject(user), "can_add_instance", authz.WorkspaceObject(w.ID)); err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		out = append(out, s)
-	}
-	c.JSON(http.StatusOK, out)
+		return s
+	}))
 }
 
 type registrationKeyBody struct {

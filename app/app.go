@@ -98,14 +98,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		db.Close()
 		return nil, err
 	}
-	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Mail: a.Mail, Limiter: limits.New(db, nil), Log: log},
-		sharing.Options{PublicURL: cfg.PublicURL})
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
 			db.Close()
 			return nil, err
 		}
 	}
+	// Without the identity side (commands holding no master key) there
+	// are no client credentials to reset, and nothing serves the sharing.
+	var resetter sharing.CredentialResetter
+	if a.Clients != nil {
+		resetter = a.Clients
+	}
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Accounts, Clients: resetter,
+		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL})
 	if a.Backups, err = a.newBackups(); err != nil {
 		db.Close()
 		return nil, err

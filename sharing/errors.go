@@ -37,6 +37,12 @@ const (
 	SubjectUntil Subject = "until"
 	// SubjectMail: shares by email, limited per sharer.
 	SubjectMail Subject = "mail"
+	// SubjectName: an instance's name.
+	SubjectName Subject = "name"
+	// SubjectWorkspace: a workspace to move an instance to.
+	SubjectWorkspace Subject = "workspace"
+	// SubjectCredentials: an instance's client credentials.
+	SubjectCredentials Subject = "credentials"
 )
 
 // Error is a refusal. Message is safe to show to the actor: it names only

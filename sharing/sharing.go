@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
@@ -45,15 +46,28 @@ type Grantee struct {
 	UserOrTeamID string
 }
 
-// Checker is the OpenFGA question the service asks.
+// Checker is the OpenFGA questions the service asks.
 type Checker interface {
 	Check(ctx context.Context, user, relation, object string) (bool, error)
+	BatchCheck(ctx context.Context, items []authz.CheckItem) ([]bool, error)
+}
+
+// WorkspaceDirectory lists a user's workspaces (accounts.Service).
+type WorkspaceDirectory interface {
+	Workspaces(ctx context.Context, userID string) ([]accounts.Workspace, error)
+}
+
+// CredentialResetter resets an instance's client secret (clients.Service).
+type CredentialResetter interface {
+	ResetInstanceSecret(ctx context.Context, instanceID string) (clientID, secret string, err error)
 }
 
 // Service shares instances on behalf of users.
 type Service struct {
-	access  *access.Service
-	authz   Checker
+	access     *access.Service
+	authz      Checker
+	workspaces WorkspaceDirectory
+	clients    CredentialResetter
 	mail    mail.Sender
 	limiter *limits.Limiter
 	log     *slog.Logger
@@ -85,8 +99,10 @@ type Options struct {
 // nobody shares by email (tests mounting a part of the pages): a share by
 // email then fails.
 type Deps struct {
-	Access  *access.Service
-	Authz   Checker
+	Access     *access.Service
+	Authz      Checker
+	Workspaces WorkspaceDirectory
+	Clients    CredentialResetter
 	Mail    mail.Sender
 	Limiter *limits.Limiter
 	Log     *slog.Logger
@@ -106,7 +122,8 @@ func New(d Deps, opts Options) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{access: d.Access, authz: d.Authz, mail: d.Mail, limiter: d.Limiter, log: d.Log, opts: opts}
+	return &Service{access: d.Access, authz: d.Authz, workspaces: d.Workspaces, clients: d.Clients,
+		mail: d.Mail, limiter: d.Limiter, log: d.Log, opts: opts}
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }
@@ -139,11 +156,31 @@ func (s *Service) manage(ctx context.Context, a Actor, instanceID string) error 
 	if !validID(instanceID) {
 		return noInstance(instanceID)
 	}
+	if within, err := s.within(ctx, a, instanceID); err != nil || !within {
+		if err == nil {
+			err = noInstance(instanceID)
+		}
+		return err
+	}
 	ok, err := s.check(ctx, a, "can_manage", authz.InstanceObject(instanceID))
 	if err != nil || ok {
 		return err
 	}
 	return s.refusal(ctx, a, instanceID)
+}
+
+// within says whether the instance lies within what the actor's token may
+// act on: always, for one of no team; for a team's token, the team's
+// instances only.
+func (s *Service) within(ctx context.Context, a Actor, instanceID string) (bool, error) {
+	if a.TeamID == "" {
+		return true, nil
+	}
+	team, err := s.access.OwningTeam(ctx, authz.InstanceObject(instanceID))
+	if errors.Is(err, access.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && team == a.TeamID, err
 }
 
 // refusal is what an actor who may not manage the instance is told.
