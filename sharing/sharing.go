@@ -68,10 +68,10 @@ type Service struct {
 	authz      Checker
 	workspaces WorkspaceDirectory
 	clients    CredentialResetter
-	mail    mail.Sender
-	limiter *limits.Limiter
-	log     *slog.Logger
-	opts    Options
+	mail       mail.Sender
+	limiter    *limits.Limiter
+	log        *slog.Logger
+	opts       Options
 }
 
 // Defaults of Options.
@@ -103,9 +103,9 @@ type Deps struct {
 	Authz      Checker
 	Workspaces WorkspaceDirectory
 	Clients    CredentialResetter
-	Mail    mail.Sender
-	Limiter *limits.Limiter
-	Log     *slog.Logger
+	Mail       mail.Sender
+	Limiter    *limits.Limiter
+	Log        *slog.Logger
 }
 
 // New returns a Service on d.
