@@ -217,26 +217,15 @@ type dashWorkspace struct {
 }
 
 // workspaces lists the workspaces the user may see (can_view) and whether
-// they may add instances to each (can_add_instance).
+// they may add instances to each (can_add_instance): sharing.Workspaces.
 func (h *dashHandlers) workspaces(c *gin.Context, sess accounts.Session) ([]dashWorkspace, error) {
-	all, err := h.accounts.Workspaces(c.Request.Context(), sess.Account.ID)
+	ws, err := h.sharing.Workspaces(c.Request.Context(), sharingActorOf(sess))
 	if err != nil {
 		return nil, err
 	}
-	var out []dashWorkspace
-	for _, w := range all {
-		view, err := h.can(c, sess, "can_view", authz.WorkspaceObject(w.ID))
-		if err != nil {
-			return nil, err
-		}
-		if !view {
-			continue
-		}
-		add, err := h.can(c, sess, "can_add_instance", authz.WorkspaceObject(w.ID))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, dashWorkspace{Workspace: w, Manage: add})
+	out := make([]dashWorkspace, len(ws))
+	for i, w := range ws {
+		out[i] = dashWorkspace{Workspace: w.Workspace, Manage: w.CanAddInstance}
 	}
 	return out, nil
 }

@@ -180,6 +180,15 @@ func (s *Service) Update(ctx context.Context, a Actor, instanceID string, c Inst
 		return Instance{}, err
 	}
 	if c.WorkspaceID != nil {
+		// A move to where the instance is already is a mistake (the
+		// dashboard never offers it), not a change.
+		found, err := s.access.InstancesByID(ctx, []string{instanceID})
+		if err != nil {
+			return Instance{}, err
+		}
+		if len(found) == 1 && found[0].WorkspaceID == *c.WorkspaceID {
+			return Instance{}, refuse(Invalid, SubjectWorkspace, "instance "+instanceID+" is in workspace "+*c.WorkspaceID+" already")
+		}
 		if err := s.mayAddTo(ctx, a, *c.WorkspaceID); err != nil {
 			return Instance{}, err
 		}
@@ -282,22 +291,28 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 		return []Workspace{}, nil
 	}
 	user := authz.UserObject(a.UserID)
-	items := make([]authz.CheckItem, 0, 2*len(ws))
+	relations := []string{"can_view", "can_manage", "can_add_instance"}
+	items := make([]authz.CheckItem, 0, len(relations)*len(ws))
 	for _, w := range ws {
-		items = append(items,
-			authz.CheckItem{User: user, Relation: "can_manage", Object: authz.WorkspaceObject(w.ID)},
-			authz.CheckItem{User: user, Relation: "can_add_instance", Object: authz.WorkspaceObject(w.ID)})
+		for _, rel := range relations {
+			items = append(items, authz.CheckItem{User: user, Relation: rel, Object: authz.WorkspaceObject(w.ID)})
+		}
 	}
 	answers, err := s.authz.BatchCheck(ctx, items)
 	if err != nil {
 		return nil, fmt.Errorf("check rights on %d workspaces: %w", len(ws), err)
 	}
-	out := make([]Workspace, len(ws))
+	out := make([]Workspace, 0, len(ws))
 	for i, w := range ws {
-		out[i] = Workspace{Workspace: w, CanManage: answers[2*i], CanAddInstance: answers[2*i+1]}
-		if !w.Team {
-			out[i].OwnerUserID = a.UserID // only the actor's own personal workspace is listed
+		r := answers[len(relations)*i:]
+		if !r[0] {
+			continue // OpenFGA decides: a membership that has just ended
 		}
+		sw := Workspace{Workspace: w, CanManage: r[1], CanAddInstance: r[2]}
+		if !w.Team {
+			sw.OwnerUserID = a.UserID // only the actor's own personal workspace is listed
+		}
+		out = append(out, sw)
 	}
 	return out, nil
 }
