@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -34,9 +36,9 @@ func NewAdminRouter(d AdminDeps) *gin.Engine {
 	r.ContextWithFallback = true
 	r.ForwardedByClientIP = false
 	_ = r.SetTrustedProxies(nil)
-	r.Use(accessLog(d.Log), recovery(d.Log))
-	r.NoRoute(notFound)
-	r.NoMethod(methodNotAllowed)
+	r.Use(httpx.AccessLog(d.Log), httpx.Recovery(d.Log))
+	r.NoRoute(httpx.NotFound)
+	r.NoMethod(httpx.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readiness(d.Deps, true))
 	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
@@ -50,7 +52,7 @@ func NewAdminRouter(d AdminDeps) *gin.Engine {
 		got := sha256.Sum256([]byte(presented))
 		if d.Token == "" || !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud-admin"`)
-			abort(c, http.StatusUnauthorized, "unauthorized", "the operator credential (CAIDO_CLOUD_ADMIN_TOKEN) is required")
+			httpx.Abort(c, http.StatusUnauthorized, "unauthorized", "the operator credential (CAIDO_CLOUD_ADMIN_TOKEN) is required")
 			return
 		}
 		c.Request = c.Request.WithContext(access.WithActor(c.Request.Context(), access.Actor{})) // the operator
@@ -70,14 +72,14 @@ type adminHandlers struct{ d AdminDeps }
 func (h adminHandlers) adminError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, access.ErrNotFound):
-		abort(c, http.StatusNotFound, "not_found", err.Error())
+		httpx.Abort(c, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, access.ErrInvalid):
-		abort(c, http.StatusBadRequest, "invalid_request", err.Error())
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, access.ErrConflict):
-		abort(c, http.StatusConflict, "conflict", err.Error())
+		httpx.Abort(c, http.StatusConflict, "conflict", err.Error())
 	default:
 		h.d.Log.ErrorContext(c.Request.Context(), "admin action failed", "route", c.FullPath(), "error", err)
-		abort(c, http.StatusInternalServerError, "server_error", "an internal error occurred")
+		httpx.Abort(c, http.StatusInternalServerError, "server_error", "an internal error occurred")
 	}
 }
 
@@ -85,7 +87,7 @@ func (h adminHandlers) adminError(c *gin.Context, err error) {
 func (h adminHandlers) findUser(c *gin.Context) {
 	email := c.Query("email")
 	if email == "" {
-		abort(c, http.StatusBadRequest, "invalid_request", "give the user's address: ?email=")
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "give the user's address: ?email=")
 		return
 	}
 	acct, err := h.d.Access.AccountByEmail(c.Request.Context(), email)
@@ -129,7 +131,7 @@ func (h adminHandlers) setSubscription(c *gin.Context) {
 		EndsAt *time.Time `json:"ends_at"`
 	}
 	if err := c.ShouldBindJSON(&body); err != nil {
-		abort(c, http.StatusBadRequest, "invalid_request", "want JSON {plan, seats, trial?, ends_at?}")
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "want JSON {plan, seats, trial?, ends_at?}")
 		return
 	}
 	sub, err := h.d.Access.SetTeamSubscription(c.Request.Context(), c.Param("id"), body.Plan, *body.Seats, body.Trial, body.EndsAt)
@@ -148,7 +150,7 @@ func (h adminHandlers) createVoucher(c *gin.Context) {
 		ExpiresAt *time.Time `json:"expires_at"`
 	}
 	if err := c.ShouldBindJSON(&body); err != nil {
-		abort(c, http.StatusBadRequest, "invalid_request", "want JSON {plan, days, claims?, expires_at?}")
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "want JSON {plan, days, claims?, expires_at?}")
 		return
 	}
 	if body.Claims == 0 {
@@ -166,7 +168,7 @@ func (h adminHandlers) createVoucher(c *gin.Context) {
 // until its tokens expire.
 func (h adminHandlers) rotateKeys(c *gin.Context) {
 	if h.d.Keys == nil {
-		abort(c, http.StatusConflict, "conflict", "this server holds no master key, so no signing keys")
+		httpx.Abort(c, http.StatusConflict, "conflict", "this server holds no master key, so no signing keys")
 		return
 	}
 	ctx := c.Request.Context()

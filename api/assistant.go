@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/assistant"
@@ -36,7 +38,7 @@ func requireScope(scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !CallerFrom(c).HasScope(scope) {
 			c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-			abort(c, http.StatusForbidden, "insufficient_scope", "this endpoint needs the "+scope+" scope; sign in again asking for it")
+			httpx.Abort(c, http.StatusForbidden, "insufficient_scope", "this endpoint needs the "+scope+" scope; sign in again asking for it")
 			return
 		}
 		c.Next()
@@ -54,7 +56,7 @@ type assistantHandlers struct {
 func (h assistantHandlers) available(c *gin.Context) {
 	completion := c.Request.Method == http.MethodPost
 	if h.svc == nil || completion && !h.svc.Configured() {
-		abort(c, http.StatusServiceUnavailable, "ASSISTANT_UNAVAILABLE", "the assistant is not configured on this cloud")
+		httpx.Abort(c, http.StatusServiceUnavailable, "ASSISTANT_UNAVAILABLE", "the assistant is not configured on this cloud")
 		return
 	}
 	c.Next()
@@ -135,7 +137,7 @@ func readCompletion(c *gin.Context) (assistant.Caller, assistant.Request, bool) 
 	var in completionInput
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxCompletionBody)
 	if err := json.NewDecoder(body).Decode(&in); err != nil {
-		abort(c, http.StatusBadRequest, "INVALID_REQUEST", "the body must be a JSON AssistantCompletionInput of at most 4 MiB")
+		httpx.Abort(c, http.StatusBadRequest, "INVALID_REQUEST", "the body must be a JSON AssistantCompletionInput of at most 4 MiB")
 		return assistant.Caller{}, assistant.Request{}, false
 	}
 	caller := CallerFrom(c)
@@ -174,7 +176,7 @@ func (h assistantHandlers) fail(c *gin.Context, err error) {
 	} else if status >= 500 && code != "ASSISTANT_UNAVAILABLE" {
 		h.log.ErrorContext(c.Request.Context(), "assistant failed", "error", err.Error())
 	}
-	abort(c, status, code, description)
+	httpx.Abort(c, status, code, description)
 }
 
 // assistantErrorOf maps the service's errors to status, code and sentence.

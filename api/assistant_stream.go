@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/assistant"
 )
 
@@ -54,7 +55,7 @@ func (h assistantHandlers) stream(c *gin.Context) {
 	}
 	if err != nil {
 		_, code, description := assistantErrorOf(err)
-		ev := streamError{Error: Error{Code: code, Description: description}}
+		ev := streamError{Error: httpx.Error{Code: code, Description: description}}
 		if done.Model != "" {
 			u := usageOf(done)
 			ev.Usage = &u
@@ -72,7 +73,7 @@ type streamDone struct {
 }
 
 type streamError struct {
-	Error
+	httpx.Error
 	Usage *completionUsage `json:"usage,omitempty"`
 }
 

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -36,24 +38,14 @@ func CallerFrom(c *gin.Context) Caller {
 // access_revoked, wrong_token_kind).
 func unauthorized(c *gin.Context, code, description string) {
 	c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+description+`"`)
-	abort(c, http.StatusUnauthorized, code, description)
-}
-
-// bearer reads the access token of the Authorization header.
-func bearer(c *gin.Context) (string, bool) {
-	h := c.GetHeader("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
-	}
-	return strings.TrimSpace(token), true
+	httpx.Abort(c, http.StatusUnauthorized, code, description)
 }
 
 // requireToken authenticates the bearer token as kind (oidc.KindInstance
 // or oidc.KindUser) and checks that it is still active.
 func requireToken(provider *oidc.Provider, kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := bearer(c)
+		raw, ok := httpx.Bearer(c)
 		if !ok {
 			unauthorized(c, "invalid_token", "a Bearer access token is required")
 			return
@@ -68,7 +60,7 @@ func requireToken(provider *oidc.Provider, kind string) gin.HandlerFunc {
 			return
 		case err != nil:
 			c.Error(err) //nolint:errcheck // logged by the access log
-			abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not check the token; retry")
+			httpx.Abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not check the token; retry")
 			return
 		case claims.Kind != kind:
 			unauthorized(c, "wrong_token_kind", "this endpoint takes a "+kind+" token")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -279,7 +281,7 @@ func (h *dashHandlers) createTeam(c *gin.Context) {
 		h.renderHome(c, http.StatusBadRequest, v, "Name the team (1 to 200 characters). No team was created.")
 		return
 	}
-	team, ch, err := h.access.CreateTeam(actorContext(c, sess.Account.ID), sess.Account.ID, v.TeamName, v.BillingEmail)
+	team, ch, err := h.access.CreateTeam(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, v.TeamName, v.BillingEmail)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
 		h.renderHome(c, http.StatusBadRequest, v, "Enter the billing email as an address like billing@example.com. No team was created.")
@@ -397,7 +399,7 @@ func (h *dashHandlers) createKey(c *gin.Context) {
 		h.renderKeys(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No key was made.")
 		return
 	}
-	secret, k, err := h.deps.RegKeys.Create(actorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
+	secret, k, err := h.deps.RegKeys.Create(httpx.ActorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
 		Description: v.Description, NamePrefix: v.NamePrefix, Reusable: v.Reusable, ExpiresAt: expires})
 	switch {
 	case errors.Is(err, regkeys.ErrForbidden):
@@ -437,7 +439,7 @@ func (h *dashHandlers) revokeKey(c *gin.Context) {
 		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")
 		return
 	}
-	err = h.deps.RegKeys.Revoke(actorContext(c, sess.Account.ID), id)
+	err = h.deps.RegKeys.Revoke(httpx.ActorContext(c, sess.Account.ID), id)
 	switch {
 	case errors.Is(err, regkeys.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such key", "The registration key is revoked already.")
@@ -515,7 +517,7 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No token was made.")
 		return
 	}
-	secret, tok, err := h.deps.PATs.Create(actorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires, Via: pats.ViaSession})
+	secret, tok, err := h.deps.PATs.Create(httpx.ActorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires, Via: pats.ViaSession})
 	switch {
 	case errors.Is(err, pats.ErrNotTeamMember):
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Pick a team you are a member of, or none. No token was made.")
@@ -539,7 +541,7 @@ func (h *dashHandlers) revokeToken(c *gin.Context) {
 		h.unavailable(c, errors.New("personal access tokens are not set up"))
 		return
 	}
-	err := h.deps.PATs.Revoke(actorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
+	err := h.deps.PATs.Revoke(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
 	switch {
 	case errors.Is(err, pats.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such token", "There is no live token of yours with that id: it may be revoked already.")
@@ -643,7 +645,7 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 	}
 	// The password again, as signing in checks it (with its attempt limits):
 	// a session left open somewhere cannot delete the account on its own.
-	_, err := h.accounts.SignIn(ctx, sess.Account.Email, c.PostForm("password"), clientIP(c.Request))
+	_, err := h.accounts.SignIn(ctx, sess.Account.Email, c.PostForm("password"), httpx.ClientIP(c.Request))
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "wrong passwords for this account or from this network")
@@ -655,7 +657,7 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
-	if _, err = h.access.DeleteAccount(actorContext(c, sess.Account.ID), sess.Account.ID); errors.Is(err, access.ErrConflict) {
+	if _, err = h.access.DeleteAccount(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID); errors.Is(err, access.ErrConflict) {
 		h.renderSettings(c, http.StatusConflict, "You own a team that has other members but no admin to pass it to: make one of them admin first (they will own the team). Nothing was deleted.")
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -213,7 +215,7 @@ func (h *dashHandlers) renameInstance(c *gin.Context) {
 		return
 	}
 	name := c.PostForm("name")
-	_, err := h.sharing.Update(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{Name: &name})
+	_, err := h.sharing.Update(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{Name: &name})
 	h.changed(c, sess, err, "renamed", access.Change{}, "Name the instance (1 to 200 characters). Nothing was changed.")
 }
 
@@ -223,7 +225,7 @@ func (h *dashHandlers) moveInstance(c *gin.Context) {
 		return
 	}
 	to := c.PostForm("workspace_id")
-	_, err := h.sharing.Update(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{WorkspaceID: &to})
+	_, err := h.sharing.Update(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{WorkspaceID: &to})
 	h.changed(c, sess, err, "moved", access.Change{}, "Pick another workspace that you may add instances to. Nothing was changed.")
 }
 
@@ -232,7 +234,7 @@ func (h *dashHandlers) resetCredentials(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cr, err := h.sharing.ResetCredentials(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
+	cr, err := h.sharing.ResetCredentials(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
 	if err != nil {
 		h.changed(c, sess, err, "", access.Change{}, "This instance has no credentials to reset. Nothing was changed.")
 		return
@@ -260,7 +262,7 @@ func (h *dashHandlers) toggleAssistant(c *gin.Context) {
 			"Say whether to switch the assistant on or off. Nothing was changed.")
 		return
 	}
-	_, ch, err := h.sharing.SetAssistant(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), enabled)
+	_, ch, err := h.sharing.SetAssistant(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), enabled)
 	what := "assistant-off"
 	if enabled {
 		what = "assistant-on"
@@ -278,7 +280,7 @@ func (h *dashHandlers) deleteInstance(c *gin.Context) {
 			"Tick the box to confirm that the instance is to be deleted. Nothing was deleted.")
 		return
 	}
-	ch, err := h.sharing.Delete(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
+	ch, err := h.sharing.Delete(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
 	if err == nil {
 		dashDone(c, "/instances", "deleted", ch)
 		return
@@ -312,7 +314,7 @@ func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, to sharing.G
 		return
 	}
 	id := c.Param("id")
-	share, err := h.sharing.Grant(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to, until)
+	share, err := h.sharing.Grant(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), id, to, until)
 	if err != nil {
 		h.shareRefused(c, sess, err, typed)
 		return
@@ -404,7 +406,7 @@ func (h *dashHandlers) revokeGrant(c *gin.Context) {
 	}
 	id := c.Param("id")
 	to := sharing.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id"), UserEmail: c.PostForm("email")}
-	ch, err := h.sharing.Revoke(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to)
+	ch, err := h.sharing.Revoke(httpx.ActorContext(c, sess.Account.ID), sharingActorOf(sess), id, to)
 	if err != nil {
 		h.shareRefused(c, sess, err, func(*dashInstanceView) {})
 		return

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
@@ -185,7 +187,7 @@ func (h *dashHandlers) invite(c *gin.Context) {
 		h.renderTeam(c, http.StatusBadRequest, v, "Pick the role: admin or member. No invitation was sent.")
 		return
 	}
-	_, err := inviteByMail(actorContext(c, sess.Account.ID), h.deps, v.Team.ID, v.InviteEmail, v.InviteRole, v.InviteSeat, sess.Account.Name)
+	_, err := inviteByMail(httpx.ActorContext(c, sess.Account.ID), h.deps, v.Team.ID, v.InviteEmail, v.InviteRole, v.InviteSeat, sess.Account.Name)
 	switch {
 	case errors.Is(err, access.ErrInvalid):
 		h.renderTeam(c, http.StatusBadRequest, v, "Enter one email address, like name@example.com. No invitation was sent.")
@@ -221,7 +223,7 @@ func (h *dashHandlers) deleteInvitation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	err := h.access.DeleteInvitation(actorContext(c, sess.Account.ID), v.Team.ID, c.Param("invitation"))
+	err := h.access.DeleteInvitation(httpx.ActorContext(c, sess.Account.ID), v.Team.ID, c.Param("invitation"))
 	switch {
 	case errors.Is(err, access.ErrNotFound):
 		h.renderTeam(c, http.StatusNotFound, v, "That invitation is no longer open: it was accepted or withdrawn already. Nothing was changed.")
@@ -243,7 +245,7 @@ func (h *dashHandlers) updateMember(c *gin.Context) {
 		h.renderTeam(c, http.StatusBadRequest, v, "Pick the role: admin or member (the owner stays owner). Nothing was changed.")
 		return
 	}
-	ch, err := h.access.UpdateMember(actorContext(c, sess.Account.ID), v.Team.ID, c.Param("user"), role, c.PostForm("use_seat") == "on")
+	ch, err := h.access.UpdateMember(httpx.ActorContext(c, sess.Account.ID), v.Team.ID, c.Param("user"), role, c.PostForm("use_seat") == "on")
 	switch {
 	case errors.Is(err, access.ErrNotFound):
 		h.renderTeam(c, http.StatusNotFound, v, "That person is not a member of the team. Nothing was changed.")
@@ -266,7 +268,7 @@ func (h *dashHandlers) removeMember(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ch, err := h.access.RemoveTeamMember(actorContext(c, sess.Account.ID), v.Team.ID, c.Param("user"))
+	ch, err := h.access.RemoveTeamMember(httpx.ActorContext(c, sess.Account.ID), v.Team.ID, c.Param("user"))
 	switch {
 	case errors.Is(err, access.ErrNotFound):
 		h.renderTeam(c, http.StatusNotFound, v, "That person is not a member of the team. Nothing was changed.")
@@ -416,7 +418,7 @@ func (h *dashHandlers) acceptInvitation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	inv, ch, err := h.access.AcceptInvitation(actorContext(c, sess.Account.ID), token, sess.Account.ID)
+	inv, ch, err := h.access.AcceptInvitation(httpx.ActorContext(c, sess.Account.ID), token, sess.Account.ID)
 	switch {
 	case errors.Is(err, access.ErrNotFound):
 		h.unknownInvitation(c)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/approval"
@@ -54,7 +56,7 @@ type headlessError struct {
 // the same 401.
 func requirePAT(svc *pats.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := bearer(c)
+		raw, ok := httpx.Bearer(c)
 		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
 			headlessAbort(c, http.StatusUnauthorized, "invalid_token", "a personal access token (Authorization: Bearer caido_…) is required")
@@ -282,7 +284,7 @@ func (h headlessHandlers) approve(c *gin.Context) {
 		return
 	}
 	tok := c.MustGet(patKey).(pats.Token)
-	_, err := h.approval.Approve(actorContext(c, tok.UserID), approver(c), code, approval.Decision{Scopes: grantedScopes(c)})
+	_, err := h.approval.Approve(httpx.ActorContext(c, tok.UserID), approver(c), code, approval.Decision{Scopes: grantedScopes(c)})
 	decided(err, refund)
 	if err != nil {
 		h.fail(c, err)

@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
 
@@ -19,7 +20,7 @@ func mountIdentity(r *gin.Engine, d Deps) {
 		c.Request.URL.Path = oidc.PathDiscovery
 		provider(c)
 	})
-	registration := gin.WrapH(d.Clients.Handler(clientIP))
+	registration := gin.WrapH(d.Clients.Handler(httpx.ClientIP))
 	r.POST(oidc.PathRegistration, registration)
 	r.PUT(oidc.PathRegistration+"/:id", registration)
 }

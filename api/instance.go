@@ -6,9 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"time"
+
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,11 +42,11 @@ type instanceHandlers struct {
 
 func (h instanceHandlers) fail(c *gin.Context, err error) {
 	if errors.Is(err, instanceapi.ErrNotFound) {
-		abort(c, http.StatusNotFound, "not_found", "nothing here yet (is the instance claimed?)")
+		httpx.Abort(c, http.StatusNotFound, "not_found", "nothing here yet (is the instance claimed?)")
 		return
 	}
 	h.log.ErrorContext(c.Request.Context(), "instance API", "route", c.FullPath(), "error", err)
-	abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
+	httpx.Abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
 }
 
 // aliveBody is the reference's InstanceAliveInput; the body is optional.
@@ -65,16 +66,16 @@ func (h instanceHandlers) alive(c *gin.Context) {
 	var body aliveBody
 	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<10))
 	if err != nil {
-		abort(c, http.StatusBadRequest, "invalid_request", "could not read the body")
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "could not read the body")
 		return
 	}
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &body); err != nil {
-			abort(c, http.StatusBadRequest, "invalid_request", "the body must be JSON like {\"os\": {\"kind\", \"name\", \"version\"}} or empty")
+			httpx.Abort(c, http.StatusBadRequest, "invalid_request", "the body must be JSON like {\"os\": {\"kind\", \"name\", \"version\"}} or empty")
 			return
 		}
 	}
-	r := instanceapi.Report{IP: clientAddr(c.Request)}
+	r := instanceapi.Report{IP: httpx.ClientAddr(c.Request)}
 	if body.OS != nil {
 		r.OSKind, r.OSName, r.OSVersion = limit(body.OS.Kind), limit(body.OS.Name), limit(body.OS.Version)
 	}
@@ -95,14 +96,6 @@ func limit(s *string) *string {
 		return &cut
 	}
 	return s
-}
-
-func clientAddr(r *http.Request) netip.Addr {
-	ip, err := netip.ParseAddr(clientIP(r))
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ip.Unmap()
 }
 
 func (h instanceHandlers) owner(c *gin.Context) {
@@ -130,7 +123,7 @@ func (h instanceHandlers) session(c *gin.Context) {
 	st := caller.Session
 	now := time.Now()
 	if instanceapi.PingDue(st.LastPingAt, now) {
-		if err := h.store.Ping(c.Request.Context(), caller.SessionID, clientAddr(c.Request), now); err != nil {
+		if err := h.store.Ping(c.Request.Context(), caller.SessionID, httpx.ClientAddr(c.Request), now); err != nil {
 			h.fail(c, err)
 			return
 		}
@@ -145,7 +138,7 @@ func (h instanceHandlers) session(c *gin.Context) {
 func (h instanceHandlers) profile(c *gin.Context) {
 	caller := CallerFrom(c)
 	if !caller.HasScope(oidc.ScopeProfile) {
-		abort(c, http.StatusForbidden, "insufficient_scope", "this token was not granted profile:read")
+		httpx.Abort(c, http.StatusForbidden, "insufficient_scope", "this token was not granted profile:read")
 		return
 	}
 	p, err := h.store.Profile(c.Request.Context(), caller.Subject)
@@ -176,7 +169,7 @@ func (h instanceHandlers) latestRelease(c *gin.Context) {
 func (h instanceHandlers) packages(c *gin.Context) {
 	kind := c.Query("kind")
 	if kind != "" && kind != "community" && kind != "official" {
-		abort(c, http.StatusBadRequest, "invalid_request", "kind is community or official")
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "kind is community or official")
 		return
 	}
 	body, err := h.store.Packages(c.Request.Context(), kind)

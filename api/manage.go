@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -152,7 +154,7 @@ func (p *publicAPI) patchInstance(c *gin.Context) {
 	if !readJSON(c, &in, true) {
 		return
 	}
-	updated, err := p.d.Sharing.Update(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+	updated, err := p.d.Sharing.Update(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
 		sharing.InstanceChange{Name: in.Name, WorkspaceID: in.WorkspaceID})
 	if err != nil {
 		p.sharingFail(c, "update instance", err)
@@ -163,7 +165,7 @@ func (p *publicAPI) patchInstance(c *gin.Context) {
 
 func (p *publicAPI) deleteInstance(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := p.d.Sharing.Delete(actorContext(c, principalFrom(c).UserID), sharingActor(c), id); err != nil {
+	if _, err := p.d.Sharing.Delete(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), id); err != nil {
 		p.sharingFail(c, "delete instance", err)
 		return
 	}
@@ -240,7 +242,7 @@ func (p *publicAPI) createGrant(c *gin.Context) {
 	} else {
 		to.TeamID = *in.TeamID
 	}
-	share, err := p.d.Sharing.Grant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), to, expires)
+	share, err := p.d.Sharing.Grant(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), to, expires)
 	if err != nil {
 		p.sharingFail(c, "grant", err)
 		return
@@ -270,7 +272,7 @@ type emailShareBody struct {
 // end with it.
 func (p *publicAPI) deleteGrant(c *gin.Context) {
 	grantee := c.Param("user_id")
-	ch, err := p.d.Sharing.Revoke(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+	ch, err := p.d.Sharing.Revoke(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
 		sharing.Grantee{UserOrTeamID: grantee})
 	if err != nil {
 		p.sharingFail(c, "revoke", err)
@@ -326,7 +328,7 @@ type credentialsBody struct {
 // this once; the old one stops working at once.
 func (p *publicAPI) resetCredentials(c *gin.Context) {
 	id := c.Param("id")
-	cr, err := p.d.Sharing.ResetCredentials(actorContext(c, principalFrom(c).UserID), sharingActor(c), id)
+	cr, err := p.d.Sharing.ResetCredentials(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), id)
 	if err != nil {
 		p.sharingFail(c, "reset secret", err)
 		return
@@ -347,7 +349,7 @@ func (p *publicAPI) setAssistant(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "enabled (true or false) is required")
 		return
 	}
-	updated, _, err := p.d.Sharing.SetAssistant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), *in.Enabled)
+	updated, _, err := p.d.Sharing.SetAssistant(httpx.ActorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), *in.Enabled)
 	if err != nil {
 		p.sharingFail(c, "switch assistant", err)
 		return
@@ -476,7 +478,7 @@ func (p *publicAPI) createRegistrationKey(c *gin.Context) {
 		return
 	}
 	user := principalFrom(c).UserID
-	ctx := actorContext(c, user)
+	ctx := httpx.ActorContext(c, user)
 	ws := "" // the creator's Default workspace
 	if in.WorkspaceID != nil {
 		ws = *in.WorkspaceID
@@ -515,7 +517,7 @@ func (p *publicAPI) revokeRegistrationKey(c *gin.Context) {
 		notFound()
 		return
 	}
-	err := p.d.RegKeys.RevokeFor(actorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, id)
+	err := p.d.RegKeys.RevokeFor(httpx.ActorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, id)
 	if errors.Is(err, regkeys.ErrNotFound) {
 		notFound()
 		return
@@ -607,7 +609,7 @@ func (p *publicAPI) createPAT(c *gin.Context) {
 	if in.TeamID != nil {
 		n.TeamID = *in.TeamID
 	}
-	secret, t, err := p.d.PATs.Create(actorContext(c, pr.UserID), n)
+	secret, t, err := p.d.PATs.Create(httpx.ActorContext(c, pr.UserID), n)
 	if errors.Is(err, pats.ErrMadeWithPAT) {
 		apiError(c, http.StatusForbidden, reasonForbidden, pats.ErrMadeWithPAT.Error())
 		return
@@ -631,7 +633,7 @@ func (p *publicAPI) revokePAT(c *gin.Context) {
 	user := principalFrom(c).UserID
 	err := pats.ErrNotFound
 	if validID(id) {
-		err = p.d.PATs.Revoke(actorContext(c, user), user, id)
+		err = p.d.PATs.Revoke(httpx.ActorContext(c, user), user, id)
 	}
 	if errors.Is(err, pats.ErrNotFound) {
 		apiError(c, http.StatusNotFound, reasonNotFound, "you have no live personal access token "+id)
@@ -683,7 +685,7 @@ func (p *publicAPI) patchTeamUser(c *gin.Context) {
 	if in.UseSeat != nil {
 		useSeat = *in.UseSeat
 	}
-	if _, err := p.d.Access.UpdateMember(actorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID, role, useSeat); err != nil {
+	if _, err := p.d.Access.UpdateMember(httpx.ActorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID, role, useSeat); err != nil {
 		p.fail(c, "update member", err)
 		return
 	}
@@ -715,7 +717,7 @@ func (p *publicAPI) createTeam(c *gin.Context) {
 		return
 	}
 	user := principalFrom(c).UserID
-	t, _, err := p.d.Access.CreateTeam(actorContext(c, user), user, *in.Name, *in.BillingEmail)
+	t, _, err := p.d.Access.CreateTeam(httpx.ActorContext(c, user), user, *in.Name, *in.BillingEmail)
 	if err != nil {
 		p.fail(c, "create team", err)
 		return

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
@@ -151,7 +153,7 @@ func say(err, sentinel error) string {
 func (p *publicAPI) authenticate(scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
-		raw, ok := bearer(c)
+		raw, ok := httpx.Bearer(c)
 		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
 			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "a personal access token (Authorization: Bearer caido_…) is required")
@@ -505,7 +507,7 @@ func (p *publicAPI) createInvitation(c *gin.Context) {
 		return
 	}
 	pr := principalFrom(c)
-	ctx := actorContext(c, pr.UserID)
+	ctx := httpx.ActorContext(c, pr.UserID)
 	name := "A team admin"
 	if inviter, err := p.d.Access.Account(ctx, pr.UserID); err == nil && inviter.Name != "" {
 		name = inviter.Name
@@ -537,7 +539,7 @@ func (p *publicAPI) deleteInvitation(c *gin.Context) {
 		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
 		return
 	}
-	err := p.d.Access.DeleteInvitation(actorContext(c, principalFrom(c).UserID), m.Team.ID, id)
+	err := p.d.Access.DeleteInvitation(httpx.ActorContext(c, principalFrom(c).UserID), m.Team.ID, id)
 	if errors.Is(err, access.ErrNotFound) {
 		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
 		return
@@ -616,7 +618,7 @@ func (p *publicAPI) deleteTeamUser(c *gin.Context) {
 		apiError(c, http.StatusConflict, reasonConflict, "the team's owner cannot be removed from the team")
 		return
 	}
-	if _, err := p.d.Access.RemoveTeamMember(actorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID); err != nil {
+	if _, err := p.d.Access.RemoveTeamMember(httpx.ActorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID); err != nil {
 		p.fail(c, "remove member", err)
 		return
 	}
@@ -644,7 +646,7 @@ func (p *publicAPI) claimVoucher(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "code is required")
 		return
 	}
-	err := p.d.Access.ClaimVoucher(actorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, *in.Code)
+	err := p.d.Access.ClaimVoucher(httpx.ActorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, *in.Code)
 	switch {
 	case errors.Is(err, access.ErrVoucherInvalid):
 		apiError(c, http.StatusBadRequest, reasonInvalidCode, "the voucher code is unknown, expired or used up")

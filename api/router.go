@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -84,15 +84,15 @@ func NewRouter(d Deps) *gin.Engine {
 		otelgin.Middleware("caido-cloud",
 			otelgin.WithTracerProvider(d.Telemetry.TracerProvider()),
 			otelgin.WithMeterProvider(d.Telemetry.MeterProvider())),
-		accessLog(d.Log),
-		recovery(d.Log),
-		resolveClientIP(d.TrustedProxies),
+		httpx.AccessLog(d.Log),
+		httpx.Recovery(d.Log),
+		httpx.ResolveClientIP(d.TrustedProxies),
 	)
 	if strings.HasPrefix(d.PublicURL, "https://") {
-		r.Use(strictTransportSecurity)
+		r.Use(httpx.StrictTransportSecurity)
 	}
-	r.NoRoute(notFound)
-	r.NoMethod(methodNotAllowed)
+	r.NoRoute(httpx.NotFound)
+	r.NoMethod(httpx.MethodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readiness(d, false)) // details on the operator listener
@@ -107,43 +107,4 @@ func NewRouter(d Deps) *gin.Engine {
 		mountPublicAPI(r, d)
 	}
 	return r
-}
-
-// accessLog logs one line per request. It logs the route template, never
-// the raw path or query, which may carry codes or tokens.
-func accessLog(log *slog.Logger) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		start := time.Now()
-		c.Next()
-		route := c.FullPath()
-		if route == "" {
-			route = "(no route)"
-		}
-		level := slog.LevelDebug
-		if c.Writer.Status() >= 500 {
-			level = slog.LevelError
-		}
-		log.LogAttrs(c.Request.Context(), level, "request",
-			slog.String("method", c.Request.Method),
-			slog.String("route", route),
-			slog.Int("status", c.Writer.Status()),
-			slog.Duration("duration", time.Since(start)))
-	}
-}
-
-// recovery turns a panic into a 500 with the stable error body; the panic
-// value is logged, not sent.
-func recovery(log *slog.Logger) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				log.ErrorContext(c.Request.Context(), "handler panicked", "route", c.FullPath(), "panic", v)
-				abort(c, http.StatusInternalServerError, "server_error", "an internal error occurred")
-			}
-		}()
-		c.Next()
-	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -308,7 +310,7 @@ func (h *webHandlers) signIn(c *gin.Context) {
 		return
 	}
 	p := webPage{Title: "Sign in", CSRF: h.formToken(c), Next: safeNext(c.PostForm("next")), Email: c.PostForm("email")}
-	acct, err := h.accounts.SignIn(c.Request.Context(), p.Email, c.PostForm("password"), clientIP(c.Request))
+	acct, err := h.accounts.SignIn(c.Request.Context(), p.Email, c.PostForm("password"), httpx.ClientIP(c.Request))
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "sign-in attempts for this account or from this network")
@@ -463,7 +465,7 @@ func (h *webHandlers) renderDevice(c *gin.Context, status int, v *deviceView, ms
 // codeAttempt counts a typed code against the limits on wrong codes, per
 // address and per session. When ok is false the answer has been written.
 func (h *webHandlers) codeAttempt(c *gin.Context, sess accounts.Session) (accounts.Attempt, bool) {
-	att, err := h.accounts.CodeAttempt(c.Request.Context(), sess, clientIP(c.Request))
+	att, err := h.accounts.CodeAttempt(c.Request.Context(), sess, httpx.ClientIP(c.Request))
 	if errors.Is(err, accounts.ErrRateLimited) {
 		h.tooMany(c, err, "wrong codes from this network or this browser")
 		return accounts.Attempt{}, false
@@ -533,7 +535,7 @@ func (h *webHandlers) approve(c *gin.Context) {
 	// The page always names the claim: its default rule is for scripts.
 	name, workspace := c.PostForm("instance_name"), c.PostForm("workspace_id")
 	d := approval.Decision{Scopes: checked, Claim: &approval.Claim{Name: name, WorkspaceID: workspace}}
-	r, err := h.approval.Approve(actorContext(c, sess.Account.ID), approval.Approver{UserID: sess.Account.ID}, code, d)
+	r, err := h.approval.Approve(httpx.ActorContext(c, sess.Account.ID), approval.Approver{UserID: sess.Account.ID}, code, d)
 	if !h.counted(c, att, err, code) {
 		return
 	}

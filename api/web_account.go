@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/accounts"
@@ -192,7 +194,7 @@ func (p *accountPages) changePassword(c *gin.Context) {
 	page := webPage{Title: "Change your password", CSRF: sess.CSRF}
 	ended, err := p.accounts.ChangePassword(c.Request.Context(), sess, accounts.PasswordChange{
 		Current: c.PostForm("current_password"), New: c.PostForm("new_password"), Again: c.PostForm("new_password_again"),
-		IP: clientIP(c.Request),
+		IP: httpx.ClientIP(c.Request),
 	})
 	var fe *accounts.FieldError
 	switch {

@@ -1,4 +1,4 @@
-package api
+package httpx
 
 import (
 	"net/http"
@@ -35,8 +35,8 @@ func TestClientIP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := gin.New()
 			var got string
-			r.Use(resolveClientIP(trusted))
-			r.GET("/", func(c *gin.Context) { got = clientIP(c.Request) })
+			r.Use(ResolveClientIP(trusted))
+			r.GET("/", func(c *gin.Context) { got = ClientIP(c.Request) })
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.RemoteAddr = tc.peer
 			for k, v := range tc.headers {
@@ -51,8 +51,8 @@ func TestClientIP(t *testing.T) {
 	// With no trusted proxy configured, nothing is believed.
 	r := gin.New()
 	var got string
-	r.Use(resolveClientIP(nil))
-	r.GET("/", func(c *gin.Context) { got = clientIP(c.Request) })
+	r.Use(ResolveClientIP(nil))
+	r.GET("/", func(c *gin.Context) { got = ClientIP(c.Request) })
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.RemoteAddr = "10.1.2.3:443"
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")

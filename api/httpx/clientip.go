@@ -1,4 +1,4 @@
-package api
+package httpx
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 
 type clientIPKey struct{}
 
-// resolveClientIP decides the request's client address once, before any
+// ResolveClientIP decides the request's client address once, before any
 // handler runs, and keeps it in the request's context for clientIP.
-func resolveClientIP(trusted []netip.Prefix) gin.HandlerFunc {
+func ResolveClientIP(trusted []netip.Prefix) gin.HandlerFunc {
 	isTrusted := func(a netip.Addr) bool {
 		for _, p := range trusted {
 			if p.Contains(a) {
@@ -52,9 +52,9 @@ func resolveClientIP(trusted []netip.Prefix) gin.HandlerFunc {
 	}
 }
 
-// clientIP is the address the request came from, as resolveClientIP
+// ClientIP is the address the request came from, as ResolveClientIP
 // decided; the socket's when it did not run.
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	if ip, ok := r.Context().Value(clientIPKey{}).(netip.Addr); ok {
 		return ip.String()
 	}
@@ -116,8 +116,8 @@ func forwardedNode(s string) netip.Addr {
 	return a.Unmap()
 }
 
-// strictTransportSecurity tells browsers to use https only, for two years,
+// StrictTransportSecurity tells browsers to use https only, for two years,
 // once they have seen the site over TLS.
-func strictTransportSecurity(c *gin.Context) {
+func StrictTransportSecurity(c *gin.Context) {
 	c.Header("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 }
