@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/assistant/assistanttest"
@@ -82,7 +82,8 @@ func (w *assistantWorld) serveAssistant(t testing.TB, svc *assistant.Service) st
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(otelgin.Middleware("caido-cloud", otelgin.WithTracerProvider(w.a.Telemetry.TracerProvider())))
-	api.MountAssistant(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Provider: w.a.Provider, Assistant: svc})
+	testenv.Must(t, instance.Mount(r, instance.Deps{Provider: w.a.Provider, Sessions: w.a.Sessions, Store: w.a.InstanceAPI,
+		Assistant: svc, Log: w.a.Log}))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -11,12 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"

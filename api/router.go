@@ -12,6 +12,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -68,8 +69,9 @@ type Deps struct {
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// NewRouter returns the HTTP handler of the whole service.
-func NewRouter(d Deps) *gin.Engine {
+// NewRouter returns the HTTP handler of the whole service, or an error
+// naming a part it lacks.
+func NewRouter(d Deps) (*gin.Engine, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// gin believes X-Forwarded-For from anyone by default; resolveClientIP
@@ -100,11 +102,13 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {
 		mountIdentity(r, d)
-		mountInstanceAPI(r, d)
-		mountAssistant(r, d)
+		if err := instance.Mount(r, instance.Deps{Provider: d.Provider, Sessions: d.Sessions, Store: d.InstanceAPI,
+			Assistant: d.Assistant, Log: d.Log}); err != nil {
+			return nil, err
+		}
 		mountHeadless(r, d)
 		mountWeb(r, d)
 		mountPublicAPI(r, d)
 	}
-	return r
+	return r, nil
 }

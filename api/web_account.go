@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/mail"
 )
 

@@ -123,7 +123,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
-	a.Handler = api.NewRouter(deps)
+	if a.Handler, err = api.NewRouter(deps); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.AdminHandler = api.NewAdminRouter(api.AdminDeps{Deps: deps, Token: cfg.AdminToken, Keys: a.Keys})
 	return a, nil
 }

@@ -1,26 +1,47 @@
-package api
+// Package instance is the surface instances call: the reference's instance
+// API (liveness, the owner and workspace, a user's session and profile,
+// releases and packages) and the assistant, each behind the token kind it
+// takes.
+package instance
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"regexp"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/assistant"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
 
-// mountInstanceAPI routes the calls instances make (the reference's
-// instance API), other than the assistant's.
-func mountInstanceAPI(r *gin.Engine, d Deps) {
-	h := instanceHandlers{store: d.InstanceAPI, sessions: d.Sessions, log: d.Log}
+// Deps are what the instance API and the assistant call, all required.
+type Deps struct {
+	Provider  *oidc.Provider
+	Sessions  *oidc.Sessions
+	Store     *instanceapi.Store
+	Assistant *assistant.Service
+	Log       *slog.Logger
+}
+
+// Mount routes the calls instances make: the reference's instance API and
+// the assistant.
+func Mount(r gin.IRouter, d Deps) error {
+	for name, v := range map[string]any{"Provider": d.Provider, "Sessions": d.Sessions, "Store": d.Store, "Assistant": d.Assistant, "Log": d.Log} {
+		if reflect.ValueOf(v).IsNil() {
+			return fmt.Errorf("api/instance: %s is required", name)
+		}
+	}
+	h := instanceHandlers{store: d.Store, sessions: d.Sessions, log: d.Log}
 	asInstance := requireToken(d.Provider, oidc.KindInstance)
 	asUser := requireToken(d.Provider, oidc.KindUser)
 	r.POST("/instance/alive", asInstance, h.alive)
@@ -32,6 +53,8 @@ func mountInstanceAPI(r *gin.Engine, d Deps) {
 	// Public: an instance asks before anyone signs in.
 	r.GET("/releases/latest", h.latestRelease)
 	r.GET("/store/packages", h.packages)
+	mountAssistant(r, d)
+	return nil
 }
 
 type instanceHandlers struct {

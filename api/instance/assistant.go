@@ -1,4 +1,4 @@
-package api
+package instance
 
 import (
 	"encoding/json"
@@ -6,10 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
@@ -21,11 +20,8 @@ const maxCompletionBody = 4 << 20
 // mountAssistant routes the assistant for user tokens carrying the
 // assistant scope. POST /instance/assistant/complete/stream is the
 // streaming variant of /complete (see streamCompletion).
-func mountAssistant(r *gin.Engine, d Deps) {
+func mountAssistant(r gin.IRouter, d Deps) {
 	h := assistantHandlers{svc: d.Assistant, log: d.Log}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
 	g := r.Group("/instance/assistant", requireToken(d.Provider, oidc.KindUser), requireScope(oidc.ScopeAssistant), h.available)
 	g.GET("/models", h.models)
 	g.GET("/usage", h.usage)

@@ -1,4 +1,4 @@
-package api
+package instance
 
 import (
 	"errors"
@@ -6,10 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
 
