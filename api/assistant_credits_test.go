@@ -131,8 +131,4 @@ func TestAssistantRefusals(t *testing.T) {
 	if status, _, body := w.do(t, "GET", "/instance/assistant/models", w.token, nil); status != 200 {
 		t.Fatalf("models with no upstream: %d %s", status, body)
 	}
-	w.url = w.serveAssistant(t, nil)
-	if status, _, body := w.do(t, "GET", "/instance/assistant/models", w.token, nil); status != 503 || assistantErrorCode(body) != "ASSISTANT_UNAVAILABLE" {
-		t.Fatalf("no assistant at all: %d %s", status, body)
-	}
 }

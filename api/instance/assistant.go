@@ -46,12 +46,11 @@ type assistantHandlers struct {
 	log *slog.Logger
 }
 
-// available answers 503 when the assistant is not built, and for
-// completions when no upstream is configured; models and usage still
-// answer then, from the database.
+// available answers 503 for completions when no upstream is configured;
+// models and usage still answer then, from the database.
 func (h assistantHandlers) available(c *gin.Context) {
 	completion := c.Request.Method == http.MethodPost
-	if h.svc == nil || completion && !h.svc.Configured() {
+	if completion && !h.svc.Configured() {
 		httpx.Abort(c, http.StatusServiceUnavailable, "ASSISTANT_UNAVAILABLE", "the assistant is not configured on this cloud")
 		return
 	}
