@@ -11,6 +11,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/api/admin"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/approval"
@@ -97,7 +98,11 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	r.NoMethod(httpx.MethodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", readiness(d, false)) // details on the operator listener
+	ready := admin.Checks{Database: d.Database, Authz: d.Authz, Outbox: d.Outbox, Backups: d.Backups}
+	if err := ready.Validate(); err != nil {
+		return nil, err
+	}
+	r.GET("/readyz", admin.Readiness(ready, false)) // details on the operator listener
 	// /metrics is the admin listener's (api/admin.go), not the public one's.
 	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/admin"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -49,7 +50,7 @@ type App struct {
 	// Sharing is sharing instances, for the dashboard and /api/v1 alike.
 	Sharing *sharing.Service
 	Handler http.Handler
-	// AdminHandler is the operator-only listener's (api.NewAdminRouter).
+	// AdminHandler is the operator-only listener's (api/admin).
 	AdminHandler http.Handler
 	// Backups takes the daily backup; nil unless CAIDO_CLOUD_BACKUP_DIR and
 	// CAIDO_CLOUD_BACKUP_KEYSET are set.
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		resetter = a.Clients
 	}
 	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Accounts, Clients: resetter,
-		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL})
+		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL, MailLimit: cfg.ShareMailLimit})
 	if a.Backups, err = a.newBackups(); err != nil {
 		db.Close()
 		return nil, err
@@ -127,7 +128,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		db.Close()
 		return nil, err
 	}
-	a.AdminHandler = api.NewAdminRouter(api.AdminDeps{Deps: deps, Token: cfg.AdminToken, Keys: a.Keys})
+	a.AdminHandler, err = admin.New(admin.Deps{
+		Checks: admin.Checks{Database: deps.Database, Authz: a.Authz, Outbox: a.Outbox, Backups: a.Backups},
+		Token:  cfg.AdminToken, Access: a.Access, Keys: a.Keys, Telemetry: tel, Log: log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 

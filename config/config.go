@@ -46,6 +46,9 @@ type Config struct {
 	DeviceCodeLifetime   time.Duration
 	DevicePollInterval   time.Duration
 	RegistrationLimit    int
+	// ShareMailLimit is how many shares by email (each a mail sent on the
+	// sharer's behalf) a user may make per hour.
+	ShareMailLimit int
 	RegistrationWindow   time.Duration
 
 	AssistantBaseURL string
@@ -185,6 +188,14 @@ var Settings = []Setting{
 	{"CAIDO_CLOUD_REGISTRATION_WINDOW", "1h", "The window of CAIDO_CLOUD_REGISTRATION_LIMIT.", func(c *Config, v string) (err error) {
 		c.RegistrationWindow, err = positiveDuration(v)
 		return err
+	}},
+	{"CAIDO_CLOUD_SHARE_MAIL_LIMIT", "20", "Shares by email (each mails the address) a user may make per hour.", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive whole number")
+		}
+		c.ShareMailLimit = n
+		return nil
 	}},
 	{"CAIDO_CLOUD_ASSISTANT_BASE_URL", "", "OpenAI-compatible API the assistant proxies to, e.g. https://api.openai.com/v1 (unset: the assistant answers that it is unavailable).", func(c *Config, v string) error {
 		u, err := url.Parse(v)

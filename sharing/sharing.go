@@ -183,6 +183,16 @@ func (s *Service) within(ctx context.Context, a Actor, instanceID string) (bool,
 	return err == nil && team == a.TeamID, err
 }
 
+// manages says whether the actor manages the instance: can_manage, and for
+// a team's token an instance of its team.
+func (s *Service) manages(ctx context.Context, a Actor, instanceID string) (bool, error) {
+	within, err := s.within(ctx, a, instanceID)
+	if err != nil || !within {
+		return false, err
+	}
+	return s.check(ctx, a, "can_manage", authz.InstanceObject(instanceID))
+}
+
 // refusal is what an actor who may not manage the instance is told.
 func (s *Service) refusal(ctx context.Context, a Actor, instanceID string) error {
 	use, err := s.check(ctx, a, "can_use", authz.InstanceObject(instanceID))
@@ -339,7 +349,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Gra
 	if !validID(instanceID) {
 		return access.Change{}, noInstance(instanceID)
 	}
-	manage, err := s.check(ctx, a, "can_manage", authz.InstanceObject(instanceID))
+	manage, err := s.manages(ctx, a, instanceID)
 	if err != nil {
 		return access.Change{}, err
 	}
@@ -396,7 +406,7 @@ func (s *Service) Grants(ctx context.Context, a Actor, instanceID string) ([]acc
 	if !validID(instanceID) {
 		return nil, noInstance(instanceID)
 	}
-	manage, err := s.check(ctx, a, "can_manage", authz.InstanceObject(instanceID))
+	manage, err := s.manages(ctx, a, instanceID)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ func TestRules(t *testing.T) {
 		testenv.Must(t, err)
 	}
 	box := testenv.ClaimedInstance(t, a, anne.ID, anne.DefaultWorkspaceID, "box").ID
+	redBox := testenv.ClaimedInstance(t, a, anne.ID, red.DefaultWorkspaceID, "red box").ID
 	_, err = a.Access.Grant(ctx, box, access.Grantee{UserID: bob.ID}, nil, anne.ID)
 	testenv.Must(t, err)
 	unknown := "0b5e6a2e-4f7c-4f43-9d39-0f3c2a7d9e11"
@@ -57,8 +58,12 @@ func TestRules(t *testing.T) {
 	}{
 		{"with a team of hers", as(anne), box, sharing.Grantee{TeamID: red.ID}, &soon, 0, ""},
 		{"with a team she is not in", as(anne), box, sharing.Grantee{TeamID: unknown}, nil, sharing.NotFound, sharing.SubjectTeam},
-		{"with Blue, by her Red token", sharing.Actor{UserID: anne.ID, TeamID: red.ID}, box, sharing.Grantee{TeamID: blue.ID}, nil, sharing.NotFound, sharing.SubjectTeam},
-		{"with a team of hers, by its token", sharing.Actor{UserID: anne.ID, TeamID: blue.ID}, box, sharing.Grantee{TeamID: blue.ID}, nil, 0, ""},
+		// A team's token acts only within its team: her personal instance
+		// is outside it, whatever the grantee.
+		{"with Blue, by her Red token", sharing.Actor{UserID: anne.ID, TeamID: red.ID}, box, sharing.Grantee{TeamID: blue.ID}, nil, sharing.NotFound, sharing.SubjectInstance},
+		{"with Red, by her Red token", sharing.Actor{UserID: anne.ID, TeamID: red.ID}, box, sharing.Grantee{TeamID: red.ID}, nil, sharing.NotFound, sharing.SubjectInstance},
+		{"with Red's instance, by her Red token, with Blue", sharing.Actor{UserID: anne.ID, TeamID: red.ID}, redBox, sharing.Grantee{TeamID: blue.ID}, nil, sharing.NotFound, sharing.SubjectTeam},
+		{"with a team of hers", as(anne), box, sharing.Grantee{TeamID: blue.ID}, nil, 0, ""},
 		{"with a malformed team id", as(anne), box, sharing.Grantee{TeamID: "blue"}, nil, sharing.NotFound, sharing.SubjectTeam},
 		{"by a grantee", as(bob), box, sharing.Grantee{UserEmail: "olga@example.test"}, nil, sharing.Forbidden, sharing.SubjectInstance},
 		{"by a stranger", as(olga), box, sharing.Grantee{UserEmail: "dave@example.test"}, nil, sharing.NotFound, sharing.SubjectInstance},

@@ -1,9 +1,10 @@
-package api
+package admin
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -13,23 +14,34 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
+	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
-// AdminDeps are the operator listener's: the public Deps, the operator
-// credential, and the signing keys to rotate.
-type AdminDeps struct {
-	Deps
+// Deps are what the operator listener calls. Backups may be nil (no
+// backups configured on this replica: readiness says so); Keys is nil on a
+// replica that holds no master key (rotation then answers 503).
+type Deps struct {
+	Checks
 	// Token is CAIDO_CLOUD_ADMIN_TOKEN; empty: /admin/v1/* answers 401.
-	Token string
-	Keys  *signing.Keys
+	Token     string
+	Access    *access.Service
+	Keys      *signing.Keys
+	Telemetry *telemetry.Providers
+	Log       *slog.Logger
 }
 
-// NewAdminRouter is the operator-only listener (CAIDO_CLOUD_ADMIN_LISTEN_ADDR,
+// New is the operator-only listener (CAIDO_CLOUD_ADMIN_LISTEN_ADDR,
 // loopback by default): metrics, readiness with details, and /admin/v1/*
 // behind the operator credential. None of it is routed on the public
-// listener. Every action here has a CLI subcommand too, which talks to the
-// database directly.
-func NewAdminRouter(d AdminDeps) *gin.Engine {
+// listener. Every action here has a CLI subcommand too, which calls the
+// same services.
+func New(d Deps) (*gin.Engine, error) {
+	if err := d.Checks.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Access == nil || d.Telemetry == nil || d.Log == nil {
+		return nil, errors.New("api/admin: Access, Telemetry and Log are required")
+	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
@@ -39,7 +51,7 @@ func NewAdminRouter(d AdminDeps) *gin.Engine {
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", readiness(d.Deps, true))
+	r.GET("/readyz", Readiness(d.Checks, true))
 	r.GET("/metrics", gin.WrapH(d.Telemetry.MetricsHandler()))
 
 	h := adminHandlers{d: d}
@@ -62,10 +74,10 @@ func NewAdminRouter(d AdminDeps) *gin.Engine {
 	v1.PUT("/teams/:id/subscription", h.setSubscription)
 	v1.POST("/vouchers", h.createVoucher)
 	v1.POST("/keys/rotate", h.rotateKeys)
-	return r
+	return r, nil
 }
 
-type adminHandlers struct{ d AdminDeps }
+type adminHandlers struct{ d Deps }
 
 // adminError answers a domain error with its 4xx, or a 500 when it is ours.
 func (h adminHandlers) adminError(c *gin.Context, err error) {

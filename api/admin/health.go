@@ -1,11 +1,14 @@
-package api
+package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/caido-cloud/caido-cloud/backup"
 
 	"github.com/gin-gonic/gin"
 )
@@ -18,14 +21,38 @@ type check struct {
 	Detail any `json:"detail,omitempty"`
 }
 
-// readiness answers 200 only when PostgreSQL answers, the schema is at this
+// Checks are what readiness asks: the database, OpenFGA, the outbox's
+// backlog and the last backups (Backups nil: none configured here).
+type Checks struct {
+	Database interface {
+		Ping(ctx context.Context) error
+		PendingMigrations(ctx context.Context) ([]string, error)
+	}
+	Authz interface {
+		Ready(ctx context.Context) error
+	}
+	Outbox interface {
+		Pending(ctx context.Context) (int64, error)
+	}
+	Backups *backup.Scheduler
+}
+
+// Validate names a check readiness cannot make.
+func (c Checks) Validate() error {
+	if c.Database == nil || c.Authz == nil || c.Outbox == nil {
+		return errors.New("api/admin: readiness needs Database, Authz and Outbox")
+	}
+	return nil
+}
+
+// Readiness answers 200 only when PostgreSQL answers, the schema is at this
 // binary's head, and OpenFGA answers with this binary's model written.
 //
 // detailed is the operator listener's answer: each check's error and detail
 // (outbox backlog, the last backup). The public answer says only which
 // checks pass: a load balancer needs no more, and errors name internal
 // addresses and paths the public should not see.
-func readiness(d Deps, detailed bool) gin.HandlerFunc {
+func Readiness(d Checks, detailed bool) gin.HandlerFunc {
 	checks := map[string]func(context.Context) check{
 		"postgres": func(ctx context.Context) check {
 			return result(d.Database.Ping(ctx), nil)
