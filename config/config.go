@@ -48,8 +48,8 @@ type Config struct {
 	RegistrationLimit    int
 	// ShareMailLimit is how many shares by email (each a mail sent on the
 	// sharer's behalf) a user may make per hour.
-	ShareMailLimit int
-	RegistrationWindow   time.Duration
+	ShareMailLimit     int
+	RegistrationWindow time.Duration
 
 	AssistantBaseURL string
 	AssistantAPIKey  string
