@@ -281,16 +281,12 @@ func (h *dashHandlers) createTeam(c *gin.Context) {
 		return
 	}
 	v := &dashHomeView{TeamName: strings.TrimSpace(c.PostForm("name")), BillingEmail: strings.TrimSpace(c.PostForm("billing_email"))}
-	if v.TeamName == "" || len(v.TeamName) > 200 {
-		h.renderHome(c, http.StatusBadRequest, v, "Name the team (1 to 200 characters). No team was created.")
-		return
-	}
-	team, ch, err := h.access.CreateTeam(actorContext(c, sess.Account.ID), sess.Account.ID, v.TeamName, v.BillingEmail)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderHome(c, http.StatusBadRequest, v, "Enter the billing email as an address like billing@example.com. No team was created.")
-		return
-	case err != nil:
+	team, ch, err := h.deps.Teams.CreateTeam(actorContext(c, sess.Account.ID), teamActor(sess), v.TeamName, v.BillingEmail)
+	if err != nil {
+		if a := teamRefusal("create", err); a.Status != 0 && a.Heading == "" {
+			h.renderHome(c, a.Status, v, a.Text)
+			return
+		}
 		h.unavailable(c, err)
 		return
 	}

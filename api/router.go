@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/store"
+	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -47,8 +48,10 @@ type Deps struct {
 	// Approval decides device sign-ins for the device page and headless
 	// approval.
 	Approval *approval.Service
-	Access   *access.Service
-	RegKeys  *regkeys.Service
+	// Teams administers teams for the team pages and /api/v1/team/*.
+	Teams   *teams.Service
+	Access  *access.Service
+	RegKeys *regkeys.Service
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
 	// Backups, when set, is shown by /readyz; it never fails readiness.
