@@ -104,32 +104,37 @@ func (s *Service) Grant(ctx context.Context, instanceID string, to Grantee, expi
 		expiresAt = &at
 	}
 	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		old, err := deleteGrant(ctx, tx, instanceID, to)
-		if err != nil {
-			return nil, err
-		}
-		var workspaceID *string
-		err = tx.QueryRow(ctx, `INSERT INTO instance_grants (instance_id, user_id, team_id, expires_at, granted_by)
-			VALUES ($1, nullif($2, '')::uuid, nullif($3, '')::uuid, $4, nullif($5, '')::uuid)
-			RETURNING (SELECT workspace_id::text FROM instances WHERE id = $1)`,
-			instanceID, to.UserID, to.TeamID, expiresAt, grantedBy).Scan(&workspaceID)
-		if err != nil {
-			return nil, translate(err, "grant on instance "+instanceID)
-		}
-		team, err := teamOfInstance(ctx, tx, instanceID)
-		if err != nil {
-			return nil, err
-		}
-		// In the instance's team's log and, for a share with a team, in that
-		// team's too: its members gained access.
-		if err := recordForTeams(ctx, tx, AuditGrant, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
-			map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
-			return nil, err
-		}
-		// A tuple's condition cannot be changed in place: the old grant's
-		// tuple is deleted first, in order, then the new one written.
-		return append(old, authz.Write(grantTuple(instanceID, to, expiresAt))), bumpGeneration(ctx, tx, deref(workspaceID)...)
+		return grant(ctx, tx, instanceID, to, expiresAt, grantedBy)
 	})
+}
+
+// grant writes the grant in tx and returns its tuple changes.
+func grant(ctx context.Context, tx pgx.Tx, instanceID string, to Grantee, expiresAt *time.Time, grantedBy string) ([]authz.Op, error) {
+	old, err := deleteGrant(ctx, tx, instanceID, to)
+	if err != nil {
+		return nil, err
+	}
+	var workspaceID *string
+	err = tx.QueryRow(ctx, `INSERT INTO instance_grants (instance_id, user_id, team_id, expires_at, granted_by)
+		VALUES ($1, nullif($2, '')::uuid, nullif($3, '')::uuid, $4, nullif($5, '')::uuid)
+		RETURNING (SELECT workspace_id::text FROM instances WHERE id = $1)`,
+		instanceID, to.UserID, to.TeamID, expiresAt, grantedBy).Scan(&workspaceID)
+	if err != nil {
+		return nil, translate(err, "grant on instance "+instanceID)
+	}
+	team, err := teamOfInstance(ctx, tx, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	// In the instance's team's log and, for a share with a team, in that
+	// team's too: its members gained access.
+	if err := recordForTeams(ctx, tx, AuditGrant, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+		map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
+		return nil, err
+	}
+	// A tuple's condition cannot be changed in place: the old grant's
+	// tuple is deleted first, in order, then the new one written.
+	return append(old, authz.Write(grantTuple(instanceID, to, expiresAt))), bumpGeneration(ctx, tx, deref(workspaceID)...)
 }
 
 // Revoke ends a grant; the grantee's sessions on the instance end with it

@@ -134,6 +134,11 @@ type InstanceSummary struct {
 	OS               string     `json:"os"`
 	// RecentUsers are the emails of who used it in the last 30 days.
 	RecentUsers []string `json:"recent_users"`
+	// The workspace's owner: a team (OwnerTeamID and its name) or a user
+	// (their name and email).
+	OwnerTeamID string `json:"-"`
+	OwnerName   string `json:"-"`
+	OwnerEmail  string `json:"-"`
 }
 
 // Alive says whether the instance reported itself recently.
@@ -155,9 +160,12 @@ func (s *Service) instances(ctx context.Context, where string, ids []string) ([]
 	rows, err := s.db.Query(ctx, `SELECT i.id::text, i.name, w.id::text, w.name, coalesce(u.email, ''), i.claimed_at, i.assistant_enabled,
 			l.seen_at, coalesce(l.version, ''), trim(coalesce(l.os_name, '') || ' ' || coalesce(l.os_version, '')),
 			coalesce((SELECT array_agg(DISTINCT su.email) FROM session_pings p JOIN users su ON su.id = p.user_id
-				WHERE p.instance_id = i.id AND p.at > now() - interval '30 days'), '{}')
+				WHERE p.instance_id = i.id AND p.at > now() - interval '30 days'), '{}'),
+			coalesce(w.owner_team_id::text, ''), coalesce(ot.name, ou.name, ''), coalesce(ou.email, '')
 		FROM instances i JOIN workspaces w ON w.id = i.workspace_id
 		LEFT JOIN users u ON u.id = i.claimed_by
+		LEFT JOIN users ou ON ou.id = w.owner_user_id
+		LEFT JOIN teams ot ON ot.id = w.owner_team_id
 		LEFT JOIN instance_last_seen l ON l.instance_id = i.id
 		WHERE `+where+` ORDER BY w.name, i.name, i.id`, ids)
 	if err != nil {
@@ -166,7 +174,7 @@ func (s *Service) instances(ctx context.Context, where string, ids []string) ([]
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (InstanceSummary, error) {
 		var i InstanceSummary
 		err := r.Scan(&i.ID, &i.Name, &i.WorkspaceID, &i.WorkspaceName, &i.ClaimedBy, &i.ClaimedAt, &i.AssistantEnabled,
-			&i.LastSeenAt, &i.Version, &i.OS, &i.RecentUsers)
+			&i.LastSeenAt, &i.Version, &i.OS, &i.RecentUsers, &i.OwnerTeamID, &i.OwnerName, &i.OwnerEmail)
 		return i, err
 	})
 }
@@ -180,6 +188,10 @@ type GrantInfo struct {
 	TeamName   string     `json:"team_name,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	CreatedAt  time.Time  `json:"created_at"`
+	// Pending is a share by email waiting for its address to be verified
+	// (PendingShares): PendingID is its id, and it has no user yet.
+	Pending   bool   `json:"pending,omitempty"`
+	PendingID string `json:"pending_id,omitempty"`
 }
 
 // Grants lists an instance's shares.

@@ -29,15 +29,34 @@ func isAddress(s string) bool {
 
 // CreateUser creates a user and their Default workspace.
 func (s *Service) CreateUser(ctx context.Context, email, name string) (User, Change, error) {
-	u := User{Email: strings.TrimSpace(email), Name: strings.TrimSpace(name)}
+	return s.CreateAccount(ctx, NewUser{Email: email, Name: name})
+}
+
+// NewUser is a user to create, with what sign-up stores beside them.
+type NewUser struct {
+	Email, Name string
+	// PasswordHash is the encoded argon2id hash ("" for none: no password
+	// sign-in until one is set).
+	PasswordHash string
+	// SignupUserAgent is the sign-up browser's User-Agent ("" for none).
+	SignupUserAgent string
+}
+
+// CreateAccount creates a user, their password hash and user agent and their
+// Default workspace in one transaction: a sign-up that fails half-way
+// leaves no account that cannot sign in.
+func (s *Service) CreateAccount(ctx context.Context, n NewUser) (User, Change, error) {
+	u := User{Email: strings.TrimSpace(n.Email), Name: strings.TrimSpace(n.Name)}
 	if !isAddress(u.Email) {
-		return u, Change{}, fmt.Errorf("email %q is not an address: %w", email, ErrInvalid)
+		return u, Change{}, fmt.Errorf("email %q is not an address: %w", n.Email, ErrInvalid)
 	}
 	if u.Name == "" || len(u.Name) > 200 {
 		return u, Change{}, fmt.Errorf("name must be 1 to 200 characters: %w", ErrInvalid)
 	}
 	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
-		err := tx.QueryRow(ctx, `INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id::text`, u.Email, u.Name).Scan(&u.ID)
+		err := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash, signup_user_agent)
+			VALUES ($1, $2, nullif($3, ''), nullif($4, '')) RETURNING id::text`,
+			u.Email, u.Name, n.PasswordHash, n.SignupUserAgent).Scan(&u.ID)
 		if err != nil {
 			return nil, translate(err, "user "+u.Email)
 		}

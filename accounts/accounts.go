@@ -6,7 +6,8 @@
 //
 // Email verification (verification.go) mails a link that sets
 // users.email_verified_at; an unverified account is told so on the home page
-// and may otherwise do everything a verified one may.
+// and may otherwise do everything a verified one may, except be reached by
+// shares by email (they wait for the verification).
 package accounts
 
 import (

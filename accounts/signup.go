@@ -32,8 +32,9 @@ type SignUp struct {
 // maxUserAgent bounds what is stored of a User-Agent header.
 const maxUserAgent = 512
 
-// SignUp creates an account: the user and their Default workspace (through
-// access), the password's argon2id hash and the sign-up user agent. Bad
+// SignUp creates an account: the user and their Default workspace, the
+// password's argon2id hash and the sign-up user agent, in one transaction
+// (access.CreateAccount). Bad
 // input is a *FieldError and an existing email ErrEmailTaken; neither
 // stores anything.
 func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
@@ -59,7 +60,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("sign up: hash the password: %w", err)
 	}
-	u, _, err := s.access.CreateUser(ctx, email, name)
+	ua := strings.ToValidUTF8(in.UserAgent, "")
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	u, _, err := s.access.CreateAccount(ctx, access.NewUser{Email: email, Name: name, PasswordHash: encoded, SignupUserAgent: ua})
 	switch {
 	case errors.Is(err, access.ErrConflict):
 		return Account{}, ErrEmailTaken
@@ -67,17 +72,6 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 		return Account{}, &FieldError{"email", "Enter an email address like name@example.com."}
 	case err != nil:
 		return Account{}, fmt.Errorf("sign up: %w", err)
-	}
-	ua := strings.ToValidUTF8(in.UserAgent, "")
-	if len(ua) > maxUserAgent {
-		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
-	}
-	// access.CreateUser commits on its own: should this update fail, the
-	// account exists without a password and cannot sign in (its owner
-	// signs up again once an operator deletes it).
-	if _, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2, signup_user_agent = nullif($3, '') WHERE id = $1`,
-		u.ID, encoded, ua); err != nil {
-		return Account{}, fmt.Errorf("sign up: store the password: %w", err)
 	}
 	return Account{ID: u.ID, Email: u.Email, Name: u.Name, DefaultWorkspaceID: u.DefaultWorkspaceID}, nil
 }

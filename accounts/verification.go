@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caido-cloud/caido-cloud/access"
 )
 
 // Email verification: a mailed link proves that the user reads the address
 // they signed up with. Until they follow it, users.email_verified_at is NULL
-// and the home page says so; nothing else is refused to an unverified
-// account (yet).
+// and the home page says so, and shares by email to the address wait
+// (access.ShareByEmail): verifying turns them into grants.
 
 var (
 	// ErrVerificationUnknown is a link token that was never issued, is
@@ -150,6 +152,12 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (Verified, erro
 		if _, err := tx.Exec(ctx, `UPDATE users SET email_verified_at = coalesce(email_verified_at, $2) WHERE id = $1`,
 			out.UserID, now); err != nil {
 			return fmt.Errorf("mark the address verified: %w", err)
+		}
+		// Shares by email waited for the address to be proven someone's:
+		// they become this account's grants with the verification, or not
+		// at all.
+		if err := access.GrantPendingSharesTx(ctx, tx, out.UserID, out.Email); err != nil {
+			return fmt.Errorf("grant the shares waiting for the address: %w", err)
 		}
 		return nil
 	})

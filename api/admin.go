@@ -170,22 +170,13 @@ func (h adminHandlers) rotateKeys(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if err := h.d.Keys.Ensure(ctx); err != nil {
-		h.adminError(c, err)
-		return
-	}
-	algs, err := h.d.Keys.SignatureAlgorithms(ctx)
+	rotated, err := h.d.Keys.RotateAll(ctx)
 	if err != nil {
 		h.adminError(c, err)
 		return
 	}
 	kids := map[string]string{}
-	for _, alg := range algs {
-		kid, err := h.d.Keys.Rotate(ctx, alg)
-		if err != nil {
-			h.adminError(c, err)
-			return
-		}
+	for alg, kid := range rotated {
 		kids[string(alg)] = kid
 	}
 	c.JSON(http.StatusOK, gin.H{"keys": kids})

@@ -82,7 +82,7 @@ func (w *assistantWorld) serveAssistant(t testing.TB, svc *assistant.Service) st
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(otelgin.Middleware("caido-cloud", otelgin.WithTracerProvider(w.a.Telemetry.TracerProvider())))
-	api.MountAssistant(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Authz: w.a.Authz, Log: w.a.Log, Provider: w.a.Provider, Assistant: svc})
+	api.MountAssistant(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Provider: w.a.Provider, Assistant: svc})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -135,6 +135,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 		"Anne", "Bob", "1 of 3 seats used")
 	var bobID string
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT id::text FROM users WHERE email = 'bob@example.test'`).Scan(&bobID))
+	markVerified(t, w.a, bobID) // a share by email reaches only a verified address
 	testenv.AssertCheck(t, w.a, bobID, "member", authz.TeamObject(team), true)
 
 	webRun(t, admin, "the admin reloads the team's page",
@@ -174,6 +175,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT u.id::text, w.id::text FROM users u JOIN workspaces w ON w.owner_user_id = u.id
 		WHERE u.email = 'anne@example.test'`).Scan(&anneID, &anneWS))
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT id::text FROM users WHERE email = 'bob@example.test'`).Scan(&bobID))
+	markVerified(t, w.a, bobID) // a share by email reaches only a verified address
 	in := testenv.ClaimedInstance(t, w.a, anneID, anneWS, "shared box")
 
 	bob := dashContext(t, admin)

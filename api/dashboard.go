@@ -18,6 +18,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // mountDashboard routes the signed-in pages: the home page, instances and
@@ -27,7 +28,8 @@ import (
 // back), every form carries the session's CSRF token, and every decision
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
-	dh := &dashHandlers{webHandlers: h, deps: d}
+
+	dh := &dashHandlers{webHandlers: h, deps: d, sharing: d.Sharing}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -65,6 +67,8 @@ type dashHandlers struct {
 	*webHandlers
 	// deps are the router's: the pages use its database, tokens, keys and mail.
 	deps Deps
+	// sharing decides and makes the share forms' changes.
+	sharing *sharing.Service
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.
@@ -121,6 +125,7 @@ var dashNotices = map[string]string{
 	"assistant-off":      "The assistant is switched off for this instance.",
 	"deleted":            "The instance is deleted: its credentials no longer work.",
 	"shared":             "The instance is shared.",
+	"shared-by-email":    "The instance is shared with that address, which is told by mail: its account may use it once the address is verified.",
 	"revoked":            "The share is revoked: its sessions on the instance are ended.",
 	"key-revoked":        "The registration key is revoked: instances can no longer register with it.",
 	"token-revoked":      "The token is revoked: it no longer works.",
@@ -212,26 +217,15 @@ type dashWorkspace struct {
 }
 
 // workspaces lists the workspaces the user may see (can_view) and whether
-// they may add instances to each (can_add_instance).
+// they may add instances to each (can_add_instance): sharing.Workspaces.
 func (h *dashHandlers) workspaces(c *gin.Context, sess accounts.Session) ([]dashWorkspace, error) {
-	all, err := h.accounts.Workspaces(c.Request.Context(), sess.Account.ID)
+	ws, err := h.sharing.Workspaces(c.Request.Context(), sharingActorOf(sess))
 	if err != nil {
 		return nil, err
 	}
-	var out []dashWorkspace
-	for _, w := range all {
-		view, err := h.can(c, sess, "can_view", authz.WorkspaceObject(w.ID))
-		if err != nil {
-			return nil, err
-		}
-		if !view {
-			continue
-		}
-		add, err := h.can(c, sess, "can_add_instance", authz.WorkspaceObject(w.ID))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, dashWorkspace{Workspace: w, Manage: add})
+	out := make([]dashWorkspace, len(ws))
+	for i, w := range ws {
+		out[i] = dashWorkspace{Workspace: w.Workspace, Manage: w.CanAddInstance}
 	}
 	return out, nil
 }

@@ -1,20 +1,17 @@
 package api
 
 import (
-	"errors"
+	"fmt"
+	"math"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/approval"
-	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/oidc/clients"
+	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
 // dashInstance is an instance as the pages list it.
@@ -27,29 +24,17 @@ type dashInstance struct {
 	Shared bool
 }
 
-func newDashInstance(in access.InstanceSummary, now time.Time, shared bool) dashInstance {
-	return dashInstance{InstanceSummary: in, Alive: in.Alive(now), Shared: shared}
-}
-
-// dashOwner names a workspace's owner as the pages show it: "yours",
-// "team Red", or another user's name.
-func dashOwner(w accounts.Workspace, mine bool) string {
+func newDashInstance(in sharing.Instance, viewer accounts.Session, now time.Time) dashInstance {
+	d := dashInstance{InstanceSummary: in.InstanceSummary, Alive: in.Alive(now), Shared: in.Shared}
 	switch {
-	case w.Team:
-		return "team " + w.OwnerName
-	case mine:
-		return "yours"
+	case in.OwnerTeamID != "":
+		d.Owner = "team " + in.OwnerName
+	case strings.EqualFold(in.OwnerEmail, viewer.Account.Email):
+		d.Owner = "yours"
+	default:
+		d.Owner = in.OwnerName
 	}
-	return w.OwnerName
-}
-
-// owner names the owner of an instance's workspace.
-func (h *dashHandlers) owner(c *gin.Context, sess accounts.Session, instanceID string) (string, error) {
-	in, err := h.accounts.Instance(c.Request.Context(), instanceID)
-	if err != nil {
-		return "", err
-	}
-	return dashOwner(in.Workspace, strings.EqualFold(in.Workspace.OwnerEmail, sess.Account.Email)), nil
+	return d
 }
 
 // dashInstancesView is the instances page.
@@ -62,60 +47,15 @@ func (h *dashHandlers) instancesPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	ws, err := h.workspaces(c, sess)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	ids := make([]string, len(ws))
-	for i, w := range ws {
-		ids[i] = w.ID
-	}
-	own, err := h.access.InstancesIn(ctx, ids)
+	list, err := h.sharing.List(c.Request.Context(), sharingActorOf(sess))
 	if err != nil {
 		h.unavailable(c, err)
 		return
 	}
 	now := time.Now()
 	v := &dashInstancesView{}
-	for _, in := range own {
-		d := newDashInstance(in, now, false)
-		for _, w := range ws {
-			if w.ID == in.WorkspaceID {
-				d.Owner = dashOwner(w.Workspace, true) // a personal workspace listed is theirs
-			}
-		}
-		v.Instances = append(v.Instances, d)
-	}
-	sharedIDs, err := h.access.SharedWith(ctx, sess.Account.ID)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	sharedIDs = slices.DeleteFunc(sharedIDs, func(id string) bool {
-		return slices.ContainsFunc(own, func(in access.InstanceSummary) bool { return in.ID == id })
-	})
-	shared, err := h.access.InstancesByID(ctx, sharedIDs)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	for _, in := range shared {
-		// The grant's tuple decides, expiry included.
-		ok, err := h.can(c, sess, "can_use", authz.InstanceObject(in.ID))
-		if err != nil {
-			h.unavailable(c, err)
-			return
-		}
-		if ok {
-			d := newDashInstance(in, now, true)
-			if d.Owner, err = h.owner(c, sess, in.ID); err != nil {
-				h.unavailable(c, err)
-				return
-			}
-			v.Instances = append(v.Instances, d)
-		}
+	for _, in := range list {
+		v.Instances = append(v.Instances, newDashInstance(in, sess, now))
 	}
 	h.page(c, http.StatusOK, "instances", "Instances", v, "")
 }
@@ -143,44 +83,16 @@ type dashInstanceView struct {
 // instance they may not use is not found, whether it exists or not. When ok
 // is false the answer has been written.
 func (h *dashHandlers) instance(c *gin.Context, sess accounts.Session) (*dashInstanceView, bool) {
-	id := c.Param("id")
-	if _, err := uuid.Parse(id); err != nil {
+	in, err := h.sharing.Get(c.Request.Context(), sharingActorOf(sess), c.Param("id"))
+	if e, refused := sharing.AsError(err); refused && e.Code == sharing.NotFound {
 		h.noInstance(c)
 		return nil, false
 	}
-	use, err := h.can(c, sess, "can_use", authz.InstanceObject(id))
 	if err != nil {
 		h.unavailable(c, err)
 		return nil, false
 	}
-	if !use {
-		h.noInstance(c)
-		return nil, false
-	}
-	found, err := h.access.InstancesByID(c.Request.Context(), []string{id})
-	if err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	if len(found) != 1 {
-		h.noInstance(c)
-		return nil, false
-	}
-	v := &dashInstanceView{}
-	if v.Manage, err = h.can(c, sess, "can_manage", authz.InstanceObject(id)); err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	view, err := h.can(c, sess, "can_view", authz.WorkspaceObject(found[0].WorkspaceID))
-	if err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
-	v.In = newDashInstance(found[0], time.Now(), !view)
-	if v.In.Owner, err = h.owner(c, sess, id); err != nil {
-		h.unavailable(c, err)
-		return nil, false
-	}
+	v := &dashInstanceView{In: newDashInstance(in, sess, time.Now()), Manage: in.Rights.Manage}
 	v.Name = v.In.Name
 	return v, true
 }
@@ -190,32 +102,52 @@ func (h *dashHandlers) noInstance(c *gin.Context) {
 		"There is no instance here that you may use. If it was shared with you, the share may have ended: ask whoever manages it.")
 }
 
-// manage is instance for the instance's changes: only those who may manage
-// it may make them. When ok is false the answer has been written.
-func (h *dashHandlers) manage(c *gin.Context) (accounts.Session, *dashInstanceView, bool) {
-	sess, ok := h.form(c, "/instances/"+c.Param("id"))
-	if !ok {
-		return sess, nil, false
+// managersOnly answers a viewer who may use the instance but not change it.
+func (h *dashHandlers) managersOnly(c *gin.Context, v *dashInstanceView) {
+	ask := v.In.OwnerName
+	if v.In.OwnerTeamID != "" {
+		ask = "an admin of the team " + v.In.OwnerName
+	}
+	h.bad(c, http.StatusForbidden, "Only its managers may do this",
+		"Only those who manage the instance's workspace may change it: ask "+ask+".")
+}
+
+// changed answers a change of the instance through sharing: done (to the
+// instance's page, or to the list when the viewer lost it with the change),
+// or refused: not found, managers only, or the page again with what to
+// change (invalid says it).
+func (h *dashHandlers) changed(c *gin.Context, sess accounts.Session, err error, what string, ch access.Change, invalid string) {
+	id := c.Param("id")
+	e, refused := sharing.AsError(err)
+	switch {
+	case err == nil:
+		dashDone(c, "/instances/"+id, what, ch)
+		return
+	case !refused:
+		h.unavailable(c, err)
+		return
+	case e.Code == sharing.NotFound && e.Subject == sharing.SubjectInstance && what == "moved":
+		// The move went through and took the instance out of the viewer's
+		// reach (a team's workspace they only see).
+		dashDone(c, "/instances", what, ch)
+		return
+	case e.Code == sharing.NotFound && e.Subject == sharing.SubjectInstance:
+		h.noInstance(c)
+		return
 	}
 	v, ok := h.instance(c, sess)
 	if !ok {
-		return sess, nil, false
+		return
 	}
-	if !v.Manage {
-		h.bad(c, http.StatusForbidden, "Only its managers may do this",
-			"Only those who manage the instance's workspace may change it: ask "+h.askWho(c, v)+".")
-		return sess, nil, false
+	if e.Code == sharing.Forbidden && e.Subject == sharing.SubjectInstance || !v.Manage {
+		h.managersOnly(c, v)
+		return
 	}
-	return sess, v, true
-}
-
-// askWho names who manages an instance's workspace.
-func (h *dashHandlers) askWho(c *gin.Context, v *dashInstanceView) string {
-	in, err := h.accounts.Instance(c.Request.Context(), v.In.ID)
-	if err != nil {
-		return "whoever manages its workspace"
+	status := http.StatusBadRequest
+	if e.Code == sharing.NotFound { // no credentials to reset
+		status = http.StatusNotFound
 	}
-	return askWho(approval.Request{Instance: in}.Owner())
+	h.renderInstance(c, status, sess, v, invalid)
 }
 
 func (h *dashHandlers) instancePage(c *gin.Context) {
@@ -231,20 +163,29 @@ func (h *dashHandlers) instancePage(c *gin.Context) {
 }
 
 func (h *dashHandlers) renderInstance(c *gin.Context, status int, sess accounts.Session, v *dashInstanceView, errMsg string) {
-	if v.Manage {
-		var err error
-		if v.Grants, err = h.access.Grants(c.Request.Context(), v.In.ID); err == nil {
-			v.Targets, err = h.moveTargets(c, sess, v)
-		}
-		if err == nil && v.ShareTeams == nil { // a refused team share read them already
+	// The grants the viewer may see: all of them for a manager; for an
+	// admin of a team it is shared with, that team's (to revoke it).
+	var err error
+	v.Grants, err = h.sharing.Grants(c.Request.Context(), sharingActorOf(sess), v.In.ID)
+	if _, refused := sharing.AsError(err); refused {
+		v.Grants, err = nil, nil
+	}
+	if err == nil && v.Manage {
+		if v.Targets, err = h.moveTargets(c, sess, v); err == nil {
 			v.ShareTeams, err = h.teamsOf(c, sess)
 		}
-		if err != nil {
-			h.unavailable(c, err)
-			return
-		}
+	}
+	if err != nil {
+		h.unavailable(c, err)
+		return
 	}
 	h.page(c, status, "instance", v.In.Name, v, errMsg)
+}
+
+// sharingActorOf is the signed-in viewer as the sharing use cases take
+// them (a browser session belongs to no team).
+func sharingActorOf(sess accounts.Session) sharing.Actor {
+	return sharing.Actor{UserID: sess.Account.ID}
 }
 
 func (h *dashHandlers) moveTargets(c *gin.Context, sess accounts.Session, v *dashInstanceView) ([]accounts.Workspace, error) {
@@ -261,89 +202,51 @@ func (h *dashHandlers) moveTargets(c *gin.Context, sess accounts.Session, v *das
 	return out, nil
 }
 
+// form is h.form for an instance's forms.
+func (h *dashHandlers) instanceForm(c *gin.Context) (accounts.Session, bool) {
+	return h.form(c, "/instances/"+c.Param("id"))
+}
+
 func (h *dashHandlers) renameInstance(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.instanceForm(c)
 	if !ok {
 		return
 	}
-	v.Name = strings.TrimSpace(c.PostForm("name"))
-	if v.Name == "" || len(v.Name) > 200 {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Name the instance (1 to 200 characters). Nothing was changed.")
-		return
-	}
-	err := h.access.RenameInstance(actorContext(c, sess.Account.ID), v.In.ID, v.Name)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Name the instance (1 to 200 characters). Nothing was changed.")
-		return
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	dashDone(c, "/instances/"+v.In.ID, "renamed", access.Change{})
+	name := c.PostForm("name")
+	_, err := h.sharing.Update(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{Name: &name})
+	h.changed(c, sess, err, "renamed", access.Change{}, "Name the instance (1 to 200 characters). Nothing was changed.")
 }
 
 func (h *dashHandlers) moveInstance(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.instanceForm(c)
 	if !ok {
 		return
 	}
 	to := c.PostForm("workspace_id")
-	targets, err := h.moveTargets(c, sess, v)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	// Checked by OpenFGA (can_add_instance) when the targets were listed.
-	if !slices.ContainsFunc(targets, func(w accounts.Workspace) bool { return w.ID == to }) {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick another workspace that you may add instances to. Nothing was changed.")
-		return
-	}
-	ch, err := h.access.MoveInstance(actorContext(c, sess.Account.ID), v.In.ID, to)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	// The mover may have lost the instance with the move (a team's
-	// workspace they only see): the list is where they still belong.
-	if ok, err := h.can(c, sess, "can_use", authz.InstanceObject(v.In.ID)); err == nil && !ok && !ch.Pending {
-		dashDone(c, "/instances", "moved", ch)
-		return
-	}
-	dashDone(c, "/instances/"+v.In.ID, "moved", ch)
+	_, err := h.sharing.Update(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), sharing.InstanceChange{WorkspaceID: &to})
+	h.changed(c, sess, err, "moved", access.Change{}, "Pick another workspace that you may add instances to. Nothing was changed.")
 }
 
 func (h *dashHandlers) resetCredentials(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.instanceForm(c)
 	if !ok {
 		return
 	}
-	if h.clients == nil {
-		h.unavailable(c, errors.New("no clients service: credentials cannot be reset"))
+	cr, err := h.sharing.ResetCredentials(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
+	if err != nil {
+		h.changed(c, sess, err, "", access.Change{}, "This instance has no credentials to reset. Nothing was changed.")
 		return
 	}
-	clientID, secret, err := h.clients.ResetInstanceSecret(actorContext(c, sess.Account.ID), v.In.ID)
-	switch {
-	case errors.Is(err, clients.ErrNotFound):
-		h.renderInstance(c, http.StatusNotFound, sess, v, "This instance has no credentials to reset. Nothing was changed.")
-		return
-	case err != nil:
-		h.unavailable(c, err)
+	v, ok := h.instance(c, sess)
+	if !ok {
 		return
 	}
-	v.Secret = &dashSecret{What: "Client secret", Value: secret, ID: clientID}
+	v.Secret = &dashSecret{What: "Client secret", Value: cr.Secret, ID: cr.ClientID}
 	h.renderInstance(c, http.StatusOK, sess, v, "")
 }
 
 func (h *dashHandlers) toggleAssistant(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.instanceForm(c)
 	if !ok {
 		return
 	}
@@ -353,66 +256,48 @@ func (h *dashHandlers) toggleAssistant(c *gin.Context) {
 		enabled = true
 	case "false":
 	default:
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Say whether to switch the assistant on or off. Nothing was changed.")
+		h.changed(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectInstance}, "", access.Change{},
+			"Say whether to switch the assistant on or off. Nothing was changed.")
 		return
 	}
-	ch, err := h.access.SetAssistantEnabled(actorContext(c, sess.Account.ID), v.In.ID, enabled)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
+	_, ch, err := h.sharing.SetAssistant(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"), enabled)
 	what := "assistant-off"
 	if enabled {
 		what = "assistant-on"
 	}
-	dashDone(c, "/instances/"+v.In.ID, what, ch)
+	h.changed(c, sess, err, what, ch, "")
 }
 
 func (h *dashHandlers) deleteInstance(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.instanceForm(c)
 	if !ok {
 		return
 	}
 	if c.PostForm("confirm") != "yes" {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Tick the box to confirm that the instance is to be deleted. Nothing was deleted.")
+		h.changed(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectInstance}, "", access.Change{},
+			"Tick the box to confirm that the instance is to be deleted. Nothing was deleted.")
 		return
 	}
-	ch, err := h.access.DeleteInstance(actorContext(c, sess.Account.ID), v.In.ID)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
-		return
-	case err != nil:
-		h.unavailable(c, err)
+	ch, err := h.sharing.Delete(actorContext(c, sess.Account.ID), sharingActorOf(sess), c.Param("id"))
+	if err == nil {
+		dashDone(c, "/instances", "deleted", ch)
 		return
 	}
-	dashDone(c, "/instances", "deleted", ch)
+	h.changed(c, sess, err, "", ch, "")
 }
 
 func (h *dashHandlers) grant(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	v.GrantEmail, v.GrantUntil = strings.TrimSpace(c.PostForm("email")), c.PostForm("until")
-	if v.GrantEmail == "" || len(v.GrantEmail) > 254 {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Enter the email address of the person to share the instance with. Nothing was shared.")
+	email, until := strings.TrimSpace(c.PostForm("email")), c.PostForm("until")
+	typed := func(v *dashInstanceView) { v.GrantEmail, v.GrantUntil = email, until }
+	if email == "" || len(email) > 254 {
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectEmail}, typed)
 		return
 	}
-	to, err := h.access.AccountByEmail(c.Request.Context(), v.GrantEmail)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.renderInstance(c, http.StatusNotFound, sess, v, "No account has the address "+v.GrantEmail+": they must sign up first. Nothing was shared.")
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	if to.ID == sess.Account.ID {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "You may use this instance already: share it with someone else. Nothing was shared.")
-		return
-	}
-	h.share(c, sess, v, access.Grantee{UserID: to.ID})
+	h.share(c, sess, sharing.Grantee{UserEmail: email}, until, typed)
 }
 
 // badShareEnd answers a share form whose end date is not a date to come.
@@ -420,25 +305,64 @@ const badShareEnd = "Give the end of the share as a date that is not over yet, o
 
 // share grants the instance to `to` until the end of the form's day (none:
 // no end) and answers: the end of both share forms.
-func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, v *dashInstanceView, to access.Grantee) {
-	until, ok := dashDate(v.GrantUntil)
+func (h *dashHandlers) share(c *gin.Context, sess accounts.Session, to sharing.Grantee, untilDay string, typed func(*dashInstanceView)) {
+	until, ok := dashDate(untilDay)
 	if !ok {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectUntil}, typed)
 		return
 	}
-	ch, err := h.access.Grant(actorContext(c, sess.Account.ID), v.In.ID, to, until, sess.Account.ID)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderInstance(c, http.StatusBadRequest, sess, v, badShareEnd)
+	id := c.Param("id")
+	share, err := h.sharing.Grant(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to, until)
+	if err != nil {
+		h.shareRefused(c, sess, err, typed)
 		return
-	case errors.Is(err, access.ErrNotFound):
-		h.noInstance(c)
+	}
+	if share.ByEmail {
+		// Said alike whatever the address (no "pending" either): the page
+		// must not tell whether an account has verified it.
+		dashDone(c, "/instances/"+id, "shared-by-email", access.Change{})
 		return
-	case err != nil:
+	}
+	dashDone(c, "/instances/"+id, "shared", share.Change)
+}
+
+// shareRefused answers a refused share form: not found and forbidden as
+// every instance form answers them, anything else on the instance's page
+// with what was typed and what to change, in the pages' words.
+func (h *dashHandlers) shareRefused(c *gin.Context, sess accounts.Session, err error, typed func(*dashInstanceView)) {
+	e, ok := sharing.AsError(err)
+	if !ok {
 		h.unavailable(c, err)
 		return
 	}
-	dashDone(c, "/instances/"+v.In.ID, "shared", ch)
+	if e.Code == sharing.NotFound && e.Subject == sharing.SubjectInstance {
+		h.noInstance(c)
+		return
+	}
+	v, ok := h.instance(c, sess)
+	if !ok {
+		return
+	}
+	if e.Code == sharing.Forbidden || !v.Manage && e.Code == sharing.Invalid {
+		h.managersOnly(c, v)
+		return
+	}
+	typed(v)
+	status, msg := http.StatusBadRequest, badShareEnd
+	switch {
+	case e.Code == sharing.Limited:
+		status, msg = http.StatusTooManyRequests, fmt.Sprintf("You have shared by email too often for now: try again in %d minutes. Nothing was shared.",
+			int(math.Ceil(e.RetryAfter.Minutes())))
+	case e.Subject == sharing.SubjectEmail:
+		msg = "Enter the email address of the person to share the instance with. Nothing was shared."
+	case e.Subject == sharing.SubjectSelf:
+		msg = "You may use this instance already: share it with someone else. Nothing was shared."
+	case e.Subject == sharing.SubjectTeam:
+		msg = "Pick one of your teams to share the instance with. Nothing was shared."
+	case e.Subject == sharing.SubjectGrant:
+		status, msg = http.StatusNotFound, "The instance is not shared with them (any more). Nothing was changed."
+	}
+	h.renderInstance(c, status, sess, v, msg)
 }
 
 // teamsOf lists the viewer's teams.
@@ -455,52 +379,41 @@ func (h *dashHandlers) teamsOf(c *gin.Context, sess accounts.Session) ([]access.
 }
 
 // grantTeam shares the instance with every member of one of the viewer's
-// teams. Other teams are not offered: the page does not tell which teams
-// exist (the API takes any team's id).
+// teams. Other teams are neither offered nor taken (sharing refuses them
+// as it refuses a team that does not exist).
 func (h *dashHandlers) grantTeam(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	v.GrantTeam, v.GrantUntil = c.PostForm("team_id"), c.PostForm("until")
-	var err error
-	if v.ShareTeams, err = h.teamsOf(c, sess); err != nil {
-		h.unavailable(c, err)
+	team, until := c.PostForm("team_id"), c.PostForm("until")
+	typed := func(v *dashInstanceView) { v.GrantTeam, v.GrantUntil = team, until }
+	if team == "" {
+		h.shareRefused(c, sess, &sharing.Error{Code: sharing.Invalid, Subject: sharing.SubjectTeam}, typed)
 		return
 	}
-	if !slices.ContainsFunc(v.ShareTeams, func(t access.TeamInfo) bool { return t.ID == v.GrantTeam }) {
-		h.renderInstance(c, http.StatusBadRequest, sess, v, "Pick one of your teams to share the instance with. Nothing was shared.")
-		return
-	}
-	h.share(c, sess, v, access.Grantee{TeamID: v.GrantTeam})
+	h.share(c, sess, sharing.Grantee{TeamID: team}, until, typed)
 }
 
+// revokeGrant ends a share, for the instance's managers or an admin of the
+// team it is shared with.
 func (h *dashHandlers) revokeGrant(c *gin.Context) {
-	sess, v, ok := h.manage(c)
+	sess, ok := h.form(c, "/instances/"+c.Param("id"))
 	if !ok {
 		return
 	}
-	to := access.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id")}
-	grants, err := h.access.Grants(c.Request.Context(), v.In.ID)
+	id := c.Param("id")
+	to := sharing.Grantee{UserID: c.PostForm("user_id"), TeamID: c.PostForm("team_id"), UserEmail: c.PostForm("email")}
+	ch, err := h.sharing.Revoke(actorContext(c, sess.Account.ID), sharingActorOf(sess), id, to)
 	if err != nil {
-		h.unavailable(c, err)
+		h.shareRefused(c, sess, err, func(*dashInstanceView) {})
 		return
 	}
-	known := slices.ContainsFunc(grants, func(g access.GrantInfo) bool {
-		return (to.UserID != "" && g.UserID == to.UserID && to.TeamID == "") || (to.TeamID != "" && g.TeamID == to.TeamID && to.UserID == "")
-	})
-	if !known {
-		h.renderInstance(c, http.StatusNotFound, sess, v, "The instance is not shared with them (any more). Nothing was changed.")
+	// A grantee team's admin may have lost the instance with the share:
+	// the list is where they still belong.
+	if _, err := h.sharing.Get(c.Request.Context(), sharingActorOf(sess), id); err != nil && !ch.Pending {
+		dashDone(c, "/instances", "revoked", ch)
 		return
 	}
-	ch, err := h.access.Revoke(actorContext(c, sess.Account.ID), v.In.ID, to)
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		h.renderInstance(c, http.StatusNotFound, sess, v, "The instance is not shared with them (any more). Nothing was changed.")
-		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	dashDone(c, "/instances/"+v.In.ID, "revoked", ch)
+	dashDone(c, "/instances/"+id, "revoked", ch)
 }

@@ -15,9 +15,9 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/teams"
 )
 
@@ -113,150 +113,38 @@ type instanceBody struct {
 	Rights           instanceRights `json:"rights"`
 }
 
-func instanceJSON(i access.InstanceSummary, r instanceRights) instanceBody {
+func instanceJSON(in sharing.Instance) instanceBody {
+	i := in.InstanceSummary
 	users := i.RecentUsers
 	if users == nil {
 		users = []string{}
 	}
 	return instanceBody{Object: "instance", ID: i.ID, Name: i.Name, WorkspaceID: i.WorkspaceID, WorkspaceName: i.WorkspaceName,
 		ClaimedBy: i.ClaimedBy, ClaimedAt: unix(i.ClaimedAt), AssistantEnabled: i.AssistantEnabled, LastSeenAt: unixPtr(i.LastSeenAt),
-		Version: i.Version, OS: i.OS, RecentUsers: users, Rights: r}
+		Version: i.Version, OS: i.OS, RecentUsers: users,
+		Rights: instanceRights{Use: in.Rights.Use, Manage: in.Rights.Manage, UseAssistant: in.Rights.UseAssistant}}
 }
 
-// rights are the caller's rights on an instance, as OpenFGA decides them.
-func (p *publicAPI) rights(c *gin.Context, instanceID string) (instanceRights, error) {
-	ctx, user, obj := c.Request.Context(), authz.UserObject(principalFrom(c).UserID), authz.InstanceObject(instanceID)
-	var r instanceRights
-	var err error
-	if r.Use, err = p.d.Authz.Check(ctx, user, "can_use", obj); err != nil || !r.Use {
-		return r, err
-	}
-	if r.Manage, err = p.d.Authz.Check(ctx, user, "can_manage", obj); err != nil {
-		return r, err
-	}
-	r.UseAssistant, err = p.d.Authz.Check(ctx, user, "can_use_assistant", obj)
-	return r, err
-}
-
-// instance checks the caller's right on the path's instance: "can_use" or
-// "can_manage". Those who may not use it get 404, as for an instance that
-// does not exist; users who may not manage it get 403. When ok is false the
-// answer has been written.
-func (p *publicAPI) instance(c *gin.Context, relation string) (string, bool) {
-	id := c.Param("id")
-	if !validID(id) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return id, false
-	}
-	use, ok := p.check(c, "can_use", authz.InstanceObject(id))
-	if !ok {
-		return id, false
-	}
-	if !use {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return id, false
-	}
-	if relation == "can_use" {
-		return id, true
-	}
-	manage, ok := p.check(c, "can_manage", authz.InstanceObject(id))
-	if !ok {
-		return id, false
-	}
-	if !manage {
-		apiError(c, http.StatusForbidden, reasonForbidden, "you may use instance "+id+" but not manage it: ask a manager of its workspace")
-		return id, false
-	}
-	return id, true
-}
-
-// writeInstance answers with the instance and the caller's rights on it.
-func (p *publicAPI) writeInstance(c *gin.Context, status int, id string) {
-	list, err := p.d.Access.InstancesByID(c.Request.Context(), []string{id})
-	if err != nil {
-		p.fail(c, "read instance", err)
-		return
-	}
-	if len(list) == 0 {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
-		return
-	}
-	r, err := p.rights(c, id)
-	if err != nil {
-		p.internal(c, "access check", err)
-		return
-	}
-	c.JSON(status, instanceJSON(list[0], r))
-}
-
-// listInstances lists the instances of the caller's workspaces (their own
-// and their teams') and those shared with them, each with the caller's
-// rights; only those OpenFGA lets them use and, with a team's token, only
-// those of its team.
+// listInstances lists the instances the caller may use (sharing.List).
 func (p *publicAPI) listInstances(c *gin.Context) {
-	ctx, pr := c.Request.Context(), principalFrom(c)
-	user := pr.UserID
-	ws, err := p.d.Accounts.Workspaces(ctx, user)
+	list, err := p.d.Sharing.List(c.Request.Context(), sharingActor(c))
 	if err != nil {
-		p.internal(c, "list workspaces", err)
+		p.sharingFail(c, "list instances", err)
 		return
 	}
-	ids := make([]string, 0, len(ws))
-	for _, w := range ws {
-		ids = append(ids, w.ID)
-	}
-	own, err := p.d.Access.InstancesIn(ctx, ids)
-	if err != nil {
-		p.fail(c, "list instances", err)
-		return
-	}
-	sharedIDs, err := p.d.Access.SharedWith(ctx, user)
-	if err != nil {
-		p.internal(c, "list shared instances", err)
-		return
-	}
-	shared, err := p.d.Access.InstancesByID(ctx, sharedIDs)
-	if err != nil {
-		p.fail(c, "list shared instances", err)
-		return
-	}
-	seen := map[string]bool{}
-	out := []instanceBody{}
-	for _, in := range append(own, shared...) {
-		if seen[in.ID] {
-			continue
-		}
-		seen[in.ID] = true
-		within, err := p.inScope(ctx, pr, authz.InstanceObject(in.ID))
-		if err != nil {
-			p.internal(c, "token scope", err)
-			return
-		}
-		if !within {
-			continue
-		}
-		r, err := p.rights(c, in.ID)
-		if err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		if r.Use {
-			out = append(out, instanceJSON(in, r))
-		}
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, mapJSON(list, instanceJSON))
 }
 
 func (p *publicAPI) getInstance(c *gin.Context) {
-	id, ok := p.instance(c, "can_use")
-	if !ok {
+	in, err := p.d.Sharing.Get(c.Request.Context(), sharingActor(c), c.Param("id"))
+	if err != nil {
+		p.sharingFail(c, "read instance", err)
 		return
 	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(in))
 }
 
-// patchInstance renames and/or moves an instance. Moving needs can_manage
-// on the instance and can_add_instance on the target workspace.
+// patchInstance renames and/or moves an instance (sharing.Update).
 func (p *publicAPI) patchInstance(c *gin.Context) {
 	var in struct {
 		Name        *string `json:"name"`
@@ -265,54 +153,19 @@ func (p *publicAPI) patchInstance(c *gin.Context) {
 	if !readJSON(c, &in, true) {
 		return
 	}
-	if in.Name == nil && in.WorkspaceID == nil {
-		apiError(c, http.StatusBadRequest, reasonInvalidInput, "give name, workspace_id or both")
+	updated, err := p.d.Sharing.Update(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+		sharing.InstanceChange{Name: in.Name, WorkspaceID: in.WorkspaceID})
+	if err != nil {
+		p.sharingFail(c, "update instance", err)
 		return
 	}
-	var name string
-	if in.Name != nil {
-		name = strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			apiError(c, http.StatusBadRequest, reasonInvalidInput, "name must be 1 to 200 characters")
-			return
-		}
-	}
-	if in.WorkspaceID != nil && !validID(*in.WorkspaceID) {
-		apiError(c, http.StatusBadRequest, reasonInvalidInput, "workspace_id must be a workspace's id")
-		return
-	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	if in.WorkspaceID != nil {
-		allowed, ok := p.check(c, "can_add_instance", authz.WorkspaceObject(*in.WorkspaceID))
-		if !ok {
-			return
-		}
-		if !allowed {
-			apiError(c, http.StatusForbidden, reasonForbidden, "you may not add instances to workspace "+*in.WorkspaceID+" (or it does not exist)")
-			return
-		}
-	}
-	u := access.InstanceUpdate{WorkspaceID: in.WorkspaceID}
-	if in.Name != nil {
-		u.Name = &name
-	}
-	if _, err := p.d.Access.UpdateInstance(actorContext(c, principalFrom(c).UserID), id, u); err != nil {
-		p.fail(c, "update instance", err)
-		return
-	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(updated))
 }
 
 func (p *publicAPI) deleteInstance(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	if _, err := p.d.Access.DeleteInstance(actorContext(c, principalFrom(c).UserID), id); err != nil {
-		p.fail(c, "delete instance", err)
+	id := c.Param("id")
+	if _, err := p.d.Sharing.Delete(actorContext(c, principalFrom(c).UserID), sharingActor(c), id); err != nil {
+		p.sharingFail(c, "delete instance", err)
 		return
 	}
 	c.JSON(http.StatusOK, deletedBody{Object: "instance", ID: id, Deleted: true})
@@ -327,11 +180,14 @@ type grantBody struct {
 	TeamName    *string `json:"team_name"`
 	ExpiresAt   *int64  `json:"expires_at"`
 	CreatedAt   int64   `json:"created_at"`
+	Pending     bool    `json:"pending"`
 }
 
 func grantJSON(g access.GrantInfo) grantBody {
-	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt)}
-	if g.TeamID != "" {
+	b := grantBody{Object: "instance_grant", InstanceID: g.InstanceID, ExpiresAt: unixPtr(g.ExpiresAt), CreatedAt: unix(g.CreatedAt), Pending: g.Pending}
+	if g.Pending {
+		b.GranteeType, b.GranteeID, b.UserEmail = "email", g.PendingID, orNull(g.UserEmail)
+	} else if g.TeamID != "" {
 		b.GranteeType, b.GranteeID, b.TeamName = "team", g.TeamID, orNull(g.TeamName)
 	} else {
 		b.GranteeType, b.GranteeID, b.UserEmail = "user", g.UserID, orNull(g.UserEmail)
@@ -339,22 +195,21 @@ func grantJSON(g access.GrantInfo) grantBody {
 	return b
 }
 
-// listGrants lists an instance's shares, for its managers.
+// listGrants lists an instance's shares: all of them for its managers, its
+// team's for an admin of a team it is shared with.
 func (p *publicAPI) listGrants(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	gs, err := p.d.Access.Grants(c.Request.Context(), id)
+	gs, err := p.d.Sharing.Grants(c.Request.Context(), sharingActor(c), c.Param("id"))
 	if err != nil {
-		p.fail(c, "list grants", err)
+		p.sharingFail(c, "list grants", err)
 		return
 	}
 	c.JSON(http.StatusOK, mapJSON(gs, grantJSON))
 }
 
-// createGrant shares an instance with a user (by email) or a team (by id),
-// until expires_at when given. Granting again replaces the expiry.
+// createGrant shares an instance with a user (by email) or a team of the
+// caller's (by id), until expires_at when given. Granting again replaces
+// the expiry. A share by email is answered 202 alike whatever the address
+// (sharing.Grant).
 func (p *publicAPI) createGrant(c *gin.Context) {
 	var in struct {
 		UserEmail *string         `json:"user_email"`
@@ -380,76 +235,46 @@ func (p *publicAPI) createGrant(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	var to access.Grantee
+	var to sharing.Grantee
 	if in.UserEmail != nil {
-		a, err := p.d.Access.AccountByEmail(c.Request.Context(), strings.TrimSpace(*in.UserEmail))
-		if errors.Is(err, access.ErrNotFound) {
-			apiError(c, http.StatusNotFound, reasonNotFound, "no account has the email "+strings.TrimSpace(*in.UserEmail))
-			return
-		}
-		if err != nil {
-			p.fail(c, "find grantee", err)
-			return
-		}
-		to.UserID = a.ID
+		to.UserEmail = strings.TrimSpace(*in.UserEmail)
 	} else {
 		to.TeamID = *in.TeamID
 	}
-	user := principalFrom(c).UserID
-	_, err := p.d.Access.Grant(actorContext(c, user), id, to, expires, user)
-	if errors.Is(err, access.ErrNotFound) && to.TeamID != "" {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no team "+to.TeamID)
-		return
-	}
+	share, err := p.d.Sharing.Grant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), to, expires)
 	if err != nil {
-		p.fail(c, "grant", err)
+		p.sharingFail(c, "grant", err)
 		return
 	}
-	gs, err := p.d.Access.Grants(c.Request.Context(), id)
-	if err != nil {
-		p.fail(c, "list grants", err)
+	if share.ByEmail {
+		// The same answer whatever the address: it must not tell whether
+		// an account has (verified) it.
+		c.JSON(http.StatusAccepted, emailShareBody{Object: "instance_share", InstanceID: share.Grant.InstanceID,
+			UserEmail: share.Grant.UserEmail, ExpiresAt: unixPtr(share.Grant.ExpiresAt), CreatedAt: unix(share.Grant.CreatedAt)})
 		return
 	}
-	for _, g := range gs {
-		if g.UserID == to.UserID && g.TeamID == to.TeamID {
-			c.JSON(http.StatusCreated, grantJSON(g))
-			return
-		}
-	}
-	p.internal(c, "read grant", errors.New("the grant just made is not there"))
+	c.JSON(http.StatusCreated, grantJSON(share.Grant))
+}
+
+// emailShareBody answers a share by email: accepted for the account that
+// has verified the address, now or once one does.
+type emailShareBody struct {
+	Object     string `json:"object"`
+	InstanceID string `json:"instance_id"`
+	UserEmail  string `json:"user_email"`
+	ExpiresAt  *int64 `json:"expires_at"`
+	CreatedAt  int64  `json:"created_at"`
 }
 
 // deleteGrant ends the grant to a user, or to a team (the path's id is the
 // grantee's: a user's or a team's). The grantee's sessions on the instance
 // end with it.
 func (p *publicAPI) deleteGrant(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
 	grantee := c.Param("user_id")
-	notFound := func() {
-		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no grant to user or team "+grantee)
-	}
-	if !validID(grantee) {
-		notFound()
-		return
-	}
-	ctx := actorContext(c, principalFrom(c).UserID)
-	ch, err := p.d.Access.Revoke(ctx, id, access.Grantee{UserID: grantee})
-	if errors.Is(err, access.ErrNotFound) {
-		ch, err = p.d.Access.Revoke(ctx, id, access.Grantee{TeamID: grantee})
-	}
-	if errors.Is(err, access.ErrNotFound) {
-		notFound()
-		return
-	}
+	ch, err := p.d.Sharing.Revoke(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"),
+		sharing.Grantee{UserOrTeamID: grantee})
 	if err != nil {
-		p.fail(c, "revoke", err)
+		p.sharingFail(c, "revoke", err)
 		return
 	}
 	// pending tells the caller when the revocation bound starts: at once,
@@ -458,6 +283,37 @@ func (p *publicAPI) deleteGrant(c *gin.Context) {
 		deletedBody
 		Pending bool `json:"pending"`
 	}{deletedBody{Object: "instance_grant", ID: grantee, Deleted: true}, ch.Pending})
+}
+
+// sharingActor is the caller as the sharing use cases take them.
+func sharingActor(c *gin.Context) sharing.Actor {
+	pr := principalFrom(c)
+	a := sharing.Actor{UserID: pr.UserID}
+	if pr.PAT != nil {
+		a.TeamID = pr.PAT.TeamID
+	}
+	return a
+}
+
+// sharingFail answers a sharing use case's error: its refusals with their
+// own words, anything else a 500.
+func (p *publicAPI) sharingFail(c *gin.Context, what string, err error) {
+	e, ok := sharing.AsError(err)
+	if !ok {
+		p.internal(c, what, err)
+		return
+	}
+	switch e.Code {
+	case sharing.NotFound:
+		apiError(c, http.StatusNotFound, reasonNotFound, e.Message)
+	case sharing.Forbidden:
+		apiError(c, http.StatusForbidden, reasonForbidden, e.Message)
+	case sharing.Limited:
+		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+		apiError(c, http.StatusTooManyRequests, reasonRateLimited, e.Message)
+	default:
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, e.Message)
+	}
 }
 
 type credentialsBody struct {
@@ -470,21 +326,14 @@ type credentialsBody struct {
 // resetCredentials gives the instance's OAuth client a new secret, returned
 // this once; the old one stops working at once.
 func (p *publicAPI) resetCredentials(c *gin.Context) {
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
-		return
-	}
-	clientID, secret, err := p.d.Clients.ResetInstanceSecret(actorContext(c, principalFrom(c).UserID), id)
-	if errors.Is(err, clients.ErrNotFound) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "instance "+id+" has no client credentials")
-		return
-	}
+	id := c.Param("id")
+	cr, err := p.d.Sharing.ResetCredentials(actorContext(c, principalFrom(c).UserID), sharingActor(c), id)
 	if err != nil {
-		p.internal(c, "reset secret", err)
+		p.sharingFail(c, "reset secret", err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, credentialsBody{Object: "instance_credentials", InstanceID: id, ClientID: clientID, ClientSecret: secret})
+	c.JSON(http.StatusOK, credentialsBody{Object: "instance_credentials", InstanceID: id, ClientID: cr.ClientID, ClientSecret: cr.Secret})
 }
 
 // setAssistant switches the assistant on or off for everyone on the instance.
@@ -499,15 +348,12 @@ func (p *publicAPI) setAssistant(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "enabled (true or false) is required")
 		return
 	}
-	id, ok := p.instance(c, "can_manage")
-	if !ok {
+	updated, _, err := p.d.Sharing.SetAssistant(actorContext(c, principalFrom(c).UserID), sharingActor(c), c.Param("id"), *in.Enabled)
+	if err != nil {
+		p.sharingFail(c, "switch assistant", err)
 		return
 	}
-	if _, err := p.d.Access.SetAssistantEnabled(actorContext(c, principalFrom(c).UserID), id, *in.Enabled); err != nil {
-		p.fail(c, "switch assistant", err)
-		return
-	}
-	p.writeInstance(c, http.StatusOK, id)
+	c.JSON(http.StatusOK, instanceJSON(updated))
 }
 
 // ---- Workspaces and registration keys.
@@ -523,41 +369,22 @@ type workspaceSummary struct {
 	CanAddInstance bool   `json:"can_add_instance"`
 }
 
-// listWorkspaces lists the caller's workspaces: their own and their teams';
-// with a team's token, its team's only.
+// listWorkspaces lists the caller's workspaces with their rights
+// (sharing.Workspaces).
 func (p *publicAPI) listWorkspaces(c *gin.Context) {
-	ctx, pr := c.Request.Context(), principalFrom(c)
-	user := pr.UserID
-	ws, err := p.d.Accounts.Workspaces(ctx, user)
+	ws, err := p.d.Sharing.Workspaces(c.Request.Context(), sharingActor(c))
 	if err != nil {
-		p.internal(c, "list workspaces", err)
+		p.sharingFail(c, "list workspaces", err)
 		return
 	}
-	out := make([]workspaceSummary, 0, len(ws))
-	for _, w := range ws {
-		full, err := p.d.Access.Workspace(ctx, w.ID)
-		if err != nil {
-			p.fail(c, "read workspace", err)
-			return
+	c.JSON(http.StatusOK, mapJSON(ws, func(w sharing.Workspace) workspaceSummary {
+		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: w.OwnerUserID, OwnerName: w.OwnerName,
+			CanManage: w.CanManage, CanAddInstance: w.CanAddInstance}
+		if w.Team {
+			s.OwnerType, s.OwnerID = "team", w.TeamID
 		}
-		if !pr.covers(full.OwnerTeamID) {
-			continue
-		}
-		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: full.OwnerUserID, OwnerName: w.OwnerName}
-		if full.OwnerTeamID != "" {
-			s.OwnerType, s.OwnerID = "team", full.OwnerTeamID
-		}
-		if s.CanManage, err = p.d.Authz.Check(ctx, authz.UserObject(user), "can_manage", authz.WorkspaceObject(w.ID)); err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		if s.CanAddInstance, err = p.d.Authz.Check(ctx, authz.UserObject(user), "can_add_instance", authz.WorkspaceObject(w.ID)); err != nil {
-			p.internal(c, "access check", err)
-			return
-		}
-		out = append(out, s)
-	}
-	c.JSON(http.StatusOK, out)
+		return s
+	}))
 }
 
 type registrationKeyBody struct {

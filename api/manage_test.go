@@ -134,9 +134,17 @@ func TestManageInstances(t *testing.T) {
 	}
 	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+ti+"/credentials", nil, http.StatusNotFound, "NOT_FOUND") // no client
 
-	// Grants to a user and to a team, then their revocation.
-	g := decodeAs[map[string]any](t, w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/grants", map[string]any{"user_email": "OLGA@example.test"}, http.StatusCreated, ""))
-	if g["object"] != "instance_grant" || g["grantee_type"] != "user" || g["grantee_id"] != w.olga.ID || g["expires_at"] != nil || g["user_email"] != "olga@example.test" {
+	// Grants to a user and to a team, then their revocation. A share by
+	// email reaches only a verified address (and is answered 202 alike
+	// whatever the address: TestShareByEmailNeedsVerifiedAddress); Olga
+	// has verified hers.
+	markVerified(t, w.a, w.olga.ID)
+	g := decodeAs[map[string]any](t, w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/grants", map[string]any{"user_email": "OLGA@example.test"}, http.StatusAccepted, ""))
+	if g["object"] != "instance_share" || g["instance_id"] != p || g["expires_at"] != nil || g["user_email"] != "OLGA@example.test" {
+		t.Fatalf("share by email: %v", g)
+	}
+	g = decodeAs[[]map[string]any](t, w.expect(t, w.annePAT, "GET", "/api/v1/instances/"+p+"/grants", nil, http.StatusOK, ""))[0]
+	if g["object"] != "instance_grant" || g["grantee_type"] != "user" || g["grantee_id"] != w.olga.ID || g["expires_at"] != nil || g["user_email"] != "olga@example.test" || g["pending"] != false {
 		t.Fatalf("grant: %v", g)
 	}
 	got = decodeAs[map[string]any](t, w.expect(t, w.olgaPAT, "GET", "/api/v1/instances/"+p, nil, http.StatusOK, ""))
@@ -154,7 +162,15 @@ func TestManageInstances(t *testing.T) {
 	if len(grants) != 2 {
 		t.Fatalf("grants: %v", grants)
 	}
-	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/grants", map[string]any{"user_email": "nobody@example.test"}, http.StatusNotFound, "NOT_FOUND")
+	// An address of no account: the share waits for one to verify it; its
+	// managers see it and may withdraw it.
+	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/grants", map[string]any{"user_email": "nobody@example.test"}, http.StatusAccepted, "")
+	grants = decodeAs[[]map[string]any](t, w.expect(t, w.annePAT, "GET", "/api/v1/instances/"+p+"/grants", nil, http.StatusOK, ""))
+	if len(grants) != 3 || grants[2]["grantee_type"] != "email" || grants[2]["pending"] != true || grants[2]["user_email"] != "nobody@example.test" {
+		t.Fatalf("grants with a pending share: %v", grants)
+	}
+	w.expect(t, w.annePAT, "DELETE", "/api/v1/instances/"+p+"/grants/"+grants[2]["grantee_id"].(string), nil, http.StatusOK, "")
+	w.expect(t, w.annePAT, "DELETE", "/api/v1/instances/"+p+"/grants/"+grants[2]["grantee_id"].(string), nil, http.StatusNotFound, "NOT_FOUND")
 	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/grants", map[string]any{"team_id": uuid.NewString()}, http.StatusNotFound, "NOT_FOUND")
 	w.expect(t, w.annePAT, "DELETE", "/api/v1/instances/"+p+"/grants/"+w.olga.ID, nil, http.StatusOK, "")
 	w.expect(t, w.annePAT, "DELETE", "/api/v1/instances/"+p+"/grants/"+w.team.ID, nil, http.StatusOK, "")

@@ -100,6 +100,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		name[u.ID] = fmt.Sprintf("u%d", i)
 		m.wsUser[u.DefaultWorkspaceID] = u.ID
 	}
+	// Every one has verified their address: shares by email reach only
+	// verified accounts (TestShareByEmailNeedsVerifiedAddress).
+	for _, u := range users {
+		markVerified(t, w.a, u.ID)
+	}
 	u := func(i int) access.User { return users[i] }
 
 	// Teams: T1 (owner u0, admin u1, members u2 u3), T2 (owner u4, members
@@ -236,17 +241,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// The round, through the API.
 	teamPAT := func(i int, tm access.Team) string { return w.pat(t, u(i).ID, tm.ID) }
-	// Grants: u2 shares personal i1 with u3 by email; u6 (T3's owner)
-	// shares i10 with the team T2; u4 shares i8 with u1; u7 shares personal
+	// Grants: u2 shares personal i1 with u3 by email; u1 shares T1's i6
+	// with the team T2 (u6, T3's owner, may not share i10 with it); u4
+	// shares i8 with u1; u7 shares personal
 	// i4 with u8 for eight seconds (time for the steps between on a loaded machine).
-	w.expect(t, pat[u(2).ID], "POST", "/api/v1/instances/"+i1+"/grants", map[string]any{"user_email": u(3).Email}, http.StatusCreated, "")
+	w.expect(t, pat[u(2).ID], "POST", "/api/v1/instances/"+i1+"/grants", map[string]any{"user_email": u(3).Email}, http.StatusAccepted, "")
 	m.grant(i1, matrixGrant{user: u(3).ID})
-	w.expect(t, pat[u(6).ID], "POST", "/api/v1/instances/"+i10+"/grants", map[string]any{"team_id": t2.ID}, http.StatusCreated, "")
-	m.grant(i10, matrixGrant{team: t2.ID})
-	w.expect(t, pat[u(4).ID], "POST", "/api/v1/instances/"+i8+"/grants", map[string]any{"user_email": u(1).Email}, http.StatusCreated, "")
+	// u6 manages i10 but is not in T2: T2 is answered as a team that does
+	// not exist. u1, an admin of T1 and a member of T2, shares T1's i6 with T2.
+	w.expect(t, pat[u(6).ID], "POST", "/api/v1/instances/"+i10+"/grants", map[string]any{"team_id": t2.ID}, http.StatusNotFound, "NOT_FOUND")
+	w.expect(t, pat[u(1).ID], "POST", "/api/v1/instances/"+i6+"/grants", map[string]any{"team_id": t2.ID}, http.StatusCreated, "")
+	m.grant(i6, matrixGrant{team: t2.ID})
+	w.expect(t, pat[u(4).ID], "POST", "/api/v1/instances/"+i8+"/grants", map[string]any{"user_email": u(1).Email}, http.StatusAccepted, "")
 	m.grant(i8, matrixGrant{user: u(1).ID})
 	soon := time.Now().Add(8 * time.Second).Truncate(time.Second).Add(time.Second)
-	w.expect(t, pat[u(7).ID], "POST", "/api/v1/instances/"+i4+"/grants", map[string]any{"user_email": u(8).Email, "expires_at": soon.Unix()}, http.StatusCreated, "")
+	w.expect(t, pat[u(7).ID], "POST", "/api/v1/instances/"+i4+"/grants", map[string]any{"user_email": u(8).Email, "expires_at": soon.Unix()}, http.StatusAccepted, "")
 	m.grant(i4, matrixGrant{user: u(8).ID, expires: &soon})
 	w.expect(t, pat[u(8).ID], "GET", "/api/v1/instances/"+i4, nil, http.StatusOK, "")
 	// A user may not share, nor move what they do not manage.

@@ -41,6 +41,7 @@ const (
 	reasonAlreadyMember     = "ALREADY_MEMBER"
 	reasonInvalidCode       = "INVALID_CODE"
 	reasonAlreadySubscribed = "ALREADY_SUBSCRIBED"
+	reasonRateLimited       = "RATE_LIMITED"
 	reasonInternal          = "INTERNAL_ERROR"
 )
 

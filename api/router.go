@@ -23,6 +23,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
@@ -52,6 +53,9 @@ type Deps struct {
 	Teams   *teams.Service
 	Access  *access.Service
 	RegKeys *regkeys.Service
+	// Sharing grants, revokes and lists shares for both the dashboard and
+	// /api/v1.
+	Sharing *sharing.Service
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
 	// Backups, when set, is shown by /readyz; it never fails readiness.

@@ -24,6 +24,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
@@ -31,6 +32,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
@@ -45,7 +47,9 @@ type App struct {
 	Authz     *authz.Client
 	Outbox    *authz.Outbox
 	Access    *access.Service
-	Handler   http.Handler
+	// Sharing is sharing instances, for the dashboard and /api/v1 alike.
+	Sharing *sharing.Service
+	Handler http.Handler
 	// AdminHandler is the operator-only listener's (api.NewAdminRouter).
 	AdminHandler http.Handler
 	// Backups takes the daily backup; nil unless CAIDO_CLOUD_BACKUP_DIR and
@@ -87,6 +91,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Access = access.NewService(db, a.Outbox)
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
 	a.InstanceAPI = instanceapi.New(db)
+	// The assistant needs no secret of ours: the CLI's `model set` uses it too.
+	a.Assistant = assistant.New(db, a.Authz, assistant.Options{
+		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
+		HTTPClient: tel.HTTPClient("assistant"),
+	})
 	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
 		db.Close()
 		return nil, err
@@ -97,6 +106,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 			return nil, err
 		}
 	}
+	// Without the identity side (commands holding no master key) there
+	// are no client credentials to reset, and nothing serves the sharing.
+	var resetter sharing.CredentialResetter
+	if a.Clients != nil {
+		resetter = a.Clients
+	}
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Accounts, Clients: resetter,
+		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL})
 	if a.Backups, err = a.newBackups(); err != nil {
 		db.Close()
 		return nil, err
@@ -104,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys,
+		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
@@ -155,10 +172,6 @@ func (a *App) newIdentity() error {
 	if err != nil {
 		return err
 	}
-	a.Assistant = assistant.New(a.DB, a.Authz, assistant.Options{
-		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
-		HTTPClient: a.Telemetry.HTTPClient("assistant"),
-	})
 	return nil
 }
 

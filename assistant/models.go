@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Model is one row of the operator's model table.
@@ -85,4 +86,57 @@ func (s *Service) enabledModel(ctx context.Context, id string) (Model, error) {
 		return Model{}, fmt.Errorf("read assistant model: %w", err)
 	}
 	return m, nil
+}
+
+// ModelChange is what to change of a model; nil leaves a field as it is.
+// A model that does not exist yet is created from it, and then needs a
+// Name and an UpstreamModel; the rest default to 1 credit a token, 4,096
+// output tokens, enabled.
+type ModelChange struct {
+	ID              string
+	Name            *string
+	UpstreamModel   *string
+	TokenCredit     *int64
+	MaxOutputTokens *int
+	Enabled         *bool
+}
+
+// ErrNewModelIncomplete: a change of a model that does not exist names no
+// name or no upstream model to create it with.
+var ErrNewModelIncomplete = errors.New("a new model needs a name and an upstream model")
+
+// SetModel changes only what c names, so that renaming a model does not
+// reset its price or enable it again.
+func (s *Service) SetModel(ctx context.Context, c ModelChange) error {
+	if c.Name != nil && *c.Name == "" || c.UpstreamModel != nil && *c.UpstreamModel == "" {
+		return fmt.Errorf("model %s: name and upstream model may not be empty: %w", c.ID, ErrInvalidRequest)
+	}
+	tag, err := s.db.Exec(ctx, `UPDATE assistant_models SET name = coalesce($2, name), upstream_model = coalesce($3, upstream_model),
+		token_credit = coalesce($4, token_credit), max_output_tokens = coalesce($5, max_output_tokens),
+		enabled = coalesce($6, enabled), updated_at = now() WHERE id = $1`,
+		c.ID, c.Name, c.UpstreamModel, c.TokenCredit, c.MaxOutputTokens, c.Enabled)
+	if err == nil && tag.RowsAffected() == 0 {
+		if c.Name == nil || c.UpstreamModel == nil {
+			return fmt.Errorf("no model %q yet: %w", c.ID, ErrNewModelIncomplete)
+		}
+		m := Model{ID: c.ID, Name: *c.Name, UpstreamModel: *c.UpstreamModel, TokenCredit: 1, MaxOutputTokens: 4096, Enabled: true}
+		if c.TokenCredit != nil {
+			m.TokenCredit = *c.TokenCredit
+		}
+		if c.MaxOutputTokens != nil {
+			m.MaxOutputTokens = *c.MaxOutputTokens
+		}
+		if c.Enabled != nil {
+			m.Enabled = *c.Enabled
+		}
+		_, err = s.db.Exec(ctx, `INSERT INTO assistant_models (id, name, upstream_model, token_credit, max_output_tokens, enabled)
+			VALUES ($1, $2, $3, $4, $5, $6)`, m.ID, m.Name, m.UpstreamModel, m.TokenCredit, m.MaxOutputTokens, m.Enabled)
+	}
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation
+		return fmt.Errorf("the id must be 1 to 100 of letters, digits, . _ : -, and the credit and max output tokens positive: %w", ErrInvalidRequest)
+	}
+	if err != nil {
+		return fmt.Errorf("set assistant model %s: %w", c.ID, err)
+	}
+	return nil
 }

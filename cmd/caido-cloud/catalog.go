@@ -9,8 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 )
@@ -84,25 +83,11 @@ func setPlan(ctx context.Context, args []string) error {
 		if plan == "" {
 			return fmt.Errorf("--plan is required: %w", errUsage)
 		}
-		var known bool
-		if err := a.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM plans WHERE name = $1)`, plan).Scan(&known); err != nil {
-			return err
-		}
-		if !known {
-			return fmt.Errorf("no plan %q (see the plans table: basic, individual, team, enterprise by default)", plan)
-		}
 		if email != "" {
 			if given.has("entitlements") || given.has("monthly-credits") {
 				return fmt.Errorf("--email sets a user's plan; --entitlements and --monthly-credits change a plan: give one or the other: %w", errUsage)
 			}
-			tag, err := a.DB.Exec(ctx, `UPDATE users SET plan = $2 WHERE lower(email) = lower($1)`, email, plan)
-			if err != nil {
-				return fmt.Errorf("set plan: %w", err)
-			}
-			if tag.RowsAffected() == 0 {
-				return fmt.Errorf("no user with email %s", email)
-			}
-			return nil
+			return a.Access.SetUserPlan(ctx, email, plan)
 		}
 		if !given.has("entitlements") && !given.has("monthly-credits") {
 			return fmt.Errorf("give --email (a user's plan), or --entitlements and/or --monthly-credits (the plan's): %w", errUsage)
@@ -110,28 +95,14 @@ func setPlan(ctx context.Context, args []string) error {
 		if credits < 0 {
 			return fmt.Errorf("--monthly-credits must be 0 or more: %w", errUsage)
 		}
-		return pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
-			if given.has("monthly-credits") {
-				if _, err := tx.Exec(ctx, `UPDATE plans SET monthly_credits = $2 WHERE name = $1`, plan, credits); err != nil {
-					return fmt.Errorf("set monthly credits: %w", err)
-				}
-			}
-			if !given.has("entitlements") {
-				return nil
-			}
-			var names []string
-			for _, e := range strings.Split(entitlements, ",") {
-				if e = strings.TrimSpace(e); e != "" {
-					names = append(names, e)
-				}
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM plan_entitlements WHERE plan = $1`, plan); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO plan_entitlements (plan, entitlement) SELECT $1, unnest($2::text[])`, plan, names); err != nil {
-				return fmt.Errorf("set entitlements: %w", err)
-			}
-			return nil
-		})
+		var change access.PlanChange
+		if given.has("monthly-credits") {
+			change.MonthlyCredits = &credits
+		}
+		if given.has("entitlements") {
+			names := strings.Split(entitlements, ",")
+			change.Entitlements = &names
+		}
+		return a.Access.ChangePlan(ctx, plan, change)
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/caido-cloud/caido-cloud/app"
 )
@@ -12,19 +14,13 @@ var identitySettings = []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_
 
 func rotateKeys(ctx context.Context, args []string) error {
 	return withApp(ctx, "keys rotate", args, identitySettings, nil, func(a *app.App) error {
-		if err := a.Keys.Ensure(ctx); err != nil {
-			return err
-		}
-		algs, err := a.Keys.SignatureAlgorithms(ctx)
+		kids, err := a.Keys.RotateAll(ctx)
 		if err != nil {
 			return err
 		}
+		algs := slices.Sorted(maps.Keys(kids))
 		for _, alg := range algs {
-			kid, err := a.Keys.Rotate(ctx, alg)
-			if err != nil {
-				return fmt.Errorf("rotate %s: %w", alg, err)
-			}
-			fmt.Printf("%s: new key %s\n", alg, kid)
+			fmt.Printf("%s: new key %s\n", alg, kids[alg])
 		}
 		return nil
 	})

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/caido-cloud/caido-cloud/assistant"
 
 	"github.com/caido-cloud/caido-cloud/app"
 )
@@ -120,27 +120,29 @@ func setModel(ctx context.Context, args []string) error {
 		if given.has("name") && strings.TrimSpace(name) == "" || given.has("upstream") && strings.TrimSpace(upstream) == "" {
 			return fmt.Errorf("--name and --upstream may not be empty: %w", errUsage)
 		}
-		// NULL leaves the column as it is.
-		ifGiven := func(flagName string, v any) any {
-			if !given.has(flagName) {
-				return nil
-			}
-			return v
+		change := assistant.ModelChange{ID: id}
+		if given.has("name") {
+			change.Name = &name
 		}
-		tag, err := a.DB.Exec(ctx, `UPDATE assistant_models SET name = coalesce($2, name), upstream_model = coalesce($3, upstream_model),
-			token_credit = coalesce($4, token_credit), max_output_tokens = coalesce($5, max_output_tokens),
-			enabled = coalesce($6, enabled), updated_at = now() WHERE id = $1`,
-			id, ifGiven("name", name), ifGiven("upstream", upstream), ifGiven("token-credit", credit),
-			ifGiven("max-output-tokens", maxOutput), ifGiven("disabled", !disabled))
-		if err == nil && tag.RowsAffected() == 0 {
-			if name == "" || upstream == "" {
-				return fmt.Errorf("no model %q yet: --name and --upstream are required to add it: %w", id, errUsage)
-			}
-			_, err = a.DB.Exec(ctx, `INSERT INTO assistant_models (id, name, upstream_model, token_credit, max_output_tokens, enabled)
-				VALUES ($1, $2, $3, $4, $5, $6)`, id, name, upstream, credit, maxOutput, !disabled)
+		if given.has("upstream") {
+			change.UpstreamModel = &upstream
 		}
-		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation
-			return fmt.Errorf("refused: the id must be 1 to 100 of letters, digits, . _ : -, and the credit and max output tokens positive: %w", errUsage)
+		if given.has("token-credit") {
+			change.TokenCredit = &credit
+		}
+		if given.has("max-output-tokens") {
+			change.MaxOutputTokens = &maxOutput
+		}
+		if given.has("disabled") {
+			enabled := !disabled
+			change.Enabled = &enabled
+		}
+		err := a.Assistant.SetModel(ctx, change)
+		switch {
+		case errors.Is(err, assistant.ErrNewModelIncomplete):
+			return fmt.Errorf("no model %q yet: --name and --upstream are required to add it: %w", id, errUsage)
+		case errors.Is(err, assistant.ErrInvalidRequest):
+			return fmt.Errorf("refused: %v: %w", err, errUsage)
 		}
 		return err
 	})

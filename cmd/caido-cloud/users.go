@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/accounts/password"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/pats"
@@ -49,19 +49,14 @@ func createUser(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		hash, err := password.Hash(pw)
+		// The sign-up page's rules and its one transaction.
+		u, err := a.Accounts.SignUp(ctx, accounts.SignUp{Name: name, Email: email, Password: pw})
+		var fe *accounts.FieldError
+		if errors.As(err, &fe) {
+			return errors.New(fe.Message)
+		}
 		if err != nil {
 			return err
-		}
-		u, ch, err := a.Access.CreateUser(ctx, email, name)
-		if err != nil {
-			return err
-		}
-		if _, err := a.DB.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, hash); err != nil {
-			return fmt.Errorf("user %s was created, but storing the password failed: %w", u.ID, err)
-		}
-		if ch.Pending {
-			fmt.Fprintln(os.Stderr, "caido-cloud: the user's workspace is not yet in OpenFGA; the running server's outbox will apply it")
 		}
 		fmt.Println(u.ID)
 		return nil
@@ -86,15 +81,14 @@ func createPAT(ctx context.Context, args []string) error {
 		if expiresIn < 0 {
 			return fmt.Errorf("--expires-in must be positive (or 0: never): %w", errUsage)
 		}
-		var userID string
-		err := a.DB.QueryRow(ctx, `SELECT id::text FROM users WHERE lower(email) = lower($1)`, strings.TrimSpace(email)).Scan(&userID)
-		if errors.Is(err, pgx.ErrNoRows) {
+		user, err := a.Access.AccountByEmail(ctx, strings.TrimSpace(email))
+		if errors.Is(err, access.ErrNotFound) {
 			return fmt.Errorf("no user with email %s", email)
 		}
 		if err != nil {
 			return err
 		}
-		n := pats.NewToken{UserID: userID, Name: name, TeamID: teamID, Via: pats.ViaOperator}
+		n := pats.NewToken{UserID: user.ID, Name: name, TeamID: teamID, Via: pats.ViaOperator}
 		if expiresIn > 0 {
 			at := time.Now().Add(expiresIn)
 			n.ExpiresAt = &at

@@ -191,3 +191,25 @@ func (k *Keys) deleteExpired(ctx context.Context, conn *pgxpool.Conn) error {
 	}
 	return nil
 }
+
+// RotateAll replaces the active key of every configured algorithm now (the
+// operator's `keys rotate` and the admin API's POST /admin/keys/rotate), and
+// returns each new key's id by algorithm.
+func (k *Keys) RotateAll(ctx context.Context) (map[jose.SignatureAlgorithm]string, error) {
+	if err := k.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	algs, err := k.SignatureAlgorithms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kids := make(map[jose.SignatureAlgorithm]string, len(algs))
+	for _, alg := range algs {
+		kid, err := k.Rotate(ctx, alg)
+		if err != nil {
+			return nil, fmt.Errorf("rotate %s: %w", alg, err)
+		}
+		kids[alg] = kid
+	}
+	return kids, nil
+}
