@@ -574,29 +574,11 @@ func (p *publicAPI) claimVoucher(c *gin.Context) {
 }
 
 // getWorkspace answers 404 alike for a workspace that does not exist and
-// one the caller may not view (OpenFGA can_view).
+// one the caller may not view (sharing.Workspace).
 func (p *publicAPI) getWorkspace(c *gin.Context) {
-	id := c.Param("workspace_id")
-	notFound := func() { apiError(c, http.StatusNotFound, reasonNotFound, "no workspace "+id+" that you may view") }
-	if !validID(id) {
-		notFound()
-		return
-	}
-	allowed, ok := p.check(c, "can_view", authz.WorkspaceObject(id))
-	if !ok {
-		return
-	}
-	if !allowed {
-		notFound()
-		return
-	}
-	w, err := p.d.Access.Workspace(c.Request.Context(), id)
-	if errors.Is(err, access.ErrNotFound) {
-		notFound()
-		return
-	}
+	w, err := p.d.Sharing.Workspace(c.Request.Context(), sharingActor(c), c.Param("workspace_id"))
 	if err != nil {
-		p.fail(c, "read workspace", err)
+		p.sharingFail(c, "read workspace", err)
 		return
 	}
 	c.JSON(http.StatusOK, workspaceBody{Object: "workspace", ID: w.ID, Name: w.Name})

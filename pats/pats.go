@@ -55,6 +55,9 @@ var (
 	// ErrForbidden is listing a team's tokens without the right to manage
 	// its members.
 	ErrForbidden = errors.New("not allowed")
+	// ErrNotTeamMember: a token for a team its user is not a member of
+	// (or that does not exist). It is an ErrInvalid.
+	ErrNotTeamMember = fmt.Errorf("%w: the user is not a member of that team", ErrInvalid)
 	// ErrMadeWithPAT refuses a token asked for with a token: a child token
 	// would outlive its parent's expiry and revocation, and a team token
 	// could make one of no team. Its words are for the caller.
@@ -209,14 +212,17 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 		n.UserID, n.TeamID, hash(secret), name, now, expires).Scan(&t.ID, &member, new(bool))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
-		return "", Token{}, fmt.Errorf("%w: no such user or team", ErrInvalid)
+		if n.TeamID != "" {
+			return "", Token{}, ErrNotTeamMember
+		}
+		return "", Token{}, fmt.Errorf("%w: no such user", ErrInvalid)
 	}
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
 	}
 	if t.ID == "" {
 		if !member {
-			return "", Token{}, fmt.Errorf("%w: the user is not a member of team %s", ErrInvalid, n.TeamID)
+			return "", Token{}, ErrNotTeamMember
 		}
 		return "", Token{}, fmt.Errorf("%w: no such user %s", ErrInvalid, n.UserID)
 	}

@@ -322,3 +322,28 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 func (a Actor) covers(teamID string) bool { return a.TeamID == "" || a.TeamID == teamID }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// Workspace is one workspace the actor may view (can_view); one they may
+// not, or outside a team token's team, is not found, whether it exists or
+// not.
+func (s *Service) Workspace(ctx context.Context, a Actor, workspaceID string) (access.Workspace, error) {
+	notFound := refuse(NotFound, SubjectWorkspace, "no workspace "+workspaceID+" that you may view")
+	if !validID(workspaceID) {
+		return access.Workspace{}, notFound
+	}
+	w, err := s.access.Workspace(ctx, workspaceID)
+	if errors.Is(err, access.ErrNotFound) || err == nil && !a.covers(w.OwnerTeamID) {
+		return access.Workspace{}, notFound
+	}
+	if err != nil {
+		return access.Workspace{}, err
+	}
+	ok, err := s.check(ctx, a, "can_view", authz.WorkspaceObject(workspaceID))
+	if err != nil {
+		return access.Workspace{}, err
+	}
+	if !ok {
+		return access.Workspace{}, notFound
+	}
+	return w, nil
+}
