@@ -15,7 +15,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -178,11 +177,6 @@ func (h *dashHandlers) form(c *gin.Context, back string) (accounts.Session, bool
 		return sess, false
 	}
 	return sess, true
-}
-
-// can is OpenFGA's answer for the signed-in user.
-func (h *dashHandlers) can(c *gin.Context, sess accounts.Session, relation, object string) (bool, error) {
-	return h.authz.Check(c.Request.Context(), authz.UserObject(sess.Account.ID), relation, object)
 }
 
 // bad answers input the page refuses: nothing was changed.
