@@ -16,7 +16,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
-	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -181,11 +180,6 @@ func (h *dashHandlers) form(c *gin.Context, back string) (accounts.Session, bool
 	return sess, true
 }
 
-// can is OpenFGA's answer for the signed-in user.
-func (h *dashHandlers) can(c *gin.Context, sess accounts.Session, relation, object string) (bool, error) {
-	return h.authz.Check(c.Request.Context(), authz.UserObject(sess.Account.ID), relation, object)
-}
-
 // bad answers input the page refuses: nothing was changed.
 func (h *dashHandlers) bad(c *gin.Context, status int, heading, msg string) {
 	h.message(c, status, heading, msg+" Nothing was changed.")
@@ -276,16 +270,12 @@ func (h *dashHandlers) createTeam(c *gin.Context) {
 		return
 	}
 	v := &dashHomeView{TeamName: strings.TrimSpace(c.PostForm("name")), BillingEmail: strings.TrimSpace(c.PostForm("billing_email"))}
-	if v.TeamName == "" || len(v.TeamName) > 200 {
-		h.renderHome(c, http.StatusBadRequest, v, "Name the team (1 to 200 characters). No team was created.")
-		return
-	}
-	team, ch, err := h.access.CreateTeam(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, v.TeamName, v.BillingEmail)
-	switch {
-	case errors.Is(err, access.ErrInvalid):
-		h.renderHome(c, http.StatusBadRequest, v, "Enter the billing email as an address like billing@example.com. No team was created.")
-		return
-	case err != nil:
+	team, ch, err := h.deps.Teams.CreateTeam(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), v.TeamName, v.BillingEmail)
+	if err != nil {
+		if a := teamRefusal("create", err); a.Status != 0 && a.Heading == "" {
+			h.renderHome(c, a.Status, v, a.Text)
+			return
+		}
 		h.unavailable(c, err)
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
 // dashWorld is a webWorld whose pages have everything the dashboard uses:
@@ -48,11 +49,15 @@ func newDashWorld(t testing.TB) *dashWorld {
 	r.ContextWithFallback = true
 	srv := httptest.NewUnstartedServer(r)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
-		Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PATs: w.a.PATs, RegKeys: w.a.RegKeys,
-		Mail: &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
-			Timeout: 10 * time.Second},
-		PublicURL: publicURL})
+	sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
+		Timeout: 10 * time.Second}
+	// The team pages' invitations go to this world's mail server, with links to its pages.
+	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Access: w.a.Access, Tokens: w.a.PATs, Authz: w.a.Authz,
+		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
+	testenv.Must(t, err)
+	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
+		Sharing: w.a.Sharing, Teams: tm, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PATs: w.a.PATs, RegKeys: w.a.RegKeys,
+		Mail: sender, PublicURL: publicURL})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	w.web = srv.URL

@@ -19,6 +19,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
 // The public API under /api/v1: the reference's team, user, voucher and
@@ -406,76 +407,65 @@ type workspaceBody struct {
 	Name   string `json:"name"`
 }
 
-// ---- The current team.
+// ---- The team endpoints: each calls one teams.Service method.
 
-// currentTeam is the team the team endpoints act on: the personal access
-// token's team; for a token of no team, the caller's only team. A caller in
-// several teams must use a token made for one of them. When ok is false the
-// answer has been written.
-func (p *publicAPI) currentTeam(c *gin.Context) (access.Membership, bool) {
+// teamsActor is the caller as teams.Service knows them: a team's token
+// acts only within its team.
+func teamsActor(c *gin.Context) teams.Actor {
 	pr := principalFrom(c)
-	ms, err := p.d.Access.Memberships(c.Request.Context(), pr.UserID)
-	if err != nil {
-		p.internal(c, "read memberships", err)
-		return access.Membership{}, false
-	}
-	if pr.PAT != nil && pr.PAT.TeamID != "" {
-		for _, m := range ms {
-			if m.Team.ID == pr.PAT.TeamID {
-				return m, true
-			}
-		}
-		apiError(c, http.StatusNotFound, reasonNotFound, "you are no longer a member of the team this personal access token was created for")
-		return access.Membership{}, false
-	}
-	switch len(ms) {
-	case 1:
-		return ms[0], true
-	case 0:
-		apiError(c, http.StatusNotFound, reasonNotFound, "you are not a member of any team")
+	return teams.Actor{UserID: pr.UserID, TeamID: pr.scopeTeam()}
+}
+
+// teamFail answers an error of teams.Service: its refusals become 4xx
+// answers with the error's own words; anything else is a 500.
+func (p *publicAPI) teamFail(c *gin.Context, what string, err error) {
+	var (
+		noCurrent *teams.NoCurrentTeamError
+		noMember  *teams.NoMemberError
+		noInv     *teams.NoInvitationError
+		invalid   *teams.InvalidError
+		already   *teams.AlreadyMemberError
+		noSeat    *teams.NoSeatError
+	)
+	switch {
+	case errors.As(err, &noCurrent), errors.Is(err, teams.ErrNoTeam), errors.As(err, &noMember), errors.As(err, &noInv):
+		apiError(c, http.StatusNotFound, reasonNotFound, err.Error())
+	case errors.Is(err, teams.ErrOutsideTeam), errors.Is(err, teams.ErrAdminsOnly), errors.Is(err, teams.ErrAuditAdminsOnly),
+		errors.Is(err, teams.ErrTeamToken):
+		apiError(c, http.StatusForbidden, reasonForbidden, err.Error())
+	case errors.Is(err, teams.ErrRole), errors.Is(err, teams.ErrNoChange), errors.As(err, &invalid):
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, err.Error())
+	case errors.As(err, &already):
+		apiError(c, http.StatusConflict, reasonAlreadyMember, err.Error())
+	case errors.As(err, &noSeat):
+		apiError(c, http.StatusConflict, reasonSeatsFull, err.Error())
+	case errors.Is(err, teams.ErrOwnerStays), errors.Is(err, teams.ErrOwnerNotRemoved):
+		apiError(c, http.StatusConflict, reasonConflict, err.Error())
+	case errors.Is(err, teams.ErrMailNotSent):
+		// Ours and passing: retryable, and nothing was made.
+		c.Header("Retry-After", "60")
+		apiError(c, http.StatusServiceUnavailable, "MAIL_FAILED", err.Error()+"; retry")
 	default:
-		apiError(c, http.StatusNotFound, reasonNotFound,
-			"you are a member of several teams: create the personal access token for one team (team_id) to use the team endpoints")
+		p.internal(c, what, err)
 	}
-	return access.Membership{}, false
 }
 
-// teamAdmin is currentTeam for actions only the team's admins may take
-// (OpenFGA can_manage_members).
-func (p *publicAPI) teamAdmin(c *gin.Context) (access.Membership, bool) {
-	m, ok := p.currentTeam(c)
-	if !ok {
-		return m, false
-	}
-	allowed, ok := p.check(c, "can_manage_members", authz.TeamObject(m.Team.ID))
-	if !ok {
-		return m, false
-	}
-	if !allowed {
-		apiError(c, http.StatusForbidden, reasonForbidden, "only the team's admins may manage its members and invitations")
-		return m, false
-	}
-	return m, true
-}
-
-// ---- Handlers of the reference.
+// ---- Handlers of the reference. The team endpoints act on the current
+// team (teams.CurrentTeam).
 
 func (p *publicAPI) getTeam(c *gin.Context) {
-	m, ok := p.currentTeam(c)
-	if !ok {
+	m, err := p.d.Teams.Team(c.Request.Context(), teamsActor(c), teams.CurrentTeam)
+	if err != nil {
+		p.teamFail(c, "read team", err)
 		return
 	}
 	c.JSON(http.StatusOK, teamJSON(m.Team))
 }
 
 func (p *publicAPI) listInvitations(c *gin.Context) {
-	m, ok := p.teamAdmin(c)
-	if !ok {
-		return
-	}
-	invs, err := p.d.Access.Invitations(c.Request.Context(), m.Team.ID)
+	invs, err := p.d.Teams.Invitations(c.Request.Context(), teamsActor(c), teams.CurrentTeam)
 	if err != nil {
-		p.fail(c, "list invitations", err)
+		p.teamFail(c, "list invitations", err)
 		return
 	}
 	c.JSON(http.StatusOK, mapJSON(invs, invitationJSON))
@@ -496,72 +486,32 @@ func (p *publicAPI) createInvitation(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "email, role (admin or member) and use_seat are required")
 		return
 	}
-	role := access.Role(*in.Role)
-	if role != access.RoleAdmin && role != access.RoleMember {
-		apiError(c, http.StatusBadRequest, reasonInvalidInput, "role must be admin or member")
-		return
-	}
-	m, ok := p.teamAdmin(c)
-	if !ok {
-		return
-	}
-	pr := principalFrom(c)
-	ctx := httpx.ActorContext(c, pr.UserID)
-	name := "A team admin"
-	if inviter, err := p.d.Access.Account(ctx, pr.UserID); err == nil && inviter.Name != "" {
-		name = inviter.Name
-	}
-	inv, err := inviteByMail(ctx, p.d, m.Team.ID, *in.Email, role, *in.UseSeat, name)
-	switch {
-	case errors.Is(err, access.ErrConflict):
-		apiError(c, http.StatusConflict, reasonAlreadyMember, say(err, access.ErrConflict))
-		return
-	case errors.Is(err, errInvitationNotSent):
-		// Ours and passing: retryable, and nothing was made.
-		c.Header("Retry-After", "60")
-		apiError(c, http.StatusServiceUnavailable, "MAIL_FAILED", errInvitationNotSent.Error()+"; retry")
-		return
-	case err != nil:
-		p.fail(c, "invite", err)
+	inv, err := p.d.Teams.Invite(httpx.ActorContext(c, principalFrom(c).UserID), teamsActor(c), teams.CurrentTeam,
+		teams.NewInvitation{Email: *in.Email, Role: access.Role(*in.Role), UseSeat: *in.UseSeat})
+	if err != nil {
+		p.teamFail(c, "invite", err)
 		return
 	}
 	c.JSON(http.StatusCreated, invitationJSON(inv))
 }
 
 func (p *publicAPI) deleteInvitation(c *gin.Context) {
-	m, ok := p.teamAdmin(c)
-	if !ok {
-		return
-	}
 	id := c.Param("invitation_id")
-	if !validID(id) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
-		return
-	}
-	err := p.d.Access.DeleteInvitation(httpx.ActorContext(c, principalFrom(c).UserID), m.Team.ID, id)
-	if errors.Is(err, access.ErrNotFound) {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no open invitation "+id+" in the team")
-		return
-	}
-	if err != nil {
-		p.fail(c, "delete invitation", err)
+	if err := p.d.Teams.Withdraw(httpx.ActorContext(c, principalFrom(c).UserID), teamsActor(c), teams.CurrentTeam, id); err != nil {
+		p.teamFail(c, "delete invitation", err)
 		return
 	}
 	c.JSON(http.StatusOK, deletedBody{Object: "team_invitation", ID: id, Deleted: true})
 }
 
 func (p *publicAPI) getSubscription(c *gin.Context) {
-	m, ok := p.currentTeam(c)
-	if !ok {
-		return
-	}
-	s, err := p.d.Access.TeamSubscription(c.Request.Context(), m.Team.ID)
-	if errors.Is(err, access.ErrNotFound) {
-		c.Data(http.StatusOK, "application/json; charset=utf-8", []byte("null"))
-		return
-	}
+	s, err := p.d.Teams.Subscription(c.Request.Context(), teamsActor(c), teams.CurrentTeam)
 	if err != nil {
-		p.fail(c, "read subscription", err)
+		p.teamFail(c, "read subscription", err)
+		return
+	}
+	if s == nil {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", []byte("null"))
 		return
 	}
 	c.JSON(http.StatusOK, subscriptionBody{Object: "team_subscription", ID: s.ID, Trial: s.Trial, StartsAt: unix(s.StartsAt),
@@ -571,57 +521,23 @@ func (p *publicAPI) getSubscription(c *gin.Context) {
 }
 
 func (p *publicAPI) listTeamUsers(c *gin.Context) {
-	m, ok := p.currentTeam(c)
-	if !ok {
-		return
-	}
-	members, err := p.d.Access.Members(c.Request.Context(), m.Team.ID)
+	members, err := p.d.Teams.Members(c.Request.Context(), teamsActor(c), teams.CurrentTeam)
 	if err != nil {
-		p.fail(c, "list members", err)
+		p.teamFail(c, "list members", err)
 		return
 	}
 	c.JSON(http.StatusOK, mapJSON(members, teamUserJSON))
 }
 
-// member finds userID among the team's members; when ok is false the
-// answer (404) has been written.
-func (p *publicAPI) member(c *gin.Context, teamID, userID string) (access.Member, bool) {
-	if validID(userID) {
-		members, err := p.d.Access.Members(c.Request.Context(), teamID)
-		if err != nil {
-			p.fail(c, "list members", err)
-			return access.Member{}, false
-		}
-		for _, mb := range members {
-			if mb.UserID == userID {
-				return mb, true
-			}
-		}
-	}
-	apiError(c, http.StatusNotFound, reasonNotFound, "no user "+userID+" in the team")
-	return access.Member{}, false
-}
-
 // deleteTeamUser removes a member; their sessions on the team's instances
 // end with the membership (access.RemoveTeamMember's hook). The owner stays.
 func (p *publicAPI) deleteTeamUser(c *gin.Context) {
-	m, ok := p.teamAdmin(c)
-	if !ok {
+	id := c.Param("user_id")
+	if _, err := p.d.Teams.RemoveMember(httpx.ActorContext(c, principalFrom(c).UserID), teamsActor(c), teams.CurrentTeam, id); err != nil {
+		p.teamFail(c, "remove member", err)
 		return
 	}
-	target, ok := p.member(c, m.Team.ID, c.Param("user_id"))
-	if !ok {
-		return
-	}
-	if target.Role == access.RoleOwner {
-		apiError(c, http.StatusConflict, reasonConflict, "the team's owner cannot be removed from the team")
-		return
-	}
-	if _, err := p.d.Access.RemoveTeamMember(httpx.ActorContext(c, principalFrom(c).UserID), m.Team.ID, target.UserID); err != nil {
-		p.fail(c, "remove member", err)
-		return
-	}
-	c.JSON(http.StatusOK, deletedBody{Object: "team_user", ID: target.UserID, Deleted: true})
+	c.JSON(http.StatusOK, deletedBody{Object: "team_user", ID: id, Deleted: true})
 }
 
 func (p *publicAPI) getUser(c *gin.Context) {

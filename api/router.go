@@ -27,6 +27,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
+	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -50,8 +51,10 @@ type Deps struct {
 	// Approval decides device sign-ins for the device page and headless
 	// approval.
 	Approval *approval.Service
-	Access   *access.Service
-	RegKeys  *regkeys.Service
+	// Teams administers teams for the team pages and /api/v1/team/*.
+	Teams   *teams.Service
+	Access  *access.Service
+	RegKeys *regkeys.Service
 	// Sharing grants, revokes and lists shares for both the dashboard and
 	// /api/v1.
 	Sharing *sharing.Service

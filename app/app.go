@@ -35,6 +35,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
 	"github.com/caido-cloud/caido-cloud/store"
+	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
@@ -70,6 +71,7 @@ type App struct {
 	PATs      *pats.Service
 	Accounts  *accounts.Service
 	Approval  *approval.Service
+	Teams     *teams.Service
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
 }
@@ -120,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
+		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
@@ -170,6 +172,13 @@ func (a *App) newIdentity() error {
 	a.Access.OnAccessRemoved(a.Provider.EndLostSessions)
 	a.Approval, err = approval.New(approval.Deps{
 		Devices: a.Devices, Clients: a.Clients, Directory: a.Accounts, Access: a.Access, Authz: a.Authz,
+	})
+	if err != nil {
+		return err
+	}
+	a.Teams, err = teams.New(teams.Deps{
+		Directory: a.Access, Access: a.Access, Tokens: a.PATs, Authz: a.Authz,
+		Mail: a.Mail, PublicURL: cfg.PublicURL, Log: a.Log,
 	})
 	if err != nil {
 		return err
