@@ -67,6 +67,10 @@ var layoutRules = []layoutRule{
 		func(imp string) bool {
 			return slices.ContainsFunc(useCases, func(u string) bool { return under(module + "/" + u)(imp) })
 		}, "a use case calls no other use case"},
+	// The audit log is below every domain package: they all record in it.
+	{under("audit"), func(imp string) bool { return under(module)(imp) }, "audit imports none of our packages: everyone records in it"},
+	{func(p string) bool { return p == "pats" || p == "oidc/clients" }, ours("access"),
+		"pats and oidc/clients record in audit; they need nothing else of access"},
 	// Imports flow one way: cmd → app → api → use cases → domain → store.
 	{func(p string) bool { return p != "cmd/caido-cloud" && !under("cmd")(p) }, ours("cmd"), "nothing imports a command"},
 	{func(p string) bool { return !under("cmd")(p) && !under("app")(p) && !under("internal/testenv")(p) }, ours("app"),

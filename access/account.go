@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -32,7 +34,7 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) (Change, err
 			return nil, translate(err, "user "+userID)
 		}
 		// Recorded first, while the actor row still exists.
-		if err := Record(ctx, tx, AuditUserDelete, "", Target{Type: "user", ID: userID}, nil); err != nil {
+		if err := audit.Record(ctx, tx, audit.UserDelete, "", audit.Target{Type: "user", ID: userID}, nil); err != nil {
 			return nil, err
 		}
 		var ops []authz.Op

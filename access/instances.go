@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -74,7 +76,7 @@ func claim(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, name
 	if err != nil {
 		return nil, err
 	}
-	if err := Record(ctx, tx, AuditClaim, team, Target{Type: "instance", ID: instanceID},
+	if err := audit.Record(ctx, tx, audit.Claim, team, audit.Target{Type: "instance", ID: instanceID},
 		map[string]any{"name": name, "workspace_id": workspaceID}); err != nil {
 		return nil, err
 	}
@@ -128,7 +130,7 @@ func grant(ctx context.Context, tx pgx.Tx, instanceID string, to Grantee, expire
 	}
 	// In the instance's team's log and, for a share with a team, in that
 	// team's too: its members gained access.
-	if err := recordForTeams(ctx, tx, AuditGrant, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+	if err := audit.RecordForTeams(ctx, tx, audit.Grant, []string{team, to.TeamID}, audit.Target{Type: "instance", ID: instanceID, UserID: to.UserID},
 		map[string]any{"user_id": to.UserID, "team_id": to.TeamID, "expires_at": expiresAt}); err != nil {
 		return nil, err
 	}
@@ -161,7 +163,7 @@ func (s *Service) Revoke(ctx context.Context, instanceID string, to Grantee) (Ch
 		if err != nil {
 			return nil, err
 		}
-		if err := recordForTeams(ctx, tx, AuditRevoke, []string{team, to.TeamID}, Target{Type: "instance", ID: instanceID, UserID: to.UserID},
+		if err := audit.RecordForTeams(ctx, tx, audit.Revoke, []string{team, to.TeamID}, audit.Target{Type: "instance", ID: instanceID, UserID: to.UserID},
 			map[string]any{"user_id": to.UserID, "team_id": to.TeamID}); err != nil { // as for the grant
 			return nil, err
 		}
@@ -217,7 +219,7 @@ func (s *Service) SetAssistantEnabled(ctx context.Context, instanceID string, en
 		if err != nil {
 			return nil, err
 		}
-		if err := Record(ctx, tx, AuditAssistantToggle, team, Target{Type: "instance", ID: instanceID},
+		if err := audit.Record(ctx, tx, audit.AssistantToggle, team, audit.Target{Type: "instance", ID: instanceID},
 			map[string]any{"enabled": enabled}); err != nil {
 			return nil, err
 		}
@@ -239,7 +241,7 @@ func (s *Service) DeleteInstance(ctx context.Context, instanceID string) (Change
 		if err != nil {
 			return nil, err
 		}
-		if err := Record(ctx, tx, AuditInstanceDelete, team, Target{Type: "instance", ID: instanceID}, nil); err != nil {
+		if err := audit.Record(ctx, tx, audit.InstanceDelete, team, audit.Target{Type: "instance", ID: instanceID}, nil); err != nil {
 			return nil, err
 		}
 		return deleteInstance(ctx, tx, instanceID)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -79,7 +81,7 @@ func (s *Service) Invite(ctx context.Context, teamID, email string, role Role, u
 				return err
 			}
 		}
-		actor := ActorFrom(ctx)
+		actor := audit.ActorFrom(ctx)
 		err = tx.QueryRow(ctx, `INSERT INTO team_invitations (team_id, email, role, use_seat, token_hash, invited_by, expires_at)
 			VALUES ($1, $2, $3, $4, $5, nullif($6, '')::uuid, now() + $7::interval)
 			RETURNING id::text, expires_at, created_at, updated_at`,
@@ -87,7 +89,7 @@ func (s *Service) Invite(ctx context.Context, teamID, email string, role Role, u
 		if err != nil {
 			return translate(err, "invitation")
 		}
-		return Record(ctx, tx, AuditInvite, teamID, Target{Type: "invitation", ID: inv.ID},
+		return audit.Record(ctx, tx, audit.Invite, teamID, audit.Target{Type: "invitation", ID: inv.ID},
 			map[string]any{"email": email, "role": role, "use_seat": useSeat})
 	})
 	if err != nil {
@@ -125,7 +127,7 @@ func (s *Service) DeleteInvitation(ctx context.Context, teamID, invitationID str
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("invitation %s: %w", invitationID, ErrNotFound)
 		}
-		return Record(ctx, tx, AuditInviteDelete, teamID, Target{Type: "invitation", ID: invitationID}, nil)
+		return audit.Record(ctx, tx, audit.InviteDelete, teamID, audit.Target{Type: "invitation", ID: invitationID}, nil)
 	})
 }
 
@@ -181,7 +183,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, userID string) (I
 		if err != nil {
 			return nil, err
 		}
-		return ops, Record(ctx, tx, AuditInviteAccept, inv.TeamID, Target{Type: "invitation", ID: inv.ID, UserID: userID}, nil)
+		return ops, audit.Record(ctx, tx, audit.InviteAccept, inv.TeamID, audit.Target{Type: "invitation", ID: inv.ID, UserID: userID}, nil)
 	})
 	return inv, ch, err
 }

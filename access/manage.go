@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -33,7 +35,7 @@ func renameInstance(ctx context.Context, tx pgx.Tx, instanceID, name string) err
 	if err != nil {
 		return err
 	}
-	return Record(ctx, tx, AuditInstanceRename, team, Target{Type: "instance", ID: instanceID}, map[string]any{"from": old, "to": name})
+	return audit.Record(ctx, tx, audit.InstanceRename, team, audit.Target{Type: "instance", ID: instanceID}, map[string]any{"from": old, "to": name})
 }
 
 // MoveInstance puts a claimed instance into another workspace. Whether the
@@ -111,7 +113,7 @@ func moveInstance(ctx context.Context, tx pgx.Tx, instanceID, toWorkspaceID stri
 		return nil, nil, err
 	}
 	detail := map[string]any{"from_workspace_id": *from, "to_workspace_id": toWorkspaceID}
-	if err := recordForTeams(ctx, tx, AuditInstanceMove, []string{fromTeam, toTeam}, Target{Type: "instance", ID: instanceID}, detail); err != nil {
+	if err := audit.RecordForTeams(ctx, tx, audit.InstanceMove, []string{fromTeam, toTeam}, audit.Target{Type: "instance", ID: instanceID}, detail); err != nil {
 		return nil, nil, err
 	}
 	tuple := func(ws string) authz.Tuple {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -17,13 +19,6 @@ import (
 // address. So a share by email becomes a grant at once only to an account
 // that has verified the address; otherwise it waits in pending_shares until
 // an account verifies it (GrantPendingSharesTx, from the verification).
-
-// AuditSharePending is a share by email waiting for its address; when it
-// becomes the grant, that is an AuditGrant like any other.
-const (
-	AuditSharePending  = "grant.pending"
-	AuditShareWithdraw = "grant.pending_withdraw"
-)
 
 // ShareByEmail shares an instance with the account that has verified
 // email, until expiresAt when set: at once when there is one (userID is
@@ -74,7 +69,7 @@ func (s *Service) ShareByEmail(ctx context.Context, instanceID, email string, ex
 		if err != nil {
 			return nil, err
 		}
-		return nil, Record(ctx, tx, AuditSharePending, team, Target{Type: "instance", ID: instanceID},
+		return nil, audit.Record(ctx, tx, audit.SharePending, team, audit.Target{Type: "instance", ID: instanceID},
 			map[string]any{"email": email, "pending_share_id": shareID, "expires_at": expiresAt})
 	})
 	return userID, ch, err
@@ -108,7 +103,7 @@ func (s *Service) WithdrawPendingShare(ctx context.Context, instanceID, pendingI
 		if err != nil {
 			return err
 		}
-		return Record(ctx, tx, AuditShareWithdraw, team, Target{Type: "instance", ID: instanceID},
+		return audit.Record(ctx, tx, audit.ShareWithdraw, team, audit.Target{Type: "instance", ID: instanceID},
 			map[string]any{"email": email, "pending_share_id": pendingID})
 	})
 }
@@ -143,7 +138,7 @@ func GrantPendingSharesTx(ctx context.Context, tx pgx.Tx, userID, email string) 
 		if p.expiresAt != nil && !p.expiresAt.After(now) {
 			continue
 		}
-		by := WithActor(ctx, Actor{UserID: p.sharedBy})
+		by := audit.WithActor(ctx, audit.Actor{UserID: p.sharedBy})
 		o, err := grant(by, tx, p.instanceID, Grantee{UserID: userID}, p.expiresAt, p.sharedBy)
 		if err != nil {
 			return fmt.Errorf("grant the share of instance %s: %w", p.instanceID, err)

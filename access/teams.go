@@ -7,6 +7,8 @@ import (
 	"net/mail"
 	"strings"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
@@ -59,7 +61,7 @@ func (s *Service) CreateTeam(ctx context.Context, ownerID, name, billingEmail st
 		if err != nil {
 			return nil, err
 		}
-		if err := Record(ctx, tx, AuditTeamCreate, t.ID, Target{Type: "team", ID: t.ID, UserID: ownerID},
+		if err := audit.Record(ctx, tx, audit.TeamCreate, t.ID, audit.Target{Type: "team", ID: t.ID, UserID: ownerID},
 			map[string]any{"name": t.Name}); err != nil {
 			return nil, err
 		}
@@ -139,11 +141,11 @@ func (s *Service) putMember(ctx context.Context, tx pgx.Tx, teamID, userID strin
 	for _, tu := range memberTuples(teamID, userID, role, billing) {
 		ops = append(ops, authz.Write(tu))
 	}
-	action := AuditMemberAdd
+	action := audit.MemberAdd
 	if existed {
-		action = AuditMemberRole
+		action = audit.MemberRole
 	}
-	if err := Record(ctx, tx, action, teamID, Target{Type: "team_member", ID: userID, UserID: userID},
+	if err := audit.Record(ctx, tx, action, teamID, audit.Target{Type: "team_member", ID: userID, UserID: userID},
 		map[string]any{"role": role, "billing": billing, "use_seat": useSeat}); err != nil {
 		return nil, err
 	}
@@ -211,7 +213,7 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 		if err != nil {
 			return nil, err
 		}
-		if err := Record(ctx, tx, AuditMemberRemove, teamID, Target{Type: "team_member", ID: userID, UserID: userID}, nil); err != nil {
+		if err := audit.Record(ctx, tx, audit.MemberRemove, teamID, audit.Target{Type: "team_member", ID: userID, UserID: userID}, nil); err != nil {
 			return nil, err
 		}
 		if err := s.tellNoLongerManager(ctx, tx, teamID, userID); err != nil {

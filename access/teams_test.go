@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -26,7 +28,7 @@ func TestInvitationsAndSeats(t *testing.T) {
 	anne := testenv.User(t, a, "anne@acme.test")
 	bob := testenv.User(t, a, "bob@acme.test")
 	carl := testenv.User(t, a, "carl@acme.test")
-	ctx := access.WithActor(context.Background(), access.Actor{UserID: anne.ID, IP: netip.MustParseAddr("192.0.2.7")})
+	ctx := audit.WithActor(context.Background(), audit.Actor{UserID: anne.ID, IP: netip.MustParseAddr("192.0.2.7")})
 	acme, _, err := a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@acme.test")
 	testenv.Must(t, err)
 
@@ -100,7 +102,7 @@ func TestInvitationsAndSeats(t *testing.T) {
 		t.Fatalf("inviting a member: %v, want ErrConflict", err)
 	}
 
-	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID, ViewerID: anne.ID})
+	entries, err := a.Audit.Entries(ctx, audit.Filter{TeamID: acme.ID, ViewerID: anne.ID})
 	testenv.Must(t, err)
 	actions := map[string]bool{}
 	for _, e := range entries {
@@ -109,7 +111,7 @@ func TestInvitationsAndSeats(t *testing.T) {
 			t.Errorf("audit entry %s: actor %q ip %v", e.Action, e.ActorLabel, e.IP)
 		}
 	}
-	for _, want := range []string{access.AuditTeamCreate, access.AuditInvite, access.AuditInviteAccept, access.AuditMemberAdd} {
+	for _, want := range []string{audit.TeamCreate, audit.Invite, audit.InviteAccept, audit.MemberAdd} {
 		if !actions[want] {
 			t.Errorf("no %s entry in %v", want, actions)
 		}
@@ -299,7 +301,7 @@ func TestMoveInstance(t *testing.T) {
 	if len(list) != 1 || list[0].Name != "team laptop" || list[0].ClaimedBy != anne.Email {
 		t.Fatalf("instances in acme: %+v", list)
 	}
-	entries, err := a.Access.AuditLog(ctx, access.AuditFilter{TeamID: acme.ID, ViewerID: anne.ID})
+	entries, err := a.Audit.Entries(ctx, audit.Filter{TeamID: acme.ID, ViewerID: anne.ID})
 	testenv.Must(t, err)
 	var seen []string
 	for _, e := range entries {
@@ -308,7 +310,7 @@ func TestMoveInstance(t *testing.T) {
 			t.Errorf("entry %s by %q; with no actor in the context it is the operator's", e.Action, e.ActorLabel)
 		}
 	}
-	if !strings.Contains(strings.Join(seen, ","), access.AuditInstanceMove) || !strings.Contains(strings.Join(seen, ","), access.AuditInstanceRename) {
+	if !strings.Contains(strings.Join(seen, ","), audit.InstanceMove) || !strings.Contains(strings.Join(seen, ","), audit.InstanceRename) {
 		t.Fatalf("team audit log: %v", seen)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -80,7 +82,7 @@ func (s *Service) ClaimVoucher(ctx context.Context, userID, code string) error {
 			userID, plan, days); err != nil {
 			return err
 		}
-		return Record(ctx, tx, AuditVoucherClaim, "", Target{Type: "user", ID: userID, UserID: userID},
+		return audit.Record(ctx, tx, audit.VoucherClaim, "", audit.Target{Type: "user", ID: userID, UserID: userID},
 			map[string]any{"plan": plan, "days": days})
 	})
 }

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/chromedp/chromedp"
 
-	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
@@ -238,9 +239,9 @@ func TestBrowserDashboardSharing(t *testing.T) {
 
 	// Bob sees who shared and revoked, not from where: the address is
 	// for the actor and the admins of the entry's team.
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{UserID: bobID, ViewerID: bobID})
+	entries, err := w.a.Audit.Entries(ctx, audit.Filter{UserID: bobID, ViewerID: bobID})
 	testenv.Must(t, err)
-	if len(entries) < 2 || entries[0].Action != access.AuditRevoke || entries[1].Action != access.AuditGrant ||
+	if len(entries) < 2 || entries[0].Action != audit.Revoke || entries[1].Action != audit.Grant ||
 		entries[0].ActorLabel != "anne@example.test" || entries[0].IP != nil {
 		t.Fatalf("Bob's audit log: %+v", entries)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -268,7 +270,7 @@ func (h *dashHandlers) removeMember(c *gin.Context) {
 // dashAuditView is a team's audit log.
 type dashAuditView struct {
 	Team    access.TeamInfo
-	Entries []access.AuditEntry
+	Entries []audit.Entry
 	members []access.Member
 }
 
@@ -286,7 +288,7 @@ func (v *dashAuditView) Who(id *string) string {
 }
 
 // Detail is an entry's detail as "key: value" pairs (it holds no secret).
-func (v *dashAuditView) Detail(e access.AuditEntry) string {
+func (v *dashAuditView) Detail(e audit.Entry) string {
 	var d map[string]any
 	if json.Unmarshal(e.Detail, &d) != nil {
 		return ""

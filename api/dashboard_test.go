@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -52,7 +54,7 @@ func newDashWorld(t testing.TB) *dashWorld {
 	sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
 		Timeout: 10 * time.Second}
 	// The team pages' invitations go to this world's mail server, with links to its pages.
-	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Access: w.a.Access, Tokens: w.a.PATs, Authz: w.a.Authz,
+	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Authz: w.a.Authz,
 		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
 	testenv.Must(t, err)
 	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
@@ -288,9 +290,9 @@ func TestDashboardHome(t *testing.T) {
 		t.Fatal("?done= put text on the page")
 	}
 	testenv.AssertCheck(t, w.a, anne.id, "can_manage_members", authz.TeamObject(team), true)
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id})
+	entries, err := w.a.Audit.Entries(ctx, audit.Filter{TeamID: team, ViewerID: anne.id})
 	testenv.Must(t, err)
-	if len(entries) != 1 || entries[0].Action != access.AuditTeamCreate || entries[0].ActorLabel != "anne@example.test" ||
+	if len(entries) != 1 || entries[0].Action != audit.TeamCreate || entries[0].ActorLabel != "anne@example.test" ||
 		entries[0].IP == nil || *entries[0].IP != "127.0.0.1" {
 		t.Fatalf("audit of the creation: %+v", entries)
 	}
@@ -505,7 +507,7 @@ func TestDashboardTeam(t *testing.T) {
 	dashExpect(t, resp, body, http.StatusOK, "team.create", "invitation.create", "invitation.accept", "member.role",
 		"member.remove", "invitation.delete", "anne@example.test", "bob@example.test", "127.0.0.1",
 		"email: carol@example.test, role: admin, use seat: false")
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id, Limit: 500})
+	entries, err := w.a.Audit.Entries(ctx, audit.Filter{TeamID: team, ViewerID: anne.id, Limit: 500})
 	testenv.Must(t, err)
 	for _, e := range entries {
 		if e.ActorLabel == "operator" {
@@ -571,13 +573,13 @@ func TestDashboardShareWithTeam(t *testing.T) {
 	resp, body = anne.form(page+"/grants/revoke", url.Values{"team_id": {red}})
 	dashLocation(t, resp, body, page+"?done=revoked")
 	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: red})
+	entries, err := w.a.Audit.Entries(ctx, audit.Filter{TeamID: red})
 	testenv.Must(t, err)
 	var actions []string
 	for _, e := range entries {
 		actions = append(actions, e.Action)
 	}
-	if !slices.Contains(actions, access.AuditGrant) || !slices.Contains(actions, access.AuditRevoke) {
+	if !slices.Contains(actions, audit.Grant) || !slices.Contains(actions, audit.Revoke) {
 		t.Fatalf("Red's audit log: %v; want the share and its revocation", actions)
 	}
 }
@@ -725,16 +727,16 @@ func TestDashboardInstances(t *testing.T) {
 	dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
 
 	// The audit log has each change with its actor and address.
-	entries, err := w.a.Access.AuditLog(ctx, access.AuditFilter{TeamID: team, ViewerID: anne.id, Limit: 500})
+	entries, err := w.a.Audit.Entries(ctx, audit.Filter{TeamID: team, ViewerID: anne.id, Limit: 500})
 	testenv.Must(t, err)
 	seen := map[string]bool{}
 	for _, e := range entries {
 		seen[e.Action] = true
-		if e.Action == access.AuditCredentialsReset && (e.IP == nil || *e.IP != "127.0.0.1" || e.ActorLabel != "anne@example.test") {
+		if e.Action == audit.CredentialsReset && (e.IP == nil || *e.IP != "127.0.0.1" || e.ActorLabel != "anne@example.test") {
 			t.Fatalf("credentials reset audit: %+v", e)
 		}
 	}
-	for _, a := range []string{access.AuditInstanceMove, access.AuditCredentialsReset, access.AuditRevoke} {
+	for _, a := range []string{audit.InstanceMove, audit.CredentialsReset, audit.Revoke} {
 		if !seen[a] {
 			t.Fatalf("no %s in the team's audit log: %v", a, seen)
 		}

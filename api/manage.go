@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -713,10 +715,10 @@ type auditBody struct {
 // auditLog lists entries, newest first: with team_id the team's (for its
 // admins), else those the caller made or that concern them; with a team's
 // token, only that team's. Each carries the client address only where the
-// caller may see it (access.AuditFilter.ViewerID).
+// caller may see it (audit.Filter.ViewerID).
 func (p *publicAPI) auditLog(c *gin.Context) {
 	pr := principalFrom(c)
-	f := access.AuditFilter{UserID: pr.UserID, ViewerID: pr.UserID, WithinTeam: pr.scopeTeam(), Limit: 100}
+	f := audit.Filter{UserID: pr.UserID, ViewerID: pr.UserID, WithinTeam: pr.scopeTeam(), Limit: 100}
 	if s, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 500 {
@@ -725,7 +727,7 @@ func (p *publicAPI) auditLog(c *gin.Context) {
 		}
 		f.Limit = n
 	}
-	var entries []access.AuditEntry
+	var entries []audit.Entry
 	var err error
 	if team, ok := c.GetQuery("team_id"); ok {
 		if !validID(team) {
@@ -744,7 +746,7 @@ func (p *publicAPI) auditLog(c *gin.Context) {
 			return
 		}
 		entries = log.Entries
-	} else if entries, err = p.d.Access.AuditLog(c.Request.Context(), f); err != nil {
+	} else if entries, err = p.d.Audit.Entries(c.Request.Context(), f); err != nil {
 		p.fail(c, "read audit log", err)
 		return
 	}

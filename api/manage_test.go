@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -200,8 +202,8 @@ func TestManageInstances(t *testing.T) {
 			seen[e["action"].(string)]++
 		}
 	}
-	for _, action := range []string{access.AuditInstanceRename, access.AuditInstanceMove, access.AuditAssistantToggle,
-		access.AuditCredentialsReset, access.AuditGrant, access.AuditRevoke, access.AuditInstanceDelete} {
+	for _, action := range []string{audit.InstanceRename, audit.InstanceMove, audit.AssistantToggle,
+		audit.CredentialsReset, audit.Grant, audit.Revoke, audit.InstanceDelete} {
 		if seen[action] == 0 {
 			t.Errorf("no %s entry by anne from 127.0.0.1 in %v", action, entries)
 		}
@@ -439,7 +441,7 @@ func TestManageKeysTokensTeams(t *testing.T) {
 		if e["team_id"] != w.team.ID {
 			t.Fatalf("another team's entry: %v", e)
 		}
-		if e["action"] == access.AuditMemberRole && e["ip"] == "127.0.0.1" {
+		if e["action"] == audit.MemberRole && e["ip"] == "127.0.0.1" {
 			roleByAnne = roleByAnne || e["actor_user_id"] == w.anne.ID && e["target_user_id"] == w.bob.ID
 			roleByBob = roleByBob || e["actor_user_id"] == w.bob.ID && e["target_user_id"] == carol.ID && e["actor"] == "bob@example.test"
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
@@ -317,15 +319,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		t.Errorf("no %s entry by %s on %s with address %v in the view %q", action, name[actor], name[target], ip, query)
 	}
-	find(pat[u(2).ID], "", access.AuditGrant, u(2).ID, i1, true)
-	find(pat[u(3).ID], "", access.AuditGrant, u(2).ID, i1, false) // the grantee sees it too
-	find(pat[u(0).ID], "", access.AuditRevoke, u(0).ID, i0, true)
-	find(pat[u(8).ID], "", access.AuditRevoke, u(0).ID, i0, false)
-	find(pat[u(4).ID], "?team_id="+t2.ID, access.AuditRevoke, u(4).ID, i7, true)
-	find(u0T1, "?team_id="+t1.ID, access.AuditMemberRemove, u(2).ID, u(3).ID, true)
-	find(pat[u(3).ID], "", access.AuditMemberRemove, u(2).ID, u(3).ID, false)
-	find(u0T1, "?team_id="+t1.ID, access.AuditMemberRole, u(0).ID, u(1).ID, true)
-	find(u0T1, "?team_id="+t1.ID, access.AuditInstanceMove, u(0).ID, i11, true)
+	find(pat[u(2).ID], "", audit.Grant, u(2).ID, i1, true)
+	find(pat[u(3).ID], "", audit.Grant, u(2).ID, i1, false) // the grantee sees it too
+	find(pat[u(0).ID], "", audit.Revoke, u(0).ID, i0, true)
+	find(pat[u(8).ID], "", audit.Revoke, u(0).ID, i0, false)
+	find(pat[u(4).ID], "?team_id="+t2.ID, audit.Revoke, u(4).ID, i7, true)
+	find(u0T1, "?team_id="+t1.ID, audit.MemberRemove, u(2).ID, u(3).ID, true)
+	find(pat[u(3).ID], "", audit.MemberRemove, u(2).ID, u(3).ID, false)
+	find(u0T1, "?team_id="+t1.ID, audit.MemberRole, u(0).ID, u(1).ID, true)
+	find(u0T1, "?team_id="+t1.ID, audit.InstanceMove, u(0).ID, i11, true)
 }
 
 func joinLines(lines []string) string {

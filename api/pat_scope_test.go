@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
@@ -158,12 +159,12 @@ func TestAuditIPOnlyForActorAndTeamAdmins(t *testing.T) {
 		who, token, query, action, actor string
 		wantIP                           bool
 	}{
-		{"bob, about anne's change of his role", w.bobPAT, "", access.AuditMemberRole, w.anne.ID, false},
-		{"olga, about anne's share with her", w.olgaPAT, "", access.AuditGrant, w.anne.ID, false},
-		{"bob, about his own team", w.bobPAT, "", access.AuditTeamCreate, w.bob.ID, true},
-		{"anne, about her change of bob's role", w.annePAT, "", access.AuditMemberRole, w.anne.ID, true},
-		{"anne, about her share", w.annePAT, "", access.AuditGrant, w.anne.ID, true},
-		{"anne, in Acme's log", w.annePAT, "?team_id=" + w.team.ID, access.AuditMemberRole, w.anne.ID, true},
+		{"bob, about anne's change of his role", w.bobPAT, "", audit.MemberRole, w.anne.ID, false},
+		{"olga, about anne's share with her", w.olgaPAT, "", audit.Grant, w.anne.ID, false},
+		{"bob, about his own team", w.bobPAT, "", audit.TeamCreate, w.bob.ID, true},
+		{"anne, about her change of bob's role", w.annePAT, "", audit.MemberRole, w.anne.ID, true},
+		{"anne, about her share", w.annePAT, "", audit.Grant, w.anne.ID, true},
+		{"anne, in Acme's log", w.annePAT, "?team_id=" + w.team.ID, audit.MemberRole, w.anne.ID, true},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			e := find(log(tc.token, tc.query), tc.action, tc.actor)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
@@ -489,7 +491,7 @@ func TestPublicAPIUserAndVouchers(t *testing.T) {
 
 	// The claims are in the claimants' audit logs, with actor and address.
 	entries := decodeAs[[]map[string]any](t, w.expect(t, bobPAT, "GET", "/api/v1/audit-log", nil, http.StatusOK, ""))
-	if len(entries) == 0 || entries[0]["action"] != access.AuditVoucherClaim || entries[0]["actor_user_id"] != bob.ID || entries[0]["ip"] != "127.0.0.1" {
+	if len(entries) == 0 || entries[0]["action"] != audit.VoucherClaim || entries[0]["actor_user_id"] != bob.ID || entries[0]["ip"] != "127.0.0.1" {
 		t.Fatalf("bob's audit log: %v", entries)
 	}
 }

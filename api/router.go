@@ -16,6 +16,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
@@ -58,6 +59,8 @@ type Deps struct {
 	// Sharing grants, revokes and lists shares for both the dashboard and
 	// /api/v1.
 	Sharing *sharing.Service
+	// Audit reads the audit log (the personal one; a team's is teams').
+	Audit *audit.Log
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
 	// Backups, when set, is shown by /readyz; it never fails readiness.

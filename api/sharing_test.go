@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -94,7 +96,7 @@ func markVerified(t testing.TB, a *app.App, userIDs ...string) {
 // auditActions lists the actions in a team's audit log.
 func (w *shareWorld) auditActions(t *testing.T, teamID string) []string {
 	t.Helper()
-	entries, err := w.dash.a.Access.AuditLog(context.Background(), access.AuditFilter{TeamID: teamID, Limit: 500})
+	entries, err := w.dash.a.Audit.Entries(context.Background(), audit.Filter{TeamID: teamID, Limit: 500})
 	testenv.Must(t, err)
 	var out []string
 	for _, e := range entries {
@@ -239,7 +241,7 @@ func TestGranteeTeamAdminRevokes(t *testing.T) {
 	log := w.auditActions(t, blue)
 	revokes := 0
 	for _, a := range log {
-		if a == access.AuditRevoke {
+		if a == audit.Revoke {
 			revokes++
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -472,7 +474,7 @@ func teamsCases() []teamsCase {
 // inviteCarol has Anne invite carol (no mail is needed for the rows that
 // only need an invitation to be there).
 func inviteCarol(t *testing.T, w *teamsWorld, r *teamsRow) {
-	inv, _, err := w.a.Access.Invite(access.WithActor(context.Background(), access.Actor{UserID: w.anne.id}),
+	inv, _, err := w.a.Access.Invite(audit.WithActor(context.Background(), audit.Actor{UserID: w.anne.id}),
 		r.team, "carol."+r.team[:8]+"@example.test", access.RoleMember, false, 0)
 	testenv.Must(t, err)
 	r.invitation = inv

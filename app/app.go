@@ -21,6 +21,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/api/admin"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/config"
@@ -72,6 +73,8 @@ type App struct {
 	Accounts  *accounts.Service
 	Approval  *approval.Service
 	Teams     *teams.Service
+	// Audit reads the audit log.
+	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
 }
@@ -92,6 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Access = access.NewService(db, a.Outbox)
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
 	a.InstanceAPI = instanceapi.New(db)
+	a.Audit = audit.New(db)
 	// The assistant needs no secret of ours: the CLI's `model set` uses it too.
 	a.Assistant = assistant.New(db, a.Authz, assistant.Options{
 		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
@@ -122,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	deps := api.Deps{
 		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
+		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Audit: a.Audit, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
 	}
@@ -177,7 +181,7 @@ func (a *App) newIdentity() error {
 		return err
 	}
 	a.Teams, err = teams.New(teams.Deps{
-		Directory: a.Access, Access: a.Access, Tokens: a.PATs, Authz: a.Authz,
+		Directory: a.Access, Audit: a.Audit, Access: a.Access, Tokens: a.PATs, Authz: a.Authz,
 		Mail: a.Mail, PublicURL: cfg.PublicURL, Log: a.Log,
 	})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -150,7 +152,7 @@ func TestCredentialsResetEndsEveryTokenOfTheClient(t *testing.T) {
 	// The audit entry names how many sessions ended.
 	var ended float64
 	testenv.Must(t, a.DB.QueryRow(ctx, `SELECT (detail->>'sessions_ended')::float FROM audit_log WHERE action = $1 AND target_id = $2`,
-		access.AuditCredentialsReset, c.InstanceID).Scan(&ended))
+		audit.CredentialsReset, c.InstanceID).Scan(&ended))
 	if ended != 2 {
 		t.Errorf("audit: %v sessions ended, want 2", ended)
 	}

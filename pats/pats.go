@@ -17,11 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/limits"
 )
@@ -226,7 +227,7 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 		}
 		return "", Token{}, fmt.Errorf("%w: no such user %s", ErrInvalid, n.UserID)
 	}
-	if err := access.Record(ctx, tx, access.AuditPATCreate, n.TeamID, access.Target{Type: "personal_access_token", ID: t.ID, UserID: n.UserID},
+	if err := audit.Record(ctx, tx, audit.PATCreate, n.TeamID, audit.Target{Type: "personal_access_token", ID: t.ID, UserID: n.UserID},
 		map[string]any{"name": name, "expires_at": expires}); err != nil {
 		return "", Token{}, fmt.Errorf("create personal access token: %w", err)
 	}
@@ -291,7 +292,7 @@ func (s *Service) Revoke(ctx context.Context, userID, tokenID string) error {
 		if err != nil {
 			return err
 		}
-		return access.Record(ctx, tx, access.AuditPATRevoke, team, access.Target{Type: "personal_access_token", ID: tokenID, UserID: userID}, nil)
+		return audit.Record(ctx, tx, audit.PATRevoke, team, audit.Target{Type: "personal_access_token", ID: tokenID, UserID: userID}, nil)
 	})
 	var pgErr *pgconn.PgError
 	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "22P02" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	fga "github.com/openfga/go-sdk"
 	fgaclient "github.com/openfga/go-sdk/client"
 
@@ -35,17 +37,17 @@ func keyOf(t *testing.T, a *app.App, workspaceID, id string) regkeys.Key {
 // revocation, by actor, naming its creator.
 func revocationAudited(t *testing.T, a *app.App, teamID string, k regkeys.Key, actor string) {
 	t.Helper()
-	entries, err := a.Access.AuditLog(context.Background(), access.AuditFilter{TeamID: teamID})
+	entries, err := a.Audit.Entries(context.Background(), audit.Filter{TeamID: teamID})
 	testenv.Must(t, err)
 	for _, e := range entries {
-		if e.Action == access.AuditKeyRevoke && e.TargetID == k.ID {
+		if e.Action == audit.KeyRevoke && e.TargetID == k.ID {
 			if e.ActorUserID == nil || *e.ActorUserID != actor || e.TargetUserID == nil || *e.TargetUserID != k.CreatedBy {
 				t.Fatalf("the revocation of key %s is recorded with actor %v, concerning %v; want %s and %s", k.ID, e.ActorUserID, e.TargetUserID, actor, k.CreatedBy)
 			}
 			return
 		}
 	}
-	t.Fatalf("the team's audit log has no %s entry for key %s: %+v", access.AuditKeyRevoke, k.ID, entries)
+	t.Fatalf("the team's audit log has no %s entry for key %s: %+v", audit.KeyRevoke, k.ID, entries)
 }
 
 // refusedAsRevoked fails unless a registration with key is refused with the
@@ -96,7 +98,7 @@ func TestKeysEndWhenTheirCreatorStopsManaging(t *testing.T) {
 	annesKey, annesK := create(anne, team.DefaultWorkspaceID, "anne-team")
 
 	// Anne, the owner, demotes Bob: his key for the team dies with his role.
-	asAnne := access.WithActor(ctx, access.Actor{UserID: anne.ID})
+	asAnne := audit.WithActor(ctx, audit.Actor{UserID: anne.ID})
 	_, err = a.Access.UpdateMember(asAnne, team.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
 	if k := keyOf(t, a, team.DefaultWorkspaceID, bobsTeamK.ID); k.RevokedAt == nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -112,7 +114,7 @@ func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
 		if err != nil {
 			return err
 		}
-		return access.Record(ctx, tx, access.AuditKeyCreate, deref(team), access.Target{Type: "registration_key", ID: k.ID},
+		return audit.Record(ctx, tx, audit.KeyCreate, deref(team), audit.Target{Type: "registration_key", ID: k.ID},
 			map[string]any{"workspace_id": k.WorkspaceID, "hint": k.Hint, "reusable": k.Reusable, "expires_at": k.ExpiresAt})
 	})
 	if err != nil {
@@ -184,7 +186,7 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		return access.Record(ctx, tx, access.AuditKeyRevoke, deref(team), access.Target{Type: "registration_key", ID: id}, nil)
+		return audit.Record(ctx, tx, audit.KeyRevoke, deref(team), audit.Target{Type: "registration_key", ID: id}, nil)
 	})
 }
 
@@ -211,7 +213,7 @@ func RevokeByCreatorTx(ctx context.Context, tx pgx.Tx, teamID, creatorID string)
 		return err
 	}
 	for _, k := range keys {
-		err := access.Record(ctx, tx, access.AuditKeyRevoke, teamID, access.Target{Type: "registration_key", ID: k.id, UserID: creatorID},
+		err := audit.Record(ctx, tx, audit.KeyRevoke, teamID, audit.Target{Type: "registration_key", ID: k.id, UserID: creatorID},
 			map[string]any{"workspace_id": k.workspace, "hint": k.hint, "reason": "its creator no longer manages the team's workspaces"})
 		if err != nil {
 			return err
@@ -260,6 +262,6 @@ func (s *Service) Redeem(ctx context.Context, tx pgx.Tx, key, instanceID string)
 	}
 	name := k.NamePrefix + "-" + instanceID[:8]
 	// The claim is the key creator's doing: the audit log says so.
-	ctx = access.WithActor(ctx, access.Actor{UserID: k.CreatedBy})
+	ctx = audit.WithActor(ctx, audit.Actor{UserID: k.CreatedBy})
 	return access.ClaimInTx(ctx, tx, instanceID, k.CreatedBy, k.WorkspaceID, name)
 }

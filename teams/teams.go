@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -162,7 +164,9 @@ type (
 		Members(ctx context.Context, teamID string) ([]access.Member, error)
 		TeamSubscription(ctx context.Context, teamID string) (access.Subscription, error)
 		Invitations(ctx context.Context, teamID string) ([]access.Invitation, error)
-		AuditLog(ctx context.Context, f access.AuditFilter) ([]access.AuditEntry, error)
+	}
+	auditLog interface {
+		Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, error)
 	}
 	administration interface {
 		CreateTeam(ctx context.Context, ownerID, name, billingEmail string) (access.Team, access.Change, error)
@@ -182,6 +186,7 @@ type (
 // Deps are the service's dependencies, all required.
 type Deps struct {
 	Directory directory
+	Audit     auditLog
 	Access    administration
 	Tokens    teamTokens
 	Authz     checker
@@ -197,7 +202,7 @@ type Service struct{ d Deps }
 
 // New returns a Service, or an error naming a missing dependency.
 func New(d Deps) (*Service, error) {
-	for name, v := range map[string]any{"Directory": d.Directory, "Access": d.Access, "Tokens": d.Tokens, "Authz": d.Authz,
+	for name, v := range map[string]any{"Directory": d.Directory, "Audit": d.Audit, "Access": d.Access, "Tokens": d.Tokens, "Authz": d.Authz,
 		"Mail": d.Mail, "Log": d.Log} {
 		if v == nil {
 			return nil, fmt.Errorf("teams: %s is required", name)
@@ -559,21 +564,21 @@ func (s *Service) RemoveMember(ctx context.Context, a Actor, teamID, userID stri
 // AuditLog is a team's audit log as an admin reads it.
 type AuditLog struct {
 	Team    access.TeamInfo
-	Entries []access.AuditEntry
+	Entries []audit.Entry
 	// Members name the users entries concern.
 	Members []access.Member
 }
 
 // AuditLog returns the team's latest entries (limit, 1 to 500; 0 takes
 // 100), newest first, to an admin. Each carries the client address only
-// where the actor may see it (access.AuditFilter.ViewerID).
+// where the actor may see it (audit.Filter.ViewerID).
 func (s *Service) AuditLog(ctx context.Context, a Actor, teamID string, limit int) (AuditLog, error) {
 	m, err := s.admin(ctx, a, teamID, ErrAuditAdminsOnly)
 	if err != nil {
 		return AuditLog{}, err
 	}
 	log := AuditLog{Team: m.Team}
-	if log.Entries, err = s.d.Directory.AuditLog(ctx, access.AuditFilter{TeamID: m.Team.ID, ViewerID: a.UserID, Limit: limit}); err != nil {
+	if log.Entries, err = s.d.Audit.Entries(ctx, audit.Filter{TeamID: m.Team.ID, ViewerID: a.UserID, Limit: limit}); err != nil {
 		return AuditLog{}, err
 	}
 	if log.Members, err = s.d.Directory.Members(ctx, m.Team.ID); err != nil {

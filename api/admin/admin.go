@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
@@ -66,7 +68,7 @@ func New(d Deps) (*gin.Engine, error) {
 			httpx.Abort(c, http.StatusUnauthorized, "unauthorized", "the operator credential (CAIDO_CLOUD_ADMIN_TOKEN) is required")
 			return
 		}
-		c.Request = c.Request.WithContext(access.WithActor(c.Request.Context(), access.Actor{})) // the operator
+		c.Request = c.Request.WithContext(audit.WithActor(c.Request.Context(), audit.Actor{})) // the operator
 	})
 	v1.GET("/users", h.findUser)
 	v1.GET("/users/:id/export", h.exportUser)

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/caido-cloud/caido-cloud/audit"
 
-	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/gin-gonic/gin"
 )
 
 // Error is the body of every error answer but the public API's: a stable
@@ -63,7 +63,7 @@ func ClientAddr(r *http.Request) netip.Addr {
 // asks for, so that the audit log records the user and the client address
 // (ClientIP's: the socket's, unless a trusted proxy says otherwise).
 func ActorContext(c *gin.Context, userID string) context.Context {
-	return access.WithActor(c.Request.Context(), access.Actor{UserID: userID, IP: ClientAddr(c.Request)})
+	return audit.WithActor(c.Request.Context(), audit.Actor{UserID: userID, IP: ClientAddr(c.Request)})
 }
 
 // AccessLog logs one line per request. It logs the route template, never

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/caido-cloud/caido-cloud/audit"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/caido-cloud/caido-cloud/access"
 )
 
 // Authenticate returns the client whose id and secret these are. An unknown
@@ -68,7 +68,7 @@ func (s *Service) Update(ctx context.Context, clientID, secret string, m Metadat
 // before: its own access tokens (its token generation goes up) and its
 // users' sessions, with their access and refresh tokens (ended with reason
 // ReasonCredentialsReset). The change is in the audit log (the actor is the
-// context's, access.WithActor). All of it is one transaction.
+// context's, audit.WithActor). All of it is one transaction.
 func (s *Service) ResetSecret(ctx context.Context, clientID string) (string, error) {
 	if !wellFormedClientID(clientID) {
 		return "", fmt.Errorf("client %s: %w", quote(clientID), ErrNotFound)
@@ -115,7 +115,7 @@ func (s *Service) reset(ctx context.Context, where, arg string) (clientID, secre
 		if err != nil {
 			return fmt.Errorf("end the sessions of client %s: %w", clientID, err)
 		}
-		return access.Record(ctx, tx, access.AuditCredentialsReset, team, access.Target{Type: "instance", ID: instanceID},
+		return audit.Record(ctx, tx, audit.CredentialsReset, team, audit.Target{Type: "instance", ID: instanceID},
 			map[string]any{"client_id": clientID, "sessions_ended": ended.RowsAffected()})
 	})
 	if err != nil {

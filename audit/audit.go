@@ -1,4 +1,8 @@
-package access
+// Package audit is the audit log: who changed what, when, from where. Each
+// change of access records its entry in its own transaction (Record), so
+// that the entry exists exactly when the change does; the actor travels in
+// the context (WithActor). Reading applies who may see a client address.
+package audit
 
 import (
 	"context"
@@ -8,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Actor is who makes a change: a signed-in user (from a page, a personal
@@ -34,33 +39,37 @@ func ActorFrom(ctx context.Context) Actor {
 	return a
 }
 
-// Audit actions, one per kind of change of access.
+// Actions, one per kind of change of access.
 const (
-	AuditClaim            = "instance.claim"
-	AuditInstanceRename   = "instance.rename"
-	AuditInstanceMove     = "instance.move"
-	AuditInstanceDelete   = "instance.delete"
-	AuditCredentialsReset = "instance.credentials_reset"
-	AuditAssistantToggle  = "instance.assistant"
-	AuditGrant            = "grant.create"
-	AuditRevoke           = "grant.revoke"
-	AuditTeamCreate       = "team.create"
-	AuditMemberAdd        = "member.add"
-	AuditMemberRole       = "member.role"
-	AuditMemberRemove     = "member.remove"
-	AuditInvite           = "invitation.create"
-	AuditInviteDelete     = "invitation.delete"
-	AuditInviteAccept     = "invitation.accept"
-	AuditKeyCreate        = "registration_key.create"
-	AuditKeyRevoke        = "registration_key.revoke"
-	AuditPATCreate        = "pat.create"
-	AuditPATRevoke        = "pat.revoke"
-	AuditUserDelete       = "user.delete"
-	AuditVoucherClaim     = "voucher.claim"
+	Claim            = "instance.claim"
+	InstanceRename   = "instance.rename"
+	InstanceMove     = "instance.move"
+	InstanceDelete   = "instance.delete"
+	CredentialsReset = "instance.credentials_reset"
+	AssistantToggle  = "instance.assistant"
+	Grant            = "grant.create"
+	Revoke           = "grant.revoke"
+	TeamCreate       = "team.create"
+	MemberAdd        = "member.add"
+	MemberRole       = "member.role"
+	MemberRemove     = "member.remove"
+	Invite           = "invitation.create"
+	InviteDelete     = "invitation.delete"
+	InviteAccept     = "invitation.accept"
+	KeyCreate        = "registration_key.create"
+	KeyRevoke        = "registration_key.revoke"
+	PATCreate        = "pat.create"
+	PATRevoke        = "pat.revoke"
+	UserDelete       = "user.delete"
+	VoucherClaim     = "voucher.claim"
+	// SharePending is a share by email waiting for its address; when it
+	// becomes the grant, that is a Grant like any other.
+	SharePending  = "grant.pending"
+	ShareWithdraw = "grant.pending_withdraw"
 )
 
-// AuditEntry is one recorded change.
-type AuditEntry struct {
+// Entry is one recorded change.
+type Entry struct {
 	ID           int64           `json:"id"`
 	TeamID       *string         `json:"team_id"`
 	ActorUserID  *string         `json:"actor_user_id"`
@@ -112,10 +121,10 @@ func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target
 	return nil
 }
 
-// recordForTeams writes the entry once for each distinct team of teamIDs,
+// RecordForTeams writes the entry once for each distinct team of teamIDs,
 // so that a change that concerns two teams (a move between them, a share
 // with another team) shows in both logs.
-func recordForTeams(ctx context.Context, tx pgx.Tx, action string, teamIDs []string, target Target, detail map[string]any) error {
+func RecordForTeams(ctx context.Context, tx pgx.Tx, action string, teamIDs []string, target Target, detail map[string]any) error {
 	for _, team := range uniqueStrings(teamIDs...) {
 		if err := Record(ctx, tx, action, team, target, detail); err != nil {
 			return err
@@ -140,35 +149,8 @@ func uniqueStrings(values ...string) []string {
 	return out
 }
 
-// teamOfWorkspace returns the team owning a workspace, or "" for a personal
-// one: the audit entry of a change inside it goes to that team's admins.
-func teamOfWorkspace(ctx context.Context, tx pgx.Tx, workspaceID string) (string, error) {
-	var team *string
-	if err := tx.QueryRow(ctx, `SELECT owner_team_id::text FROM workspaces WHERE id = $1`, workspaceID).Scan(&team); err != nil {
-		return "", translate(err, "workspace "+workspaceID)
-	}
-	if team == nil {
-		return "", nil
-	}
-	return *team, nil
-}
-
-// teamOfInstance is teamOfWorkspace for the instance's workspace.
-func teamOfInstance(ctx context.Context, tx pgx.Tx, instanceID string) (string, error) {
-	var team *string
-	err := tx.QueryRow(ctx, `SELECT w.owner_team_id::text FROM instances i LEFT JOIN workspaces w ON w.id = i.workspace_id WHERE i.id = $1`,
-		instanceID).Scan(&team)
-	if err != nil {
-		return "", translate(err, "instance "+instanceID)
-	}
-	if team == nil {
-		return "", nil
-	}
-	return *team, nil
-}
-
-// AuditFilter selects entries.
-type AuditFilter struct {
+// Filter selects entries.
+type Filter struct {
 	// TeamID: the team's entries (for its admins). Otherwise UserID: the
 	// entries the user made or that concern them.
 	TeamID string
@@ -185,8 +167,14 @@ type AuditFilter struct {
 	Limit    int
 }
 
-// AuditLog returns entries, newest first, each IP as f.ViewerID may see it.
-func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+// Log reads the audit log.
+type Log struct{ db *pgxpool.Pool }
+
+// New returns a Log reading db.
+func New(db *pgxpool.Pool) *Log { return &Log{db: db} }
+
+// Entries returns entries, newest first, each IP as f.ViewerID may see it.
+func (l *Log) Entries(ctx context.Context, f Filter) ([]Entry, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
@@ -200,16 +188,16 @@ func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, er
 	var rows pgx.Rows
 	var err error
 	if f.TeamID != "" {
-		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE a.team_id = $2 ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.TeamID, f.Limit)
+		rows, err = l.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE a.team_id = $2 ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.TeamID, f.Limit)
 	} else {
-		rows, err = s.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE (a.actor_user_id = $2 OR a.target_user_id = $2)
+		rows, err = l.db.Query(ctx, `SELECT `+cols+` FROM audit_log a WHERE (a.actor_user_id = $2 OR a.target_user_id = $2)
 			AND (nullif($4, '') IS NULL OR a.team_id = nullif($4, '')::uuid) ORDER BY a.id DESC LIMIT $3`, f.ViewerID, f.UserID, f.Limit, f.WithinTeam)
 	}
 	if err != nil {
-		return nil, translate(err, "audit log")
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
-		var e AuditEntry
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
 		err := r.Scan(&e.ID, &e.TeamID, &e.ActorUserID, &e.ActorLabel, &e.Action, &e.TargetType, &e.TargetID, &e.TargetUserID, &e.Detail, &e.IP, &e.CreatedAt)
 		return e, err
 	})
