@@ -23,9 +23,7 @@ var useCases = []string{"approval", "sharing", "teams"}
 // stillChecking are surface packages that still ask OpenFGA themselves,
 // each with why; the rule fails when one no longer does, so that the list
 // only shrinks.
-var stillChecking = map[string]string{
-	"api": "/api/v1's registration-key calls (manageWorkspace) and the usage page still check OpenFGA in their handlers",
-}
+var stillChecking = map[string]string{}
 
 type layoutRule struct {
 	// applies says whether the rule concerns a package (its path in the

@@ -413,25 +413,11 @@ func (h *dashHandlers) revokeKey(c *gin.Context) {
 		h.unavailable(c, errors.New("registration keys are not set up"))
 		return
 	}
-	// Only a key of a workspace the user manages: found among those.
-	ws, err := h.keyWorkspaces(c, sess)
-	if err != nil {
-		h.unavailable(c, err)
-		return
-	}
-	id := c.Param("id")
-	found := false
-	for _, w := range ws {
-		found = found || slices.ContainsFunc(w.Keys, func(k regkeys.Key) bool { return k.ID == id && k.RevokedAt == nil })
-	}
-	if !found {
-		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")
-		return
-	}
-	err = h.deps.RegKeys.Revoke(httpx.ActorContext(c, sess.Account.ID), id)
+	// Only a key of a workspace the user manages (regkeys.RevokeFor).
+	err := h.deps.RegKeys.RevokeFor(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, "", c.Param("id"))
 	switch {
 	case errors.Is(err, regkeys.ErrNotFound):
-		h.bad(c, http.StatusNotFound, "No such key", "The registration key is revoked already.")
+		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")
 		return
 	case err != nil:
 		h.unavailable(c, err)

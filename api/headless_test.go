@@ -51,7 +51,7 @@ func newHeadlessWorld(t *testing.T) *headlessWorld {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(api.AccessLog(w.a.Log))
-	api.MountHeadless(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
+	api.MountHeadless(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 		PATs: w.pats, Devices: w.a.Devices, Access: w.a.Access, Accounts: w.a.Accounts})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
-	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -413,37 +412,21 @@ func registrationKeyJSON(k regkeys.Key) registrationKeyBody {
 		RevokedAt: unixPtr(k.RevokedAt), CreatedAt: unix(k.CreatedAt)}
 }
 
-// manageWorkspace checks that the caller manages the workspace: 404 for
-// those who may not view it, 403 for those who may view only. When ok is
-// false the answer has been written.
-func (p *publicAPI) manageWorkspace(c *gin.Context, id string) bool {
-	manage, ok := p.check(c, "can_manage", authz.WorkspaceObject(id))
-	if !ok || manage {
-		return manage
-	}
-	view, ok := p.check(c, "can_view", authz.WorkspaceObject(id))
-	if !ok {
-		return false
-	}
-	if view {
-		apiError(c, http.StatusForbidden, reasonForbidden, "only the managers of workspace "+id+" may see and revoke its registration keys")
-	} else {
-		apiError(c, http.StatusNotFound, reasonNotFound, "no workspace "+id+" that you may view")
-	}
-	return false
-}
-
 func (p *publicAPI) listRegistrationKeys(c *gin.Context) {
 	ws := c.Query("workspace_id")
 	if !validID(ws) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the workspace_id query parameter must be a workspace's id")
 		return
 	}
-	if !p.manageWorkspace(c, ws) {
+	keys, err := p.d.RegKeys.ListFor(c.Request.Context(), principalFrom(c).UserID, principalFrom(c).scopeTeam(), ws)
+	switch {
+	case errors.Is(err, regkeys.ErrViewOnly):
+		apiError(c, http.StatusForbidden, reasonForbidden, "only the managers of workspace "+ws+" may see and revoke its registration keys")
 		return
-	}
-	keys, err := p.d.RegKeys.List(c.Request.Context(), ws)
-	if err != nil {
+	case errors.Is(err, regkeys.ErrNotFound):
+		apiError(c, http.StatusNotFound, reasonNotFound, "no workspace "+ws+" that you may view")
+		return
+	case err != nil:
 		p.internal(c, "list registration keys", err)
 		return
 	}
@@ -519,7 +502,7 @@ func (p *publicAPI) revokeRegistrationKey(c *gin.Context) {
 		notFound()
 		return
 	}
-	err := p.d.RegKeys.RevokeFor(httpx.ActorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, id)
+	err := p.d.RegKeys.RevokeFor(httpx.ActorContext(c, principalFrom(c).UserID), principalFrom(c).UserID, principalFrom(c).scopeTeam(), id)
 	if errors.Is(err, regkeys.ErrNotFound) {
 		notFound()
 		return

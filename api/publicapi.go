@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
-	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/teams"
@@ -236,47 +234,6 @@ func readJSON(c *gin.Context, v any, strict bool) bool {
 		return false
 	}
 	return true
-}
-
-// check asks OpenFGA whether the caller has relation to object; when it
-// fails the answer has been written and ok is false. A team's personal
-// access token has no relation to anything outside its team (its user's
-// other teams, their workspaces and instances, the user's personal ones),
-// so every endpoint that checks here refuses those as it refuses what is
-// not the caller's.
-func (p *publicAPI) check(c *gin.Context, relation, object string) (allowed, ok bool) {
-	ctx, pr := c.Request.Context(), principalFrom(c)
-	within, err := p.inScope(ctx, pr, object)
-	if err != nil {
-		p.internal(c, "token scope", err)
-		return false, false
-	}
-	if !within {
-		return false, true
-	}
-	allowed, err = p.d.Authz.Check(ctx, authz.UserObject(pr.UserID), relation, object)
-	if err != nil {
-		p.internal(c, "access check", err)
-		return false, false
-	}
-	return allowed, true
-}
-
-// inScope says whether object lies within what the caller's token may act
-// on (always, for a token of no team). An object that does not exist is
-// out of scope: the check it guards would refuse it anyway.
-func (p *publicAPI) inScope(ctx context.Context, pr principal, object string) (bool, error) {
-	if pr.scopeTeam() == "" {
-		return true, nil
-	}
-	team, err := p.d.Access.OwningTeam(ctx, object)
-	if errors.Is(err, access.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return pr.covers(team), nil
 }
 
 // mapJSON turns a list into its JSON bodies; an empty list is [], never null.

@@ -17,8 +17,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
-	"github.com/caido-cloud/caido-cloud/authz"
-	"github.com/caido-cloud/caido-cloud/backup"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -27,18 +25,16 @@ import (
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
-	"github.com/caido-cloud/caido-cloud/store"
 	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
 // Deps are what the handlers need; the router takes them explicitly.
 type Deps struct {
-	// Database answers readiness; InstanceAPI is the instance calls' store.
-	Database    *store.Probe
+	// Readiness is what /readyz asks; InstanceAPI is the instance calls'
+	// store.
+	Readiness   admin.Checks
 	InstanceAPI *instanceapi.Store
-	Authz       *authz.Client
-	Outbox      *authz.Outbox
 	Telemetry   *telemetry.Providers
 	Log         *slog.Logger
 	// Provider and Clients are nil when the identity side is not built
@@ -63,8 +59,6 @@ type Deps struct {
 	Audit *audit.Log
 	// Mail sends invitations, verification mails and security notices.
 	Mail mail.Sender
-	// Backups, when set, is shown by /readyz; it never fails readiness.
-	Backups *backup.Scheduler
 	// Accounts and PublicURL are the web pages' (api/web.go): PublicURL
 	// starting with https makes their cookies Secure.
 	Accounts  *accounts.Service
@@ -104,11 +98,10 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	r.NoMethod(httpx.MethodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	ready := admin.Checks{Database: d.Database, Authz: d.Authz, Outbox: d.Outbox, Backups: d.Backups}
-	if err := ready.Validate(); err != nil {
+	if err := d.Readiness.Validate(); err != nil {
 		return nil, err
 	}
-	r.GET("/readyz", admin.Readiness(ready, false)) // details on the operator listener
+	r.GET("/readyz", admin.Readiness(d.Readiness, false)) // details on the operator listener
 	// /metrics is the admin listener's (api/admin.go), not the public one's.
 	r.GET("/openapi.json", openAPIHandler())
 	if d.Provider != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/assistant"
-	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
 // usagePages is the assistant usage page: a month of credits per day, by
@@ -21,8 +21,7 @@ import (
 type usagePages struct {
 	h         *webHandlers
 	assistant *assistant.Service
-	authz     *authz.Client
-	access    *access.Service
+	teams     *teams.Service
 	now       func() time.Time
 }
 
@@ -30,7 +29,7 @@ func mountUsagePages(web *gin.RouterGroup, d Deps, h *webHandlers) {
 	if d.Assistant == nil {
 		return // routers built for the sign-in pages alone (tests)
 	}
-	p := &usagePages{h: h, assistant: d.Assistant, authz: d.Authz, access: d.Access, now: time.Now}
+	p := &usagePages{h: h, assistant: d.Assistant, teams: d.Teams, now: time.Now}
 	web.GET("/usage", p.page)
 }
 
@@ -87,20 +86,11 @@ func (p *usagePages) page(c *gin.Context) {
 	end := start.AddDate(0, 1, 0)
 	v.Month, v.PrevMonth, v.NextMonth = start.Format("2006-01"), start.AddDate(0, -1, 0).Format("2006-01"), end.Format("2006-01")
 
-	memberships, err := p.access.Memberships(ctx, sess.Account.ID)
+	memberships, admin, err := p.teams.Administered(ctx, teamActor(sess))
+	v.Teams = admin
 	if err != nil {
 		p.h.unavailable(c, err)
 		return
-	}
-	for _, m := range memberships {
-		ok, err := p.authz.Check(ctx, authz.UserObject(sess.Account.ID), "can_manage_members", authz.TeamObject(m.Team.ID))
-		if err != nil {
-			p.h.unavailable(c, err)
-			return
-		}
-		if ok {
-			v.Teams = append(v.Teams, m)
-		}
 	}
 	filter := assistant.UsageFilter{UserID: sess.Account.ID, From: start, To: end}
 	if team := c.Query("team"); team != "" {

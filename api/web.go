@@ -21,9 +21,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
-	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc"
-	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
 // mountWeb routes the server-rendered pages: accounts (sign-up, sign-in,
@@ -32,7 +30,7 @@ import (
 // approves or denies its sign-in. Plain HTML forms: no script anywhere.
 func mountWeb(r *gin.Engine, d Deps) {
 	h := &webHandlers{
-		accounts: d.Accounts, approval: d.Approval, access: d.Access, clients: d.Clients, authz: d.Authz, log: d.Log,
+		accounts: d.Accounts, approval: d.Approval, access: d.Access, log: d.Log,
 		secure: strings.HasPrefix(d.PublicURL, "https://"),
 	}
 	h.sessionCookie, h.formCookie = "cc_session", "cc_form"
@@ -58,11 +56,9 @@ func mountWeb(r *gin.Engine, d Deps) {
 type webHandlers struct {
 	accounts *accounts.Service
 	approval *approval.Service
-	// access, clients and authz are the dashboard's (dashboard.go), which
-	// embeds these handlers.
+	// access is the dashboard's (dashboard.go), which embeds these
+	// handlers.
 	access        *access.Service
-	clients       *clients.Service
-	authz         *authz.Client
 	log           *slog.Logger
 	secure        bool
 	sessionCookie string

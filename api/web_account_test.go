@@ -42,7 +42,7 @@ func newMailWorld(t testing.TB, opts *accounts.Options, log *testenv.Buffer) (*w
 		r := gin.New()
 		r.ContextWithFallback = true
 		srv := httptest.NewUnstartedServer(r)
-		api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
+		api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 			Teams: w.a.Teams, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, Mail: w.a.Mail,
 			PublicURL: "http://" + srv.Listener.Addr().String()})
 		srv.Start()

@@ -60,7 +60,7 @@ func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
 	if publicURL == "" {
 		publicURL = "http://" + srv.Listener.Addr().String()
 	}
-	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Authz: w.a.Authz, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
+	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
 		Teams: w.a.Teams, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PublicURL: publicURL})
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -124,18 +124,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		return nil, err
 	}
 	deps := api.Deps{
-		Database: store.NewProbe(db), InstanceAPI: a.InstanceAPI, Authz: a.Authz, Outbox: a.Outbox, Telemetry: tel, Log: log,
+		Readiness:   admin.Checks{Database: store.NewProbe(db), Authz: a.Authz, Outbox: a.Outbox, Backups: a.Backups},
+		InstanceAPI: a.InstanceAPI, Telemetry: tel, Log: log,
 		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
 		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Audit: a.Audit, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
-		Backups: a.Backups, TrustedProxies: cfg.TrustedProxies,
+		TrustedProxies: cfg.TrustedProxies,
 	}
 	if a.Handler, err = api.NewRouter(deps); err != nil {
 		db.Close()
 		return nil, err
 	}
 	a.AdminHandler, err = admin.New(admin.Deps{
-		Checks: admin.Checks{Database: deps.Database, Authz: a.Authz, Outbox: a.Outbox, Backups: a.Backups},
+		Checks: deps.Readiness,
 		Token:  cfg.AdminToken, Access: a.Access, Keys: a.Keys, Telemetry: tel, Log: log,
 	})
 	if err != nil {

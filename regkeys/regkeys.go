@@ -31,6 +31,8 @@ var (
 	ErrForbidden = errors.New("may not add instances to this workspace")
 	ErrNotFound  = errors.New("registration key not found")
 	ErrInvalid   = errors.New("invalid registration key settings")
+	// ErrViewOnly: the user may see the workspace but not manage its keys.
+	ErrViewOnly = errors.New("only the workspace's managers may see and revoke its registration keys")
 )
 
 // Key is a registration key as listed (never the key itself).
@@ -123,6 +125,14 @@ func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
 	return secret, k, nil
 }
 
+// cmpErr is err, or fallback when err is nil or a not-found.
+func cmpErr(err, fallback error) error {
+	if err == nil || errors.Is(err, access.ErrNotFound) {
+		return fallback
+	}
+	return err
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""
@@ -136,6 +146,32 @@ func hash(key string) []byte {
 	return sum[:]
 }
 
+// ListFor returns a workspace's keys for userID, who must manage it: one
+// they may only view is ErrViewOnly, one they may not view (or outside
+// tokenTeam, the team of the personal access token they called with, when
+// set) ErrNotFound, as one that does not exist.
+func (s *Service) ListFor(ctx context.Context, userID, tokenTeam, workspaceID string) ([]Key, error) {
+	team, err := access.OwningTeamOf(ctx, s.db, authz.WorkspaceObject(workspaceID))
+	if errors.Is(err, access.ErrNotFound) || err == nil && tokenTeam != "" && team != tokenTeam {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	user, ws := authz.UserObject(userID), authz.WorkspaceObject(workspaceID)
+	answers, err := s.authz.BatchCheck(ctx, []authz.CheckItem{{User: user, Relation: "can_manage", Object: ws}, {User: user, Relation: "can_view", Object: ws}})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case answers[0]:
+		return s.List(ctx, workspaceID)
+	case answers[1]:
+		return nil, ErrViewOnly
+	}
+	return nil, ErrNotFound
+}
+
 // List returns a workspace's keys, newest first.
 func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 	rows, err := s.db.Query(ctx, `SELECT id::text, key_hint, workspace_id::text, created_by::text, description, name_prefix,
@@ -147,9 +183,11 @@ func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Key])
 }
 
-// RevokeFor ends a key at once for userID, who must manage its workspace;
-// a key they may not manage is ErrNotFound, as one that does not exist.
-func (s *Service) RevokeFor(ctx context.Context, userID, id string) error {
+// RevokeFor ends a key at once for userID, who must manage its workspace
+// (within tokenTeam, the team of the personal access token they called
+// with, when set); a key they may not manage is ErrNotFound, as one that
+// does not exist.
+func (s *Service) RevokeFor(ctx context.Context, userID, tokenTeam, id string) error {
 	var ws string
 	err := s.db.QueryRow(ctx, `SELECT workspace_id::text FROM registration_keys WHERE id = $1`, id).Scan(&ws)
 	var pgErr *pgconn.PgError
@@ -158,6 +196,12 @@ func (s *Service) RevokeFor(ctx context.Context, userID, id string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if tokenTeam != "" {
+		team, err := access.OwningTeamOf(ctx, s.db, authz.WorkspaceObject(ws))
+		if err != nil || team != tokenTeam {
+			return cmpErr(err, ErrNotFound)
+		}
 	}
 	ok, err := s.authz.Check(ctx, authz.UserObject(userID), "can_manage", authz.WorkspaceObject(ws))
 	if err != nil {

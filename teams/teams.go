@@ -616,3 +616,28 @@ func validID(s string) bool {
 	u, err := uuid.Parse(s)
 	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
 }
+
+// Administered are the actor's memberships (within a team token's team),
+// and of them those of the teams they are an admin of
+// (can_manage_members): the usage page shows those teams' usage by member,
+// and tells a member who is no admin why not.
+func (s *Service) Administered(ctx context.Context, a Actor) (all, admin []access.Membership, err error) {
+	ms, err := s.d.Directory.Memberships(ctx, a.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, m := range ms {
+		if a.TeamID != "" && m.Team.ID != a.TeamID {
+			continue
+		}
+		all = append(all, m)
+		ok, err := s.check(ctx, a, "can_manage_members", m.Team.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			admin = append(admin, m)
+		}
+	}
+	return all, admin, nil
+}
