@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -139,9 +140,11 @@ type dashInstanceView struct {
 	Name, GrantEmail, GrantUntil, GrantTeam string
 }
 
-// instance finds the instance of the URL if the viewer may use it: an
-// instance they may not use is not found, whether it exists or not. When ok
-// is false the answer has been written.
+// instance finds the instance of the URL if the viewer may use or manage
+// it (a team's admin manages its instances without a seat): any other is
+// not found, whether it exists or not, but for a team's member without a
+// seat, who is told to ask for one. When ok is false the answer has been
+// written.
 func (h *dashHandlers) instance(c *gin.Context, sess accounts.Session) (*dashInstanceView, bool) {
 	id := c.Param("id")
 	if _, err := uuid.Parse(id); err != nil {
@@ -149,12 +152,15 @@ func (h *dashHandlers) instance(c *gin.Context, sess accounts.Session) (*dashIns
 		return nil, false
 	}
 	use, err := h.can(c, sess, "can_use", authz.InstanceObject(id))
+	if err == nil && !use {
+		use, err = h.can(c, sess, "can_manage", authz.InstanceObject(id))
+	}
 	if err != nil {
 		h.unavailable(c, err)
 		return nil, false
 	}
 	if !use {
-		h.noInstance(c)
+		h.noInstanceOrSeat(c, sess, id)
 		return nil, false
 	}
 	found, err := h.access.InstancesByID(c.Request.Context(), []string{id})
@@ -183,6 +189,24 @@ func (h *dashHandlers) instance(c *gin.Context, sess accounts.Session) (*dashIns
 	}
 	v.Name = v.In.Name
 	return v, true
+}
+
+// noInstanceOrSeat is noInstance, unless the instance is in the workspace
+// of a team the viewer is a member of: then what they lack is a seat.
+func (h *dashHandlers) noInstanceOrSeat(c *gin.Context, sess accounts.Session, id string) {
+	in, err := h.accounts.Instance(c.Request.Context(), id)
+	if err != nil || !in.Claimed || !in.Workspace.Team {
+		h.noInstance(c)
+		return
+	}
+	member, err := h.can(c, sess, "can_view", authz.WorkspaceObject(in.Workspace.ID))
+	if err != nil || !member {
+		h.noInstance(c)
+		return
+	}
+	h.message(c, http.StatusForbidden, "You need a seat",
+		fmt.Sprintf("%s is in the workspace of the team %s, and using a team's instances takes a seat of its subscription: ask %s for a seat.",
+			in.Name, in.Workspace.OwnerName, askWho(approval.Request{Instance: in}.Owner())))
 }
 
 func (h *dashHandlers) noInstance(c *gin.Context) {

@@ -239,7 +239,9 @@ func (h *dashHandlers) updateMember(c *gin.Context) {
 		return
 	}
 	role := access.Role(c.PostForm("role"))
-	if role != access.RoleAdmin && role != access.RoleMember {
+	// The owner's row offers only the seat, and says role=owner.
+	owner := slices.ContainsFunc(v.Members, func(m access.Member) bool { return m.UserID == c.Param("user") && m.Role == access.RoleOwner })
+	if role != access.RoleAdmin && role != access.RoleMember && (role != access.RoleOwner || !owner) {
 		h.renderTeam(c, http.StatusBadRequest, v, "Pick the role: admin or member (the owner stays owner). Nothing was changed.")
 		return
 	}

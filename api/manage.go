@@ -123,29 +123,36 @@ func instanceJSON(i access.InstanceSummary, r instanceRights) instanceBody {
 }
 
 // rights are the caller's rights on an instance, as OpenFGA decides them.
+// Use and manage are apart: a team's admin without a seat manages the
+// team's instances without using them.
 func (p *publicAPI) rights(c *gin.Context, instanceID string) (instanceRights, error) {
 	ctx, user, obj := c.Request.Context(), authz.UserObject(principalFrom(c).UserID), authz.InstanceObject(instanceID)
 	var r instanceRights
 	var err error
-	if r.Use, err = p.d.Authz.Check(ctx, user, "can_use", obj); err != nil || !r.Use {
+	if r.Manage, err = p.d.Authz.Check(ctx, user, "can_manage", obj); err != nil {
 		return r, err
 	}
-	if r.Manage, err = p.d.Authz.Check(ctx, user, "can_manage", obj); err != nil {
+	if r.Use, err = p.d.Authz.Check(ctx, user, "can_use", obj); err != nil || !r.Use {
 		return r, err
 	}
 	r.UseAssistant, err = p.d.Authz.Check(ctx, user, "can_use_assistant", obj)
 	return r, err
 }
 
-// instance checks the caller's right on the path's instance: "can_use" or
-// "can_manage". Those who may not use it get 404, as for an instance that
-// does not exist; users who may not manage it get 403. When ok is false the
+// instance checks the caller's right on the path's instance: "can_use"
+// (here: to see it, which managing it gives too) or "can_manage". Those who
+// may neither use nor manage it get 404, as for an instance that does not
+// exist; users who may use but not manage it get 403. When ok is false the
 // answer has been written.
 func (p *publicAPI) instance(c *gin.Context, relation string) (string, bool) {
 	id := c.Param("id")
 	if !validID(id) {
 		apiError(c, http.StatusNotFound, reasonNotFound, "no instance "+id+" that you may use")
 		return id, false
+	}
+	manage, ok := p.check(c, "can_manage", authz.InstanceObject(id))
+	if !ok || manage {
+		return id, ok
 	}
 	use, ok := p.check(c, "can_use", authz.InstanceObject(id))
 	if !ok {
@@ -158,15 +165,8 @@ func (p *publicAPI) instance(c *gin.Context, relation string) (string, bool) {
 	if relation == "can_use" {
 		return id, true
 	}
-	manage, ok := p.check(c, "can_manage", authz.InstanceObject(id))
-	if !ok {
-		return id, false
-	}
-	if !manage {
-		apiError(c, http.StatusForbidden, reasonForbidden, "you may use instance "+id+" but not manage it: ask a manager of its workspace")
-		return id, false
-	}
-	return id, true
+	apiError(c, http.StatusForbidden, reasonForbidden, "you may use instance "+id+" but not manage it: ask a manager of its workspace")
+	return id, false
 }
 
 // writeInstance answers with the instance and the caller's rights on it.
@@ -190,7 +190,7 @@ func (p *publicAPI) writeInstance(c *gin.Context, status int, id string) {
 
 // listInstances lists the instances of the caller's workspaces (their own
 // and their teams') and those shared with them, each with the caller's
-// rights; only those OpenFGA lets them use.
+// rights; only those OpenFGA lets them use or manage.
 func (p *publicAPI) listInstances(c *gin.Context) {
 	ctx, user := c.Request.Context(), principalFrom(c).UserID
 	ws, err := p.d.Accounts.Workspaces(ctx, user)
@@ -229,7 +229,7 @@ func (p *publicAPI) listInstances(c *gin.Context) {
 			p.internal(c, "access check", err)
 			return
 		}
-		if r.Use {
+		if r.Use || r.Manage {
 			out = append(out, instanceJSON(in, r))
 		}
 	}
@@ -794,7 +794,8 @@ func (p *publicAPI) revokePAT(c *gin.Context) {
 // ---- Teams.
 
 // patchTeamUser changes a member's role (admin or member) and seat, for the
-// team's admins. The owner keeps the owner role and is not changed here.
+// team's admins. The owner keeps the owner role; their seat changes here
+// like anyone's.
 func (p *publicAPI) patchTeamUser(c *gin.Context) {
 	var in struct {
 		Role    *string `json:"role"`
@@ -819,8 +820,8 @@ func (p *publicAPI) patchTeamUser(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if target.Role == access.RoleOwner {
-		apiError(c, http.StatusConflict, reasonConflict, "the team's owner keeps the owner role and is not changed here")
+	if target.Role == access.RoleOwner && in.Role != nil {
+		apiError(c, http.StatusConflict, reasonConflict, "the team's owner keeps the owner role; only their seat (use_seat) changes here")
 		return
 	}
 	role, useSeat := target.Role, target.UseSeat

@@ -38,7 +38,9 @@ type Config struct {
 	LogLevel         slog.Level
 	ShutdownTimeout  time.Duration
 	AuthzWait        time.Duration
-	DataDir          string
+	// SeatsOff: team members use the team's instances without a seat.
+	SeatsOff bool
+	DataDir  string
 
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
@@ -153,6 +155,13 @@ var Settings = []Setting{
 	{"CAIDO_CLOUD_AUTHZ_WAIT", "2s", "How long a change of access waits for OpenFGA before answering that it is pending.", func(c *Config, v string) (err error) {
 		c.AuthzWait, err = positiveDuration(v)
 		return err
+	}},
+	{"CAIDO_CLOUD_SEATS", "enforced", "enforced: a team member uses the team's instances only with a seat of its Team or Enterprise subscription (as Caido); off: every member does (for self-hosters who do not bill).", func(c *Config, v string) error {
+		if v != "enforced" && v != "off" {
+			return fmt.Errorf("want enforced or off")
+		}
+		c.SeatsOff = v == "off"
+		return nil
 	}},
 	{"CAIDO_CLOUD_ACCESS_TOKEN_LIFETIME", "168h", "Lifetime of access tokens (instance and user).", func(c *Config, v string) (err error) {
 		c.AccessTokenLifetime, err = positiveDuration(v)
