@@ -30,6 +30,8 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 		testenv.Must(t, err)
 	}
 	testenv.Seat(t, w.a, team.ID, mia.ID)
+	_, err = w.a.Access.SetTeamSubscription(ctx, team.ID, "team", 2, false, nil) // one more, for the owner below
+	testenv.Must(t, err)
 	in := w.register(t)
 	_, err = w.a.Access.ClaimInstance(ctx, in.id, owner.ID, team.DefaultWorkspaceID, "Team box")
 	testenv.Must(t, err)
@@ -45,7 +47,7 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 	status, tok := w.form(t, in, "/oauth2/token", url.Values{
 		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
 	if status != http.StatusBadRequest || tok["error"] != "access_denied" {
-		t.Errorf("a member without a seat redeemed the device code: %d %v, want 400 access_denied", status, tok)
+		t.Errorf("a member without a seat redeemed the device code: %d %v, want 400 access_denied", status, tok["error"]) // not the token
 	}
 
 	// Mia holds a seat: her session works until the owner releases it.
