@@ -336,8 +336,13 @@ func (h *dashHandlers) moveInstance(c *gin.Context) {
 		return
 	}
 	// The mover may have lost the instance with the move (a team's
-	// workspace they only see): the list is where they still belong.
-	if ok, err := h.can(c, sess, "can_use", authz.InstanceObject(v.In.ID)); err == nil && !ok && !ch.Pending {
+	// workspace they only see): the list is where they still belong. A
+	// team's admin without a seat keeps its page: they manage it.
+	ok, err = h.can(c, sess, "can_use", authz.InstanceObject(v.In.ID))
+	if err == nil && !ok {
+		ok, err = h.can(c, sess, "can_manage", authz.InstanceObject(v.In.ID))
+	}
+	if err == nil && !ok && !ch.Pending {
 		dashDone(c, "/instances", "moved", ch)
 		return
 	}

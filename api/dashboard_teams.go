@@ -240,8 +240,16 @@ func (h *dashHandlers) updateMember(c *gin.Context) {
 	}
 	role := access.Role(c.PostForm("role"))
 	// The owner's row offers only the seat, and says role=owner.
-	owner := slices.ContainsFunc(v.Members, func(m access.Member) bool { return m.UserID == c.Param("user") && m.Role == access.RoleOwner })
-	if role != access.RoleAdmin && role != access.RoleMember && (role != access.RoleOwner || !owner) {
+	owner := false
+	if role == access.RoleOwner {
+		members, err := h.access.Members(c.Request.Context(), v.Team.ID)
+		if err != nil {
+			h.unavailable(c, err)
+			return
+		}
+		owner = slices.ContainsFunc(members, func(m access.Member) bool { return m.UserID == c.Param("user") && m.Role == access.RoleOwner })
+	}
+	if role != access.RoleAdmin && role != access.RoleMember && !owner {
 		h.renderTeam(c, http.StatusBadRequest, v, "Pick the role: admin or member (the owner stays owner). Nothing was changed.")
 		return
 	}

@@ -496,7 +496,8 @@ func TestHeadlessApproveClaimedNotMine(t *testing.T) {
 }
 
 // TestHeadlessTeamPAT: a team token claims into the team's Default
-// workspace when its owner may add instances there, else into their own.
+// workspace when its owner may add instances there (and, holding a seat,
+// use them), else into their own.
 func TestHeadlessTeamPAT(t *testing.T) {
 	w := newHeadlessWorld(t)
 	ctx := context.Background()
@@ -506,6 +507,7 @@ func TestHeadlessTeamPAT(t *testing.T) {
 	testenv.Must(t, err)
 	_, err = w.a.Access.SetTeamMember(ctx, team.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
+	testenv.Seat(t, w.a, team.ID, anne.ID, bob.ID)
 
 	for _, tc := range []struct {
 		who           access.User

@@ -87,3 +87,44 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 	}
 	testenv.AssertCheck(t, w.a, mia.ID, "can_use", "instance:"+in.id, false)
 }
+
+// TestDashboardSeats: on the dashboard, a team's member without a seat is
+// told to ask an admin of the team for one (not that the instance does not
+// exist); the team's admin without a seat still opens and manages the
+// instance; the team page gives and takes seats, the owner's included.
+func TestDashboardSeats(t *testing.T) {
+	w := newDashWorld(t)
+	ctx := context.Background()
+	anne := w.user(t, "Anne", "anne@example.test")
+	bob := w.user(t, "Bob", "bob@example.test")
+	team := w.createTeam(t, anne, "Blue")
+	_, err := w.a.Access.SetTeamMember(ctx, team, bob.id, access.RoleMember, false)
+	testenv.Must(t, err)
+	_, err = w.a.Access.SetTeamSubscription(ctx, team, "team", 2, false, nil)
+	testenv.Must(t, err)
+	box := testenv.ClaimedInstance(t, w.a, anne.id, w.teamWorkspace(t, team), "blue box")
+	page := "/instances/" + box.ID
+
+	resp, body := bob.get(page)
+	dashExpect(t, resp, body, http.StatusForbidden, "You need a seat", "ask an admin of the team Blue for a seat")
+	resp, body = anne.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "blue box")
+	resp, body = anne.form(page+"/rename", url.Values{"name": {"blue ci"}})
+	dashLocation(t, resp, body, page+"?done=renamed")
+	testenv.AssertCheck(t, w.a, anne.id, "can_use", "instance:"+box.ID, false)
+
+	// The owner's seat, then Bob's, through the team page's checkboxes.
+	teamPage := "/teams/" + team
+	resp, body = anne.form(teamPage+"/members/"+anne.id, url.Values{"role": {"owner"}, "use_seat": {"on"}})
+	dashLocation(t, resp, body, teamPage+"?done=member-updated")
+	testenv.AssertCheck(t, w.a, anne.id, "can_use", "instance:"+box.ID, true)
+	resp, body = anne.form(teamPage+"/members/"+bob.id, url.Values{"role": {"member"}, "use_seat": {"on"}})
+	dashLocation(t, resp, body, teamPage+"?done=member-updated")
+	resp, body = bob.get(page)
+	dashExpect(t, resp, body, http.StatusOK, "blue ci")
+	// Released: Bob is told to ask for a seat again.
+	resp, body = anne.form(teamPage+"/members/"+bob.id, url.Values{"role": {"member"}})
+	dashLocation(t, resp, body, teamPage+"?done=member-updated")
+	resp, body = bob.get(page)
+	dashExpect(t, resp, body, http.StatusForbidden, "ask an admin of the team Blue for a seat")
+}
