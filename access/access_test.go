@@ -49,6 +49,10 @@ func TestTeamAccess(t *testing.T) {
 	if g := generation(t, a, acme.DefaultWorkspaceID); g <= gen {
 		t.Fatalf("adding a member left the workspace generation at %d", g)
 	}
+	// A member sees the team's workspace; using its instances takes a seat.
+	testenv.AssertCheck(t, a, bob.ID, "can_view", authz.WorkspaceObject(acme.DefaultWorkspaceID), true)
+	testenv.AssertCheck(t, a, bob.ID, "can_use", acmeBoxObj, false)
+	testenv.Seat(t, a, acme.ID, bob.ID)
 	testenv.AssertCheck(t, a, bob.ID, "can_use", acmeBoxObj, true)
 	testenv.AssertCheck(t, a, bob.ID, "can_use_assistant", acmeBoxObj, true)
 	testenv.AssertCheck(t, a, bob.ID, "can_manage", acmeBoxObj, false)

@@ -165,6 +165,7 @@ func leaveTeams(ctx context.Context, tx pgx.Tx, userID string) (ops []authz.Op, 
 			for _, w := range ws {
 				ops = append(ops, authz.Delete(workspaceOwnerTuple(w, nil, &m.team)))
 			}
+			ops = append(ops, authz.Delete(seatsOffTuple(m.team)))
 			doomed = append(doomed, ws...)
 			grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE team_id = $1 RETURNING instance_id::text, expires_at`, m.team)
 			if err != nil {

@@ -2,10 +2,13 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caido-cloud/caido-cloud/authz"
 )
 
 // Account is a user as the public API shows them.
@@ -121,29 +124,83 @@ func (s *Service) TeamSubscription(ctx context.Context, teamID string) (Subscrip
 }
 
 // SetTeamSubscription creates or replaces a team's subscription (an
-// operator's action). Fewer seats than are in use is refused: the admins
-// free seats first.
+// operator's act: billing happens elsewhere). Fewer seats than members use
+// is refused. The seats of the members who use one follow the new plan and
+// end: their tuples are rewritten in the same transaction, and those who
+// lost the team's instances by it lose their sessions there.
 func (s *Service) SetTeamSubscription(ctx context.Context, teamID, plan string, seats int, trial bool, endsAt *time.Time) (Subscription, error) {
 	if seats < 0 {
 		return Subscription{}, fmt.Errorf("seats must be 0 or more: %w", ErrInvalid)
 	}
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var used int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM team_members WHERE team_id = $1 AND use_seat`, teamID).Scan(&used); err != nil {
-			return err
+	var seated, instances []string
+	_, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+		// Locks the row (when there is one) before the members are read, so
+		// that no seat is taken or given up meanwhile (teamSeating).
+		was, err := teamSeatingForUpdate(ctx, tx, teamID)
+		if err != nil {
+			return nil, err
 		}
-		if used > seats {
-			return fmt.Errorf("%d members use a seat; free seats before lowering to %d: %w", used, seats, ErrInvalid)
+		rows, err := tx.Query(ctx, `SELECT user_id::text FROM team_members WHERE team_id = $1 AND use_seat ORDER BY user_id`, teamID)
+		if err != nil {
+			return nil, translate(err, "team "+teamID)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO team_subscriptions (team_id, plan, seats, trial, ends_at) VALUES ($1, $2, $3, $4, $5)
+		if seated, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+		if len(seated) > seats {
+			return nil, fmt.Errorf("%d members use a seat; free seats before lowering to %d: %w", len(seated), seats, ErrInvalid)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO team_subscriptions (team_id, plan, seats, trial, ends_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (team_id) DO UPDATE SET plan = $2, seats = $3, trial = $4, ends_at = $5, updated_at = now()`,
 			teamID, plan, seats, trial, endsAt)
-		return translate(err, "subscription of team "+teamID+" (is "+plan+" a plan?)")
+		if err != nil {
+			return nil, translate(err, "subscription of team "+teamID+" (is "+plan+" a plan?)")
+		}
+		now, err := teamSeating(ctx, tx, teamID)
+		if err != nil {
+			return nil, err
+		}
+		var ops []authz.Op
+		for _, u := range seated {
+			before, after := seatTuples(teamID, u, true, was), seatTuples(teamID, u, true, now)
+			if len(before) == len(after) && (len(before) == 0 || before[0].SameCondition(after[0])) {
+				continue
+			}
+			for _, t := range before {
+				ops = append(ops, authz.Delete(t))
+			}
+			for _, t := range after {
+				ops = append(ops, authz.Write(t))
+			}
+		}
+		if len(ops) > 0 {
+			if instances, err = teamInstances(ctx, tx, teamID); err != nil {
+				return nil, err
+			}
+			return ops, bumpTeamWorkspaces(ctx, tx, teamID)
+		}
+		seated = nil
+		return nil, nil
 	})
 	if err != nil {
 		return Subscription{}, err
 	}
+	for _, u := range seated {
+		s.tellAccessRemoved(ctx, u, instances)
+	}
 	return s.TeamSubscription(ctx, teamID)
+}
+
+// teamSeatingForUpdate is teamSeating for the change of the subscription
+// itself.
+func teamSeatingForUpdate(ctx context.Context, tx pgx.Tx, teamID string) (seating, error) {
+	var st seating
+	err := tx.QueryRow(ctx, `SELECT p.has_seats, s.ends_at FROM team_subscriptions s JOIN plans p ON p.name = s.plan
+		WHERE s.team_id = $1 FOR UPDATE OF s`, teamID).Scan(&st.seats, &st.endsAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return seating{}, nil
+	}
+	return st, err
 }
 
 // Workspace is a workspace with its owner.

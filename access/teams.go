@@ -65,7 +65,8 @@ func (s *Service) CreateTeam(ctx context.Context, ownerID, name, billingEmail st
 			map[string]any{"name": t.Name}); err != nil {
 			return nil, err
 		}
-		ops := []authz.Op{authz.Write(workspaceOwnerTuple(t.DefaultWorkspaceID, nil, &t.ID))}
+		// The owner has no seat yet: a new team has no subscription.
+		ops := []authz.Op{authz.Write(workspaceOwnerTuple(t.DefaultWorkspaceID, nil, &t.ID)), authz.Write(seatsOffTuple(t.ID))}
 		for _, tu := range memberTuples(t.ID, ownerID, RoleOwner, true) {
 			ops = append(ops, authz.Write(tu))
 		}
@@ -91,24 +92,63 @@ func (s *Service) SetTeamMember(ctx context.Context, teamID, userID string, role
 }
 
 // UpdateMember changes an existing member's role (admin or member) and seat.
-// The owner's role is not changed this way: a team always keeps its owner.
+// The owner's role is not changed this way: a team always keeps its owner,
+// whose seat changes here like anyone's (pass RoleOwner with it). A member
+// who gives up their seat loses the team's instances, and their sessions
+// there end.
 func (s *Service) UpdateMember(ctx context.Context, teamID, userID string, role Role, useSeat bool) (Change, error) {
-	if role != RoleAdmin && role != RoleMember {
+	if role != RoleAdmin && role != RoleMember && role != RoleOwner {
 		return Change{}, fmt.Errorf("role %q is not admin or member: %w", role, ErrInvalid)
 	}
-	return s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
+	var lost []string
+	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
 		var was Role
-		var billing bool
-		err := tx.QueryRow(ctx, `SELECT role, billing FROM team_members WHERE team_id = $1 AND user_id = $2 FOR UPDATE`,
-			teamID, userID).Scan(&was, &billing)
+		var billing, hadSeat bool
+		err := tx.QueryRow(ctx, `SELECT role, billing, use_seat FROM team_members WHERE team_id = $1 AND user_id = $2 FOR UPDATE`,
+			teamID, userID).Scan(&was, &billing, &hadSeat)
 		if err != nil {
 			return nil, translate(err, "team member "+userID)
 		}
 		if was == RoleOwner && role != RoleOwner {
 			return nil, fmt.Errorf("the team's owner keeps the owner role: %w", ErrInvalid)
 		}
+		if role == RoleOwner && was != RoleOwner {
+			return nil, fmt.Errorf("role %q is not admin or member: %w", role, ErrInvalid)
+		}
+		if hadSeat && !useSeat {
+			if lost, err = teamInstances(ctx, tx, teamID); err != nil {
+				return nil, err
+			}
+		}
 		return s.putMember(ctx, tx, teamID, userID, role, billing, useSeat)
 	})
+	if err == nil {
+		s.tellAccessRemoved(ctx, userID, lost)
+	}
+	return ch, err
+}
+
+// teamInstances are the instances in the team's workspaces: those a seat
+// lets its holder use.
+func teamInstances(ctx context.Context, tx pgx.Tx, teamID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT i.id::text FROM instances i JOIN workspaces w ON w.id = i.workspace_id WHERE w.owner_team_id = $1`, teamID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// teamSeating reads what the team's seats hang on, its subscription, and
+// locks it against a concurrent change (SetTeamSubscription), so that the
+// seat tuples a change queues follow the subscription it saw.
+func teamSeating(ctx context.Context, tx pgx.Tx, teamID string) (seating, error) {
+	var st seating
+	err := tx.QueryRow(ctx, `SELECT p.has_seats, s.ends_at FROM team_subscriptions s JOIN plans p ON p.name = s.plan
+		WHERE s.team_id = $1 FOR SHARE OF s`, teamID).Scan(&st.seats, &st.endsAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return seating{}, nil
+	}
+	return st, err
 }
 
 // putMember writes a membership (replacing any) with its tuples, its audit
@@ -138,7 +178,11 @@ func (s *Service) putMember(ctx context.Context, tx pgx.Tx, teamID, userID strin
 		teamID, userID, role, billing, useSeat); err != nil {
 		return nil, translate(err, "team member")
 	}
-	for _, tu := range memberTuples(teamID, userID, role, billing) {
+	st, err := teamSeating(ctx, tx, teamID)
+	if err != nil {
+		return nil, err
+	}
+	for _, tu := range append(memberTuples(teamID, userID, role, billing), seatTuples(teamID, userID, useSeat, st)...) {
 		ops = append(ops, authz.Write(tu))
 	}
 	action := audit.MemberAdd
@@ -231,17 +275,21 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 // deletes of its tuples.
 func removeMember(ctx context.Context, tx pgx.Tx, teamID, userID string) ([]authz.Op, error) {
 	var role string
-	var billing bool
-	err := tx.QueryRow(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 RETURNING role, billing`,
-		teamID, userID).Scan(&role, &billing)
+	var billing, useSeat bool
+	err := tx.QueryRow(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 RETURNING role, billing, use_seat`,
+		teamID, userID).Scan(&role, &billing, &useSeat)
 	if err != nil {
 		if err = translate(err, "team member"); errors.Is(err, ErrNotFound) {
 			return nil, nil
 		}
 		return nil, err
 	}
+	st, err := teamSeating(ctx, tx, teamID)
+	if err != nil {
+		return nil, err
+	}
 	var ops []authz.Op
-	for _, tu := range memberTuples(teamID, userID, Role(role), billing) {
+	for _, tu := range append(memberTuples(teamID, userID, Role(role), billing), seatTuples(teamID, userID, useSeat, st)...) {
 		ops = append(ops, authz.Delete(tu))
 	}
 	return ops, nil

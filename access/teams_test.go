@@ -287,6 +287,7 @@ func TestMoveInstance(t *testing.T) {
 	testenv.Must(t, err)
 	_, err = a.Access.SetTeamMember(ctx, acme.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
+	testenv.Seat(t, a, acme.ID, bob.ID)
 	box := testenv.ClaimedInstance(t, a, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.AssertCheck(t, a, bob.ID, "can_use", authz.InstanceObject(box.ID), false)
 	_, err = a.Access.MoveInstance(ctx, box.ID, acme.DefaultWorkspaceID)
@@ -323,6 +324,7 @@ func TestUpdateInstanceIsAtomic(t *testing.T) {
 	anne := testenv.User(t, a, "anne@acme.test")
 	acme, _, err := a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@acme.test")
 	testenv.Must(t, err)
+	testenv.Seat(t, a, acme.ID, anne.ID) // for the last check: she uses the moved instance
 	box := testenv.ClaimedInstance(t, a, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	where := func() (name, workspace string) {
 		t.Helper()

@@ -22,6 +22,29 @@ func memberTuples(teamID, userID string, role Role, billing bool) []authz.Tuple 
 	return ts
 }
 
+// seating is what a team's seats hang on: whether its subscription is of a
+// plan with seats (Team, Enterprise) and when it ends.
+type seating struct {
+	seats  bool
+	endsAt *time.Time
+}
+
+// seatTuples is the seat a member holds: one while they use a seat of a
+// subscription with seats, holding until the subscription ends.
+func seatTuples(teamID, userID string, useSeat bool, s seating) []authz.Tuple {
+	if !useSeat || !s.seats {
+		return nil
+	}
+	return []authz.Tuple{{User: authz.UserObject(userID), Relation: "seat", Object: authz.TeamObject(teamID), ExpiresAt: s.endsAt}}
+}
+
+// seatsOffTuple is every team's: it gives each member a seat while the
+// service runs with seats off (CAIDO_CLOUD_SEATS=off), so that the setting
+// needs no tuple of its own to change.
+func seatsOffTuple(teamID string) authz.Tuple {
+	return authz.Tuple{User: authz.TeamMembers(teamID), Relation: "seat", Object: authz.TeamObject(teamID), WhileSeatsOff: true}
+}
+
 func workspaceOwnerTuple(workspaceID string, ownerUserID, ownerTeamID *string) authz.Tuple {
 	if ownerTeamID != nil {
 		return authz.Tuple{User: authz.TeamObject(*ownerTeamID), Relation: "owner_team", Object: authz.WorkspaceObject(workspaceID)}
@@ -60,7 +83,8 @@ func grantTuple(instanceID string, to Grantee, expiresAt *time.Time) authz.Tuple
 func DesiredTuples(ctx context.Context, db *pgxpool.Pool) ([]authz.Tuple, error) {
 	type member struct {
 		TeamID, UserID, Role string
-		Billing              bool
+		Billing, Seat        bool
+		SeatEnds             *time.Time
 	}
 	type workspace struct {
 		ID                   string
@@ -76,8 +100,16 @@ func DesiredTuples(ctx context.Context, db *pgxpool.Pool) ([]authz.Tuple, error)
 		ExpiresAt                  *time.Time
 	}
 	var out []authz.Tuple
-	err := collect(ctx, db, &out, `SELECT team_id::text, user_id::text, role, billing FROM team_members`,
-		func(m member) []authz.Tuple { return memberTuples(m.TeamID, m.UserID, Role(m.Role), m.Billing) })
+	err := collect(ctx, db, &out, `SELECT m.team_id::text, m.user_id::text, m.role, m.billing, m.use_seat AND coalesce(p.has_seats, false), s.ends_at
+		FROM team_members m LEFT JOIN team_subscriptions s ON s.team_id = m.team_id LEFT JOIN plans p ON p.name = s.plan`,
+		func(m member) []authz.Tuple {
+			return append(memberTuples(m.TeamID, m.UserID, Role(m.Role), m.Billing),
+				seatTuples(m.TeamID, m.UserID, m.Seat, seating{seats: m.Seat, endsAt: m.SeatEnds})...)
+		})
+	if err == nil {
+		err = collect(ctx, db, &out, `SELECT id::text FROM teams`,
+			func(t struct{ ID string }) []authz.Tuple { return []authz.Tuple{seatsOffTuple(t.ID)} })
+	}
 	if err == nil {
 		err = collect(ctx, db, &out, `SELECT id::text, owner_user_id::text, owner_team_id::text FROM workspaces`,
 			func(w workspace) []authz.Tuple {

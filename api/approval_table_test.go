@@ -63,6 +63,8 @@ type approvalWorld struct {
 	// teamID is a team Anne owns, teamPAT her team token for it
 	// (annesTeam makes them).
 	teamID, teamPAT string
+	// seatlessPAT is Anne's token for a team of hers where she has no seat.
+	seatlessPAT string
 }
 
 func newApprovalWorld(t *testing.T) *approvalWorld {
@@ -316,17 +318,44 @@ func approvalCases() []approvalCase {
 		},
 		want: approvedOK, poll: "scope=profile:read",
 	}, {
-		name: "a team instance, to a member of the team", asked: "profile:read",
+		name: "a team instance, to a member of the team holding a seat", asked: "profile:read",
+		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+			team := tomsTeamInstance(t, w, in, access.RoleMember)
+			testenv.Seat(t, w.a, team, w.anne.ID)
+			return ""
+		},
+		want: approvedOK, poll: "scope=profile:read",
+	}, {
+		name: "a team instance, to a member without a seat, is refused: ask an admin for a seat", asked: "profile:read",
+		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+			tomsTeamInstance(t, w, in, access.RoleMember)
+			return ""
+		},
+		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
+	}, {
+		name: "a team instance, to the team's admin without a seat, is refused too", asked: "profile:read",
+		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+			tomsTeamInstance(t, w, in, access.RoleAdmin)
+			return ""
+		},
+		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
+	}, {
+		name: "a team instance, to a member whose seat's subscription has ended", asked: "profile:read",
 		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
 			ctx := context.Background()
-			tom := testenv.User(t, w.a, fmt.Sprintf("tom.%s@example.test", in.id[:8]))
-			team, _, err := w.a.Access.CreateTeam(ctx, tom.ID, "Blue "+in.id[:8], "billing@example.test")
+			team := tomsTeamInstance(t, w, in, access.RoleMember)
+			testenv.Seat(t, w.a, team, w.anne.ID)
+			ended := time.Now().Add(-time.Minute)
+			_, err := w.a.Access.SetTeamSubscription(ctx, team, "team", 1, false, &ended)
 			testenv.Must(t, err)
-			_, err = w.a.Access.SetTeamMember(ctx, team.ID, w.anne.ID, access.RoleMember, false)
-			testenv.Must(t, err)
-			ws, err := w.a.Access.TeamDefaultWorkspace(ctx, team.ID)
-			testenv.Must(t, err)
-			_, err = w.a.Access.ClaimInstance(ctx, in.id, tom.ID, ws, "Blue lab")
+			return ""
+		},
+		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
+	}, {
+		name: "a team instance shared with a member without a seat", asked: "profile:read",
+		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+			tomsTeamInstance(t, w, in, access.RoleMember)
+			_, err := w.a.Access.Grant(context.Background(), in.id, access.Grantee{UserID: w.anne.ID}, nil, "")
 			testenv.Must(t, err)
 			return ""
 		},
@@ -407,6 +436,19 @@ func approvalCases() []approvalCase {
 		},
 		want: claimPendingOut, poll: "scope=profile:read", workspace: annesWorkspace,
 	}, {
+		// Claiming for a sign-in puts the instance where the approver will
+		// use it: without a seat, not in the team's workspace.
+		name: "an instance claimed with a team token but no seat goes to the approver's Default workspace", asked: "profile:read",
+		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+			ctx := context.Background()
+			team, _, err := w.a.Access.CreateTeam(ctx, w.anne.ID, "Anne's seatless team "+in.id[:8], "anne@example.test")
+			testenv.Must(t, err)
+			w.seatlessPAT = w.newPAT(t, team.ID)
+			return w.anneWS
+		},
+		headlessAs: func(w *approvalWorld) string { return w.seatlessPAT },
+		want:       approvedOK, poll: "scope=profile:read", workspace: annesWorkspace,
+	}, {
 		name: "an instance claimed with a team token goes to the team's Default workspace", asked: "profile:read",
 		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
 			ws, err := w.a.Access.TeamDefaultWorkspace(context.Background(), w.annesTeam(t))
@@ -422,16 +464,34 @@ func approvalCases() []approvalCase {
 	}}
 }
 
-// annesTeam is a team Anne owns, with a team token of hers for it.
+// annesTeam is a team Anne owns and holds a seat of, with a team token of
+// hers for it.
 func (w *approvalWorld) annesTeam(t *testing.T) string {
 	t.Helper()
 	if w.teamID == "" {
 		team, _, err := w.a.Access.CreateTeam(context.Background(), w.anne.ID, "Anne's team", "anne@example.test")
 		testenv.Must(t, err)
+		testenv.Seat(t, w.a, team.ID, w.anne.ID)
 		w.teamID = team.ID
 		w.teamPAT = w.newPAT(t, team.ID)
 	}
 	return w.teamID
+}
+
+// tomsTeamInstance makes Anne a member (with role) of a new team of Tom's,
+// without a seat, and claims the instance into the team's workspace; it
+// returns the team.
+func tomsTeamInstance(t *testing.T, w *approvalWorld, in approvalInstance, role access.Role) string {
+	t.Helper()
+	ctx := context.Background()
+	tom := testenv.User(t, w.a, fmt.Sprintf("tom.%s@example.test", in.id[:8]))
+	team, _, err := w.a.Access.CreateTeam(ctx, tom.ID, "Blue "+in.id[:8], "billing@example.test")
+	testenv.Must(t, err)
+	_, err = w.a.Access.SetTeamMember(ctx, team.ID, w.anne.ID, role, false)
+	testenv.Must(t, err)
+	_, err = w.a.Access.ClaimInstance(ctx, in.id, tom.ID, team.DefaultWorkspaceID, "Blue lab")
+	testenv.Must(t, err)
+	return team.ID
 }
 
 func TestApprovalTable(t *testing.T) {

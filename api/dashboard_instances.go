@@ -80,13 +80,18 @@ type dashInstanceView struct {
 	Name, GrantEmail, GrantUntil, GrantTeam string
 }
 
-// instance finds the instance of the URL if the viewer may use it: an
-// instance they may not use is not found, whether it exists or not. When ok
-// is false the answer has been written.
+// instance finds the instance of the URL if the viewer may use or manage
+// it (a team's admin manages its instances without a seat): any other is
+// not found, whether it exists or not, but for a team's member without a
+// seat, who is told to ask for one. When ok is false the answer has been
+// written.
 func (h *dashHandlers) instance(c *gin.Context, sess accounts.Session) (*dashInstanceView, bool) {
 	in, err := h.sharing.Get(c.Request.Context(), sharingActorOf(sess), c.Param("id"))
 	if e, refused := sharing.AsError(err); refused && e.Code == sharing.NotFound {
 		h.noInstance(c)
+		return nil, false
+	} else if refused && e.Subject == sharing.SubjectSeat {
+		h.message(c, http.StatusForbidden, "You need a seat", e.Message)
 		return nil, false
 	}
 	if err != nil {

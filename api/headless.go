@@ -108,6 +108,10 @@ func (h headlessHandlers) fail(c *gin.Context, err error) {
 			}
 		}
 		msg := fmt.Sprintf("you may not use instance %q: it belongs to workspace %q; ask %s to share it with you", notAllowed.Instance, owner.Workspace, ask)
+		if notAllowed.NeedsSeat {
+			msg = fmt.Sprintf("you may not use instance %q of team %q's workspace %q without a seat of the team's subscription; ask %s for a seat",
+				notAllowed.Instance, owner.Name, owner.Workspace, ask)
+		}
 		c.AbortWithStatusJSON(http.StatusForbidden, headlessError{
 			Status: http.StatusForbidden, Code: "access_denied", Description: msg, Message: msg, Ask: &owner,
 		})

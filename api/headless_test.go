@@ -510,6 +510,7 @@ func TestHeadlessTeamPAT(t *testing.T) {
 	testenv.Must(t, err)
 	_, err = w.a.Access.SetTeamMember(ctx, team.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
+	testenv.Seat(t, w.a, team.ID, anne.ID, bob.ID)
 
 	annes := w.pat(t, pats.NewToken{UserID: anne.ID, TeamID: team.ID})
 	in := w.register(t)

@@ -64,6 +64,8 @@ func ids(list []map[string]any) []string {
 func TestManageInstances(t *testing.T) {
 	w := newManageWorld(t)
 	ctx := context.Background()
+	// Both use the team's instance, so both hold a seat.
+	testenv.Seat(t, w.a, w.team.ID, w.anne.ID, w.bob.ID)
 	p, ti := w.personal.id, w.teamInstance.ID
 
 	list := decodeAs[[]map[string]any](t, w.expect(t, w.annePAT, "GET", "/api/v1/instances", nil, http.StatusOK, ""))

@@ -13,18 +13,24 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
 
 // matrixModel is the test's own account of who may use and manage what,
 // kept from the setup and the changes the test makes, never read from the
-// server. It restates model.fga: a workspace's members are its owning user,
-// or every member of its owning team; its managers are that user, or the
-// team's owner and admins; an instance may be used by its workspace's
-// members and its live grantees (a user, or every member of a team), and
-// managed by its workspace's managers.
+// server. It restates model.fga: a workspace's instances may be used by its
+// owning user, or by a member of its owning team who holds a seat of the
+// team's subscription while it lasts (every member, with seats off); its
+// managers are that user, or the team's owner and admins, seat or not; an
+// instance may be used by those and by its live grantees (a user, or every
+// member of a team: a share needs no seat), and managed by its workspace's
+// managers.
 type matrixModel struct {
 	roles     map[string]map[string]access.Role // team → user → role
+	seats     map[string]map[string]bool        // team → user → holds a seat (use_seat)
+	subEnds   map[string]time.Time              // team → when its subscription ends (none: it does not)
+	seatsOff  bool                              // CAIDO_CLOUD_SEATS=off
 	wsUser    map[string]string                 // workspace → owning user
 	wsTeam    map[string]string                 // workspace → owning team
 	workspace map[string]string                 // instance → workspace
@@ -36,16 +42,24 @@ type matrixGrant struct {
 	expires    *time.Time
 }
 
-func (m *matrixModel) memberOf(user, ws string) bool {
+// usesInstancesOf: user may use the instances of workspace ws.
+func (m *matrixModel) usesInstancesOf(user, ws string, now time.Time) bool {
 	if m.wsUser[ws] == user {
 		return true
 	}
 	team := m.wsTeam[ws]
-	return team != "" && m.roles[team][user] != ""
+	if team == "" || m.roles[team][user] == "" {
+		return false
+	}
+	if m.seatsOff {
+		return true
+	}
+	end, ends := m.subEnds[team]
+	return m.seats[team][user] && (!ends || now.Before(end))
 }
 
 func (m *matrixModel) canUse(user, instance string, now time.Time) bool {
-	if m.memberOf(user, m.workspace[instance]) {
+	if m.usesInstancesOf(user, m.workspace[instance], now) {
 		return true
 	}
 	for _, g := range m.grants[instance] {
@@ -79,16 +93,31 @@ func (m *matrixModel) revoke(instance, grantee string) {
 
 // TestAuthorizationMatrix: 3 teams, 9 users, 12 instances in personal and
 // team workspaces, shared with users and teams (one grant expiring within
-// seconds); every (user, instance) pair is asked through the HTTP API with
-// the user's PAT (GET /api/v1/instances/{id}: 200 with the right manage
-// flag, or 404; and each user's GET /api/v1/instances) against the
-// expected table, before and after a round of grants, revocations, role
-// changes, member removals and a move made through the API. A removed
-// member's session on a team instance ends.
+// seconds), members with and without seats (an admin without one in two
+// teams, a team whose subscription ends within seconds); every (user,
+// instance) pair is asked through the HTTP API with the user's PAT (GET
+// /api/v1/instances/{id}: 200 with the right use and manage flags, or 404;
+// and each user's GET /api/v1/instances) against the expected table,
+// before and after a round of grants, revocations, role changes, a seat
+// released and one taken, member removals and a move made through the API.
+// A removed member's session on a team instance ends, and so does the
+// session of one whose seat was released. All of it twice: with seats
+// enforced (the default) and with CAIDO_CLOUD_SEATS=off.
 func TestAuthorizationMatrix(t *testing.T) {
-	w := newAPIWorld(t)
+	for _, seatsOff := range []bool{false, true} {
+		name := "seats enforced"
+		if seatsOff {
+			name = "seats off"
+		}
+		t.Run(name, func(t *testing.T) { authorizationMatrix(t, seatsOff) })
+	}
+}
+
+func authorizationMatrix(t *testing.T, seatsOff bool) {
+	w := newAPIWorldConfig(t, testenv.Options{}, func(cfg *config.Config) { cfg.SeatsOff = seatsOff })
 	ctx := context.Background()
-	m := &matrixModel{roles: map[string]map[string]access.Role{}, wsUser: map[string]string{}, wsTeam: map[string]string{},
+	m := &matrixModel{roles: map[string]map[string]access.Role{}, seats: map[string]map[string]bool{}, subEnds: map[string]time.Time{},
+		seatsOff: seatsOff, wsUser: map[string]string{}, wsTeam: map[string]string{},
 		workspace: map[string]string{}, grants: map[string][]matrixGrant{}}
 
 	// Users u0…u8, each with a PAT of no team.
@@ -115,6 +144,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		tm, _, err := w.a.Access.CreateTeam(ctx, u(owner).ID, tname, "billing@example.test")
 		testenv.Must(t, err)
 		m.roles[tm.ID] = map[string]access.Role{u(owner).ID: access.RoleOwner}
+		m.seats[tm.ID] = map[string]bool{}
 		m.wsTeam[tm.DefaultWorkspaceID] = tm.ID
 		name[tm.ID] = tname
 		return tm
@@ -131,6 +161,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 	addMember(t2, 5, access.RoleMember)
 	addMember(t2, 1, access.RoleMember)
 	addMember(t3, 7, access.RoleMember)
+	// Seats: in T1 all but the admin u1 (three seats, all used); in T2 the
+	// owner and u5, not u1; in T3 both (the round ends T3's subscription).
+	seat := func(tm access.Team, is ...int) {
+		var ids []string
+		for _, i := range is {
+			ids = append(ids, u(i).ID)
+			m.seats[tm.ID][u(i).ID] = true
+		}
+		testenv.Seat(t, w.a, tm.ID, ids...)
+	}
+	seat(t1, 0, 2, 3)
+	seat(t2, 4, 5)
+	seat(t3, 6, 7)
 
 	// Twelve instances; i5 is a registered one, for a real session.
 	var instances []string
@@ -178,11 +221,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		m.grant(g.instance, g.to)
 	}
 
-	// u3 signs in at i5 through the device flow: a real session.
+	// u3 signs in at i5 through the device flow: a real session; so does
+	// u2, whose seat the round releases.
 	session := w.signIn(t, reg, u(3).ID, "profile:read")
 	if status := w.sessionStatus(t, session); status != http.StatusOK {
 		t.Fatalf("u3's session before the removal: %d", status)
 	}
+	seatSession := w.signIn(t, reg, u(2).ID, "profile:read")
 
 	checkAll := func(phase string) {
 		t.Helper()
@@ -193,11 +238,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			row := fmt.Sprintf("%-4s", name[usr.ID]+":")
 			var want []string
 			for _, in := range instances {
-				use, manage := m.canUse(usr.ID, in, now), m.canUse(usr.ID, in, now) && m.canManage(usr.ID, in)
+				use, manage := m.canUse(usr.ID, in, now), m.canManage(usr.ID, in)
 				status, body := w.call(t, pat[usr.ID], "GET", "/api/v1/instances/"+in, nil)
-				gotUse, gotManage := status == http.StatusOK, false
-				if gotUse {
-					gotManage = decodeAs[map[string]any](t, body)["rights"].(map[string]any)["manage"] == true
+				gotUse, gotManage := false, false
+				if status == http.StatusOK {
+					rights := decodeAs[map[string]any](t, body)["rights"].(map[string]any)
+					gotUse, gotManage = rights["use"] == true, rights["manage"] == true
 				} else if status != http.StatusNotFound {
 					t.Errorf("%s: %s GET %s: %d %s", phase, name[usr.ID], name[in], status, body)
 				}
@@ -207,12 +253,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("%s: %s on %s: use %v manage %v, want use %v manage %v", phase, name[usr.ID], name[in], gotUse, gotManage, use, manage)
 				}
 				cell := "."
-				if use {
-					cell = "U"
+				if use || manage {
 					want = append(want, in)
 				}
-				if manage {
+				switch {
+				case use && manage:
 					cell = "M"
+				case use:
+					cell = "U"
+				case manage:
+					cell = "m" // manages without using: an admin without a seat
 				}
 				row += fmt.Sprintf("%4s", cell)
 			}
@@ -233,7 +283,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for _, in := range instances {
 			header += fmt.Sprintf("%4s", name[in])
 		}
-		t.Logf("%s: %d (user, instance) pairs checked through the API (and %d lists), %d mismatches; U use, M manage:\n%s\n%s",
+		t.Logf("%s: %d (user, instance) pairs checked through the API (and %d lists), %d mismatches; U use, M use and manage, m manage only:\n%s\n%s",
 			phase, pairs, len(users), mismatches, header, joinLines(table))
 		if pairs != len(users)*len(instances) || mismatches != 0 {
 			t.Fatalf("%s: %d pairs, %d mismatches", phase, pairs, mismatches)
@@ -263,6 +313,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// A user may not share, nor move what they do not manage.
 	w.expect(t, pat[u(3).ID], "POST", "/api/v1/instances/"+i6+"/grants", map[string]any{"user_email": u(8).Email}, http.StatusForbidden, "FORBIDDEN")
 	w.expect(t, pat[u(1).ID], "PATCH", "/api/v1/instances/"+i7, map[string]any{"workspace_id": t1.DefaultWorkspaceID}, http.StatusForbidden, "FORBIDDEN")
+	// T3's subscription ends when that grant does (an operator's act): its
+	// members' seats end with it.
+	_, err = w.a.Access.SetTeamSubscription(ctx, t3.ID, "team", 2, false, &soon)
+	testenv.Must(t, err)
+	m.subEnds[t3.ID] = soon
 	// Revocations: u0 takes back i0 from u8; u4 takes i7 back from T1.
 	w.expect(t, pat[u(0).ID], "DELETE", "/api/v1/instances/"+i0+"/grants/"+u(8).ID, nil, http.StatusOK, "")
 	m.revoke(i0, u(8).ID)
@@ -274,6 +329,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 	m.roles[t1.ID][u(1).ID] = access.RoleMember
 	w.expect(t, u0T1, "PATCH", "/api/v1/team/users/"+u(2).ID, map[string]any{"role": "admin"}, http.StatusOK, "")
 	m.roles[t1.ID][u(2).ID] = access.RoleAdmin
+	// Seats in T1: u2 (an admin now) releases theirs, and u1 takes the seat
+	// freed: u2 now manages T1's instances without using them.
+	w.expect(t, u0T1, "PATCH", "/api/v1/team/users/"+u(2).ID, map[string]any{"use_seat": false}, http.StatusOK, "")
+	m.seats[t1.ID][u(2).ID] = false
+	w.expect(t, u0T1, "PATCH", "/api/v1/team/users/"+u(1).ID, map[string]any{"use_seat": true}, http.StatusOK, "")
+	m.seats[t1.ID][u(1).ID] = true
 	// u1, a member of T1 now, may not move T1's i6 any more.
 	w.expect(t, pat[u(1).ID], "PATCH", "/api/v1/instances/"+i6, map[string]any{"workspace_id": u(1).DefaultWorkspaceID}, http.StatusForbidden, "FORBIDDEN")
 	// Member removals: u2 (admin now) removes u3 from T1; u4 removes u5
@@ -297,8 +358,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatalf("%d open sessions of u3 on i5", open)
 	}
 	testenv.AssertCheck(t, w.a, u(3).ID, "can_use", authz.InstanceObject(i5), false)
+	// So has the session of u2, whose seat was released, with seats
+	// enforced; with seats off the seat changes nothing.
+	wantSeat := http.StatusUnauthorized
+	if seatsOff {
+		wantSeat = http.StatusOK
+	}
+	if status := w.sessionStatus(t, seatSession); status != wantSeat {
+		t.Fatalf("u2's session on i5 after the seat was released: %d, want %d", status, wantSeat)
+	}
 
-	// Past the short grant's expiry, then everything again.
+	// Past the short grant's expiry and the end of T3's subscription, then
+	// everything again.
 	time.Sleep(time.Until(soon.Add(200 * time.Millisecond)))
 	checkAll("after")
 

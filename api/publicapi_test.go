@@ -23,6 +23,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -49,8 +50,16 @@ func newAPIWorld(t testing.TB) *apiWorld {
 // newAPIWorldWith is newAPIWorld with options (its Log is the world's).
 func newAPIWorldWith(t testing.TB, opts testenv.Options) *apiWorld {
 	t.Helper()
+	return newAPIWorldConfig(t, opts, func(*config.Config) {})
+}
+
+// newAPIWorldConfig is newAPIWorldWith with the configuration changed by
+// set.
+func newAPIWorldConfig(t testing.TB, opts testenv.Options, set func(*config.Config)) *apiWorld {
+	t.Helper()
 	cfg := testenv.Config(t)
 	cfg.DevicePollInterval = time.Second
+	set(&cfg)
 	w := &apiWorld{logs: &testenv.Buffer{}}
 	opts.Log = w.logs
 	w.a, w.base = testenv.Serve(t, cfg, opts)

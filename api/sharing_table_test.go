@@ -66,6 +66,8 @@ func newShareTableWorld(t *testing.T) *shareTableWorld {
 	w.redWS = w.dash.teamWorkspace(t, w.red)
 	_, err := w.dash.a.Access.SetTeamMember(ctx, w.red, w.dave.id, access.RoleMember, false)
 	testenv.Must(t, err)
+	// Using a team's instances takes a seat (a share with the team does not).
+	testenv.Seat(t, w.dash.a, w.red, w.anne.id, w.dave.id)
 	w.blue = w.dash.createTeam(t, carol.dashUser, "Blue")
 	return w
 }

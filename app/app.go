@@ -197,12 +197,13 @@ func (a *App) authzConfig() authz.Config {
 		APIToken:   a.Config.OpenFGAToken,
 		StoreName:  a.Config.OpenFGAStoreName,
 		HTTPClient: a.Telemetry.HTTPClient("openfga"),
+		SeatsOff:   a.Config.SeatsOff,
 	}
 }
 
 // Migrate brings the database schema to head and OpenFGA's store and model
 // to this binary's model.fga. A new store (first run, or OpenFGA lost its
-// data) gets every tuple rebuilt from PostgreSQL.
+// data), or a new model, gets every tuple rebuilt from PostgreSQL.
 func (a *App) Migrate(ctx context.Context) error {
 	applied, err := store.Migrate(ctx, a.DB)
 	if err != nil {
@@ -227,6 +228,15 @@ func (a *App) Migrate(ctx context.Context) error {
 			return fmt.Errorf("rebuild the tuples of the new store: %w", err)
 		}
 		a.Log.Info("rebuilt the tuples of the new store", "written", len(report.Written))
+	} else if res.ModelWritten {
+		// A new model may read tuples the old one had no use for (0017's
+		// seats): derive them now rather than leave access short until
+		// someone runs `fga reconcile`.
+		report, err := a.Reconcile(ctx, false)
+		if err != nil {
+			return fmt.Errorf("derive the tuples of the new model: %w", err)
+		}
+		a.Log.Info("derived the tuples of the new model", "written", len(report.Written), "deleted", len(report.Deleted))
 	}
 	return nil
 }

@@ -4,8 +4,9 @@
 //
 // Every rule of that decision lives here, so that each surface only decodes,
 // calls one method and maps its error: which scopes come with an approval
-// (scopes.go), who may approve for a claimed instance (OpenFGA can_use),
-// which workspaces an instance may be claimed into (can_add_instance) and
+// (scopes.go), who may approve for a claimed instance (OpenFGA can_use; a
+// team's member without a seat is told to ask for one), which workspaces an
+// instance may be claimed into (can_add_instance and can_use_instances) and
 // where it goes when the approver does not say. Limits on guessing codes are
 // the surfaces' own (per browser and address on the page, per token
 // headless): they know what a guesser is.
@@ -47,6 +48,11 @@ type Request struct {
 	Scopes []Scope
 	// Allowed: the instance is claimed and the approver may use it.
 	Allowed bool
+	// NeedsSeat: the instance is claimed into a team's workspace that the
+	// approver sees as a member, but may not use: they hold no seat of the
+	// team's subscription (or it has ended). Ask an admin for a seat, not
+	// for a share.
+	NeedsSeat bool
 	// ClaimInto are the workspaces the approver may claim an unclaimed
 	// instance into, their own first.
 	ClaimInto []accounts.Workspace
@@ -117,9 +123,15 @@ var ErrClaimPending = errors.New("the instance is claimed but its access is stil
 type NotAllowedError struct {
 	Instance string
 	Owner    Owner
+	// NeedsSeat: the approver is a member of the owning team without a seat
+	// (Request.NeedsSeat).
+	NeedsSeat bool
 }
 
 func (e *NotAllowedError) Error() string {
+	if e.NeedsSeat {
+		return fmt.Sprintf("you may not use instance %q of workspace %q without a seat of team %q", e.Instance, e.Owner.Workspace, e.Owner.Name)
+	}
 	return fmt.Sprintf("you may not use instance %q of workspace %q", e.Instance, e.Owner.Workspace)
 }
 
@@ -222,6 +234,12 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 			return r, nil // not Allowed; Approve says why
 		}
 		r.Allowed, err = s.d.Authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
+		if err != nil || r.Allowed || !in.Workspace.Team {
+			return r, err
+		}
+		// Seeing a team's workspace is being its member; using its
+		// instances takes a seat besides.
+		r.NeedsSeat, err = s.d.Authz.Check(ctx, user, "can_view", authz.WorkspaceObject(in.Workspace.ID))
 		return r, err
 	}
 	all, err := s.d.Directory.Workspaces(ctx, a.UserID)
@@ -232,7 +250,13 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 		if !a.covers(w) {
 			continue
 		}
+		// An approval claims the instance for the approver to use at once:
+		// only where they may both add it and use it (a team admin without
+		// a seat may add instances for others, through registration keys).
 		ok, err := s.d.Authz.Check(ctx, user, "can_add_instance", authz.WorkspaceObject(w.ID))
+		if err == nil && ok {
+			ok, err = s.d.Authz.Check(ctx, user, "can_use_instances", authz.WorkspaceObject(w.ID))
+		}
 		if err != nil {
 			return Request{}, err
 		}
@@ -260,7 +284,7 @@ func (s *Service) Approve(ctx context.Context, a Approver, userCode string, d De
 		return r, ErrOutsideTeam
 	}
 	if r.Instance.Claimed && !r.Allowed {
-		return r, &NotAllowedError{Instance: r.Instance.Name, Owner: r.Owner()}
+		return r, &NotAllowedError{Instance: r.Instance.Name, Owner: r.Owner(), NeedsSeat: r.NeedsSeat}
 	}
 	if !r.Instance.Claimed {
 		if r, err = s.claim(ctx, a, r, d.Claim); err != nil {

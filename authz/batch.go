@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	fgaclient "github.com/openfga/go-sdk/client"
 )
@@ -28,7 +27,7 @@ func (c *Client) BatchCheck(ctx context.Context, items []CheckItem) ([]bool, err
 	if err != nil {
 		return nil, err
 	}
-	checkContext := map[string]any{"current_time": c.now().UTC().Format(time.RFC3339Nano)}
+	checkContext := c.checkContext()
 	checks := make([]fgaclient.ClientBatchCheckItem, len(items))
 	for i, it := range items {
 		checks[i] = fgaclient.ClientBatchCheckItem{

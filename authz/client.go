@@ -29,6 +29,10 @@ type Config struct {
 	StoreName string
 	// HTTPClient carries tracing; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// SeatsOff lets every team member use the team's instances without a
+	// seat (CAIDO_CLOUD_SEATS=off, for self-hosters who do not bill). The
+	// zero value enforces seats, as Caido does.
+	SeatsOff bool
 }
 
 // Client answers checks against the store and the model of this binary's
@@ -94,14 +98,24 @@ func newSDK(cfg Config, storeID, modelID string) (*fgaclient.OpenFgaClient, erro
 	return sdk, nil
 }
 
-// Check asks whether user has relation to object now. Expiring grants are
-// decided by OpenFGA against the current time sent with every check.
+// checkContext is what every check sends for the model's conditions: the
+// current time (not_expired: grants and seats that end) and whether seats
+// are enforced (seats_off).
+func (c *Client) checkContext() map[string]any {
+	return map[string]any{
+		"current_time":   c.now().UTC().Format(time.RFC3339Nano),
+		"seats_enforced": !c.cfg.SeatsOff,
+	}
+}
+
+// Check asks whether user has relation to object now. Expiring grants and
+// seats are decided by OpenFGA against the context sent with every check.
 func (c *Client) Check(ctx context.Context, user, relation, object string) (bool, error) {
 	sdk, err := c.sdk(ctx)
 	if err != nil {
 		return false, err
 	}
-	checkContext := map[string]any{"current_time": c.now().UTC().Format(time.RFC3339Nano)}
+	checkContext := c.checkContext()
 	resp, err := sdk.Check(ctx).Body(fgaclient.ClientCheckRequest{
 		User: user, Relation: relation, Object: object, Context: &checkContext,
 	}).Execute()

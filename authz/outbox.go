@@ -53,10 +53,11 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ops ...Op) (int64, error) {
 		}
 		var condName *string
 		var condCtx []byte
-		if c := op.Tuple.conditionContext(); c != nil && !op.Delete {
-			name := conditionNotExpired
+		if name, c := op.Tuple.condition(); name != "" && !op.Delete {
 			condName = &name
-			condCtx, _ = json.Marshal(c)
+			if c != nil {
+				condCtx, _ = json.Marshal(c)
+			}
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO authz_outbox (operation, tuple_user, relation, object, condition_name, condition_context)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
@@ -246,7 +247,7 @@ func (o *Outbox) ApplyPending(ctx context.Context) (int, error) {
 // one that touches a tuple already in the batch: OpenFGA refuses two changes
 // to one tuple in a write, and their order matters.
 func pendingBatch(ctx context.Context, tx pgx.Tx) ([]entry, error) {
-	rows, err := tx.Query(ctx, `SELECT id, operation, tuple_user, relation, object, condition_context
+	rows, err := tx.Query(ctx, `SELECT id, operation, tuple_user, relation, object, condition_name, condition_context
 		FROM authz_outbox WHERE status = 'pending' ORDER BY id LIMIT $1`, outboxBatch)
 	if err != nil {
 		return nil, err
@@ -257,11 +258,13 @@ func pendingBatch(ctx context.Context, tx pgx.Tx) ([]entry, error) {
 	for rows.Next() {
 		var e entry
 		var kind string
+		var condName *string
 		var condCtx []byte
-		if err := rows.Scan(&e.id, &kind, &e.op.Tuple.User, &e.op.Tuple.Relation, &e.op.Tuple.Object, &condCtx); err != nil {
+		if err := rows.Scan(&e.id, &kind, &e.op.Tuple.User, &e.op.Tuple.Relation, &e.op.Tuple.Object, &condName, &condCtx); err != nil {
 			return nil, err
 		}
 		e.op.Delete = kind == "delete"
+		e.op.Tuple.WhileSeatsOff = condName != nil && *condName == conditionSeatsOff
 		if condCtx != nil {
 			var c struct {
 				ExpiresAt time.Time `json:"expires_at"`

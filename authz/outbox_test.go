@@ -39,6 +39,9 @@ func TestOutboxSurvivesOpenFGAOutage(t *testing.T) {
 	}
 	teamBox := testenv.ClaimedInstance(t, a, owner.ID, team.DefaultWorkspaceID, "team box")
 	ownerBox := testenv.ClaimedInstance(t, a, owner.ID, owner.DefaultWorkspaceID, "owner box")
+	// Seats for all: members who take one use the team's box.
+	_, err = a.Access.SetTeamSubscription(ctx, team.ID, "team", len(users), false, nil)
+	testenv.Must(t, err)
 
 	testenv.Must(t, server.Stop())
 
@@ -58,12 +61,16 @@ func TestOutboxSurvivesOpenFGAOutage(t *testing.T) {
 	isMember := map[string]bool{}
 	for round := 0; changes < 200; round++ {
 		u := users[round%len(users)]
-		// Membership goes on and off: the same tuples written and deleted
-		// again and again, so order and idempotence both matter.
+		// Membership goes on and off, every other time with a seat: the same
+		// tuples written and deleted again and again, so order and
+		// idempotence both matter.
 		if isMember[u.ID] {
 			record(a.Access.RemoveTeamMember(ctx, team.ID, u.ID))
 		} else {
 			record(a.Access.SetTeamMember(ctx, team.ID, u.ID, access.RoleMember, round%3 == 0))
+			if round%2 == 0 {
+				record(a.Access.UpdateMember(ctx, team.ID, u.ID, access.RoleMember, true))
+			}
 		}
 		isMember[u.ID] = !isMember[u.ID]
 		// A grant whose expiry flips between soon and later: the tuple is
@@ -105,13 +112,13 @@ func TestOutboxSurvivesOpenFGAOutage(t *testing.T) {
 	// And the decisions follow the last change of each kind, read back from
 	// PostgreSQL rather than recomputed here.
 	for _, u := range users {
-		var member, granted, grantLive bool
+		var seated, granted, grantLive bool
 		testenv.Must(t, a.DB.QueryRow(ctx, `SELECT
-			EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2),
+			EXISTS (SELECT 1 FROM team_members WHERE team_id = $1 AND user_id = $2 AND use_seat),
 			EXISTS (SELECT 1 FROM instance_grants WHERE instance_id = $3 AND user_id = $2),
 			EXISTS (SELECT 1 FROM instance_grants WHERE instance_id = $3 AND user_id = $2 AND expires_at > now())`,
-			team.ID, u.ID, ownerBox.ID).Scan(&member, &granted, &grantLive))
-		testenv.AssertCheck(t, a, u.ID, "can_use", authz.InstanceObject(teamBox.ID), member)
+			team.ID, u.ID, ownerBox.ID).Scan(&seated, &granted, &grantLive))
+		testenv.AssertCheck(t, a, u.ID, "can_use", authz.InstanceObject(teamBox.ID), seated)
 		testenv.AssertCheck(t, a, u.ID, "can_use", authz.InstanceObject(ownerBox.ID), grantLive)
 		if granted && !grantLive {
 			t.Logf("%s holds an expired grant: denied, as it must be", u.Email)

@@ -48,7 +48,7 @@ func (o *Outbox) reconcileLocked(ctx context.Context, desired func(context.Conte
 	wantByKey := make(map[string]Tuple, len(want))
 	for _, t := range want {
 		wantByKey[t.Key()] = t
-		if h, ok := haveByKey[t.Key()]; !ok || !h.sameCondition(t) {
+		if h, ok := haveByKey[t.Key()]; !ok || !h.SameCondition(t) {
 			report.Written = append(report.Written, t)
 		}
 	}
@@ -58,7 +58,7 @@ func (o *Outbox) reconcileLocked(ctx context.Context, desired func(context.Conte
 		switch {
 		case !ok:
 			report.Deleted = append(report.Deleted, h)
-		case !w.sameCondition(h):
+		case !w.SameCondition(h):
 			stale = append(stale, h)
 		}
 	}

@@ -10,9 +10,13 @@ import (
 	fga "github.com/openfga/go-sdk"
 )
 
-// conditionNotExpired is the one condition of model.fga; expires_at is kept on
-// the tuple and current_time is supplied by every check.
-const conditionNotExpired = "not_expired"
+// The conditions of model.fga. not_expired: expires_at is kept on the tuple
+// and current_time is supplied by every check. seats_off: nothing is kept on
+// the tuple and seats_enforced is supplied by every check.
+const (
+	conditionNotExpired = "not_expired"
+	conditionSeatsOff   = "seats_off"
+)
 
 // Tuple is one relationship, as the outbox and reconcile handle it.
 type Tuple struct {
@@ -22,6 +26,9 @@ type Tuple struct {
 	// ExpiresAt, when set, makes the tuple hold only until then (the
 	// not_expired condition).
 	ExpiresAt *time.Time
+	// WhileSeatsOff, when set, makes the tuple hold only while the service
+	// runs with seats off (the seats_off condition). Never with ExpiresAt.
+	WhileSeatsOff bool
 }
 
 // Key identifies the relationship regardless of its condition: OpenFGA holds
@@ -29,31 +36,42 @@ type Tuple struct {
 func (t Tuple) Key() string { return t.User + " " + t.Relation + " " + t.Object }
 
 func (t Tuple) String() string {
+	if t.WhileSeatsOff {
+		return fmt.Sprintf("%s#%s@%s while seats are off", t.Object, t.Relation, t.User)
+	}
 	if t.ExpiresAt != nil {
 		return fmt.Sprintf("%s#%s@%s until %s", t.Object, t.Relation, t.User, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("%s#%s@%s", t.Object, t.Relation, t.User)
 }
 
-// sameCondition reports whether both tuples carry the same condition.
-func (t Tuple) sameCondition(o Tuple) bool {
-	if (t.ExpiresAt == nil) != (o.ExpiresAt == nil) {
+// SameCondition reports whether both tuples carry the same condition.
+func (t Tuple) SameCondition(o Tuple) bool {
+	if t.WhileSeatsOff != o.WhileSeatsOff || (t.ExpiresAt == nil) != (o.ExpiresAt == nil) {
 		return false
 	}
 	return t.ExpiresAt == nil || t.ExpiresAt.Equal(*o.ExpiresAt)
 }
 
-func (t Tuple) conditionContext() map[string]any {
-	if t.ExpiresAt == nil {
-		return nil
+// condition names the tuple's condition ("" for none) and the context stored
+// with it (nil for none).
+func (t Tuple) condition() (string, map[string]any) {
+	switch {
+	case t.WhileSeatsOff:
+		return conditionSeatsOff, nil
+	case t.ExpiresAt != nil:
+		return conditionNotExpired, map[string]any{"expires_at": t.ExpiresAt.UTC().Format(time.RFC3339Nano)}
 	}
-	return map[string]any{"expires_at": t.ExpiresAt.UTC().Format(time.RFC3339Nano)}
+	return "", nil
 }
 
 func (t Tuple) toFGA() fga.TupleKey {
 	k := fga.TupleKey{User: t.User, Relation: t.Relation, Object: t.Object}
-	if ctx := t.conditionContext(); ctx != nil {
-		k.Condition = &fga.RelationshipCondition{Name: conditionNotExpired, Context: &ctx}
+	if name, ctx := t.condition(); name != "" {
+		k.Condition = &fga.RelationshipCondition{Name: name}
+		if ctx != nil {
+			k.Condition.Context = &ctx
+		}
 	}
 	return k
 }
@@ -66,6 +84,10 @@ func (t Tuple) toFGAKey() fga.TupleKeyWithoutCondition {
 func tupleFromFGA(k fga.TupleKey) (Tuple, error) {
 	t := Tuple{User: k.User, Relation: k.Relation, Object: k.Object}
 	if k.Condition == nil {
+		return t, nil
+	}
+	if k.Condition.Name == conditionSeatsOff {
+		t.WhileSeatsOff = true
 		return t, nil
 	}
 	if k.Condition.Name != conditionNotExpired || k.Condition.Context == nil {

@@ -38,7 +38,9 @@ type Config struct {
 	LogLevel         slog.Level
 	ShutdownTimeout  time.Duration
 	AuthzWait        time.Duration
-	DataDir          string
+	// SeatsOff: team members use the team's instances without a seat.
+	SeatsOff bool
+	DataDir  string
 
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
@@ -156,6 +158,13 @@ var Settings = []Setting{
 	{"CAIDO_CLOUD_AUTHZ_WAIT", "2s", "How long a change of access waits for OpenFGA before answering that it is pending.", func(c *Config, v string) (err error) {
 		c.AuthzWait, err = positiveDuration(v)
 		return err
+	}},
+	{"CAIDO_CLOUD_SEATS", "enforced", "enforced: a team member uses the team's instances only with a seat of its Team or Enterprise subscription (as Caido); off: every member does (for self-hosters who do not bill).", func(c *Config, v string) error {
+		if v != "enforced" && v != "off" {
+			return fmt.Errorf("want enforced or off")
+		}
+		c.SeatsOff = v == "off"
+		return nil
 	}},
 	{"CAIDO_CLOUD_ACCESS_TOKEN_LIFETIME", "168h", "Lifetime of access tokens (instance and user).", func(c *Config, v string) (err error) {
 		c.AccessTokenLifetime, err = positiveDuration(v)
@@ -329,22 +338,30 @@ func LocalEnvFile(dataDir string) string { return filepath.Join(dataDir, "local.
 // Flags registers a flag per setting on fs (--listen-addr for
 // CAIDO_CLOUD_LISTEN_ADDR, --database-url for DATABASE_URL) and returns a
 // function that loads the configuration with the flags set taking precedence
-// over the environment.
+// over the environment. A flag fs already has is the subcommand's own and
+// stays so (`team subscription --seats N` is not CAIDO_CLOUD_SEATS): there,
+// that setting comes from the environment only.
 func Flags(fs *flag.FlagSet) func() (Config, error) {
-	values := map[string]*string{}
+	values := map[string]*string{} // flag name → its value
+	envOf := map[string]string{}   // flag name → setting
 	for _, s := range Settings {
 		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(s.Env, "CAIDO_CLOUD_"), "_", "-"))
-		values[s.Env] = fs.String(name, "", s.Help+" Overrides $"+s.Env+".")
+		if fs.Lookup(name) != nil {
+			continue
+		}
+		values[name] = fs.String(name, "", s.Help+" Overrides $"+s.Env+".")
+		envOf[name] = s.Env
 	}
 	return func() (Config, error) {
-		set := map[string]bool{}
+		given := map[string]*string{} // setting → the flag's value
 		fs.Visit(func(f *flag.Flag) {
-			set[strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))] = true
+			if env, ok := envOf[f.Name]; ok {
+				given[env] = values[f.Name]
+			}
 		})
 		return Load(func(env string) (string, bool) {
-			short := strings.TrimPrefix(env, "CAIDO_CLOUD_")
-			if set[short] || set[env] {
-				return *values[env], true
+			if v, ok := given[env]; ok {
+				return *v, true
 			}
 			return os.LookupEnv(env)
 		})

@@ -111,6 +111,40 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+// TestSubcommandFlagWins: a subcommand's own flag named like a setting's
+// (team subscription --seats N) keeps its meaning; the setting
+// (CAIDO_CLOUD_SEATS) then comes from the environment, and defaults to
+// enforced.
+func TestSubcommandFlagWins(t *testing.T) {
+	t.Setenv("CAIDO_CLOUD_DATA_DIR", t.TempDir())
+	for _, tc := range []struct {
+		env  string
+		off  bool
+		seat int
+	}{{"", false, 3}, {"off", true, 3}, {"enforced", false, 3}} {
+		if tc.env != "" {
+			t.Setenv("CAIDO_CLOUD_SEATS", tc.env)
+		}
+		fs := flag.NewFlagSet("team subscription", flag.ContinueOnError)
+		seats := fs.Int("seats", -1, "how many members may use a seat")
+		load := Flags(fs)
+		if err := fs.Parse([]string{"--seats", "3"}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *seats != tc.seat || c.SeatsOff != tc.off {
+			t.Errorf("CAIDO_CLOUD_SEATS=%q --seats 3: seats %d, SeatsOff %v; want %d, %v", tc.env, *seats, c.SeatsOff, tc.seat, tc.off)
+		}
+	}
+	t.Setenv("CAIDO_CLOUD_SEATS", "sometimes")
+	if _, err := Load(os.LookupEnv); err == nil || !strings.Contains(err.Error(), "CAIDO_CLOUD_SEATS") {
+		t.Errorf("CAIDO_CLOUD_SEATS=sometimes: %v, want an error naming it", err)
+	}
+}
+
 // TestLocalEnvFile: with nothing set, the settings of a running `make run`
 // are found in its data folder; a DATABASE_URL in the environment wins over
 // the whole file.

@@ -367,6 +367,7 @@ func TestRemovedMemberLosesSessions(t *testing.T) {
 	testenv.Must(t, err)
 	_, err = a.Access.SetTeamMember(ctx, team.ID, bob.ID, access.RoleMember, false)
 	testenv.Must(t, err)
+	testenv.Seat(t, a, team.ID, bob.ID)
 	teamBox := claimed(t, a, base, anne.ID, team.DefaultWorkspaceID)
 	ownBox := claimed(t, a, base, bob.ID, bob.DefaultWorkspaceID)
 	onTeam := signIn(t, a, base, teamBox, bob.ID, "profile:read")

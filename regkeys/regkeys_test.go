@@ -45,6 +45,7 @@ func TestRegistrationKeys(t *testing.T) {
 	anne := testenv.User(t, a, "anne@example.test")
 	team, _, err := a.Access.CreateTeam(ctx, anne.ID, "Acme", "billing@acme.test")
 	testenv.Must(t, err)
+	testenv.Seat(t, a, team.ID, anne.ID) // she uses what the team's key registers
 
 	reusable, _, err := a.RegKeys.Create(ctx, regkeys.NewKey{WorkspaceID: team.DefaultWorkspaceID, CreatedBy: anne.ID, NamePrefix: "ci", Reusable: true})
 	testenv.Must(t, err)

@@ -43,6 +43,9 @@ const (
 	SubjectWorkspace Subject = "workspace"
 	// SubjectCredentials: an instance's client credentials.
 	SubjectCredentials Subject = "credentials"
+	// SubjectSeat: a team's instance, to a member of the team without a
+	// seat of its subscription.
+	SubjectSeat Subject = "seat"
 )
 
 // Error is a refusal. Message is safe to show to the actor: it names only

@@ -118,16 +118,18 @@ func (s *Service) List(ctx context.Context, a Actor) ([]Instance, error) {
 	}
 	out := make([]Instance, 0, len(all))
 	for i, in := range all {
-		// The tuples decide, a share's expiry included.
-		if rights[i].Use {
+		// The tuples decide, a share's expiry included; a team's admin
+		// without a seat manages its instances without using them.
+		if rights[i].Use || rights[i].Manage {
 			out = append(out, Instance{InstanceSummary: in, Rights: rights[i], Shared: i >= len(own)})
 		}
 	}
 	return out, nil
 }
 
-// Get is one instance the actor may use, with their rights; one they may
-// not use is not found, whether it exists or not.
+// Get is one instance the actor may use or manage, with their rights; any
+// other is not found, whether it exists or not, but for a member of the
+// owning team without a seat, who is told to ask for one.
 func (s *Service) Get(ctx context.Context, a Actor, instanceID string) (Instance, error) {
 	if !validID(instanceID) {
 		return Instance{}, noInstance(instanceID)
@@ -145,7 +147,14 @@ func (s *Service) Get(ctx context.Context, a Actor, instanceID string) (Instance
 	if err != nil {
 		return Instance{}, err
 	}
-	if !rights[0].Use {
+	if !rights[0].Use && !rights[0].Manage {
+		if in.OwnerTeamID != "" && extra[0] {
+			// A member of the team sees its workspace; using its
+			// instances takes a seat besides.
+			return Instance{}, refuse(Forbidden, SubjectSeat, fmt.Sprintf(
+				"%s is in the workspace of the team %s, and using a team's instances takes a seat of its subscription: ask an admin of the team %s for a seat.",
+				in.Name, in.OwnerName, in.OwnerName))
+		}
 		return Instance{}, noInstance(instanceID)
 	}
 	return Instance{InstanceSummary: in, Rights: rights[0], Shared: !extra[0]}, nil

@@ -495,15 +495,22 @@ func (s *Service) UpdateMember(ctx context.Context, a Actor, teamID, userID stri
 	if ch.Role == nil && ch.UseSeat == nil {
 		return access.Member{}, access.Change{}, ErrNoChange
 	}
-	if ch.Role != nil && *ch.Role != access.RoleAdmin && *ch.Role != access.RoleMember {
-		return access.Member{}, access.Change{}, ErrRole
-	}
 	target, err := s.member(ctx, m.Team.ID, userID)
 	if err != nil {
 		return access.Member{}, access.Change{}, err
 	}
+	// The owner keeps the owner role, and takes or releases a seat through
+	// the same control as anyone (the team page's owner row says
+	// role=owner).
 	if target.Role == access.RoleOwner {
-		return target, access.Change{}, ErrOwnerStays
+		if ch.Role != nil && *ch.Role != access.RoleOwner {
+			return target, access.Change{}, ErrOwnerStays
+		}
+		if ch.UseSeat == nil {
+			return target, access.Change{}, ErrNoChange
+		}
+	} else if ch.Role != nil && *ch.Role != access.RoleAdmin && *ch.Role != access.RoleMember {
+		return access.Member{}, access.Change{}, ErrRole
 	}
 	role, useSeat := target.Role, target.UseSeat
 	if ch.Role != nil {

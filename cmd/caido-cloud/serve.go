@@ -18,10 +18,12 @@ import (
 // subcommand adds with extra) and checks the settings it needs.
 func loadConfig(name string, args []string, required []string, extra func(*flag.FlagSet)) (config.Config, []string, error) {
 	fs := flag.NewFlagSet("caido-cloud "+name, flag.ContinueOnError)
-	load := config.Flags(fs)
+	// The subcommand's own flags first: one named like a setting's
+	// (team subscription --seats) keeps its meaning.
 	if extra != nil {
 		extra(fs)
 	}
+	load := config.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, nil, err
 	}

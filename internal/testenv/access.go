@@ -2,8 +2,11 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	fgaclient "github.com/openfga/go-sdk/client"
 
@@ -66,4 +69,38 @@ func RawOpenFGA(t testing.TB, a *app.App) *fgaclient.OpenFgaClient {
 	})
 	Must(t, err)
 	return c
+}
+
+// Seat gives each of userIDs, members of teamID, a seat of the team's
+// subscription (use_seat, through the same control the team page and the
+// API use), first giving the team a Team subscription, or enough seats on
+// the one it has: with seats enforced (the default), members use the
+// team's instances only with one.
+func Seat(t testing.TB, a *app.App, teamID string, userIDs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	members, err := a.Access.Members(ctx, teamID)
+	Must(t, err)
+	plan, seats, trial, used := "team", 0, false, 0
+	var ends *time.Time
+	if sub, err := a.Access.TeamSubscription(ctx, teamID); err == nil {
+		plan, seats, trial, ends, used = sub.Plan, sub.Seats, sub.Trial, sub.EndsAt, sub.SeatsUsed
+	} else if !errors.Is(err, access.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if seats < used+len(userIDs) {
+		_, err := a.Access.SetTeamSubscription(ctx, teamID, plan, used+len(userIDs), trial, ends)
+		Must(t, err)
+	}
+	for _, id := range userIDs {
+		i := slices.IndexFunc(members, func(m access.Member) bool { return m.UserID == id })
+		if i < 0 {
+			t.Fatalf("testenv.Seat: user %s is not a member of team %s", id, teamID)
+		}
+		if members[i].UseSeat {
+			continue
+		}
+		_, err := a.Access.UpdateMember(ctx, teamID, id, members[i].Role, true)
+		Must(t, err)
+	}
 }
