@@ -261,6 +261,11 @@ type approvalCase struct {
 	// headlessAs is the token a headless approval uses (default Anne's own).
 	headlessAs func(w *approvalWorld) string
 	want       approvalOutcome
+	// headlessWant and headlessPoll, when set, are headless approval's
+	// outcome and poll where it must differ from the page's (the instance
+	// then stays where it was).
+	headlessWant approvalOutcome
+	headlessPoll string
 	// says is a text the answer holds, on both surfaces.
 	says string
 	// poll is what the instance's first poll then gets.
@@ -438,7 +443,7 @@ func approvalCases() []approvalCase {
 	}, {
 		// Claiming for a sign-in puts the instance where the approver will
 		// use it: without a seat, not in the team's workspace.
-		name: "an instance claimed with a team token but no seat goes to the approver's Default workspace", asked: "profile:read",
+		name: "an instance claimed with a team token but no seat", asked: "profile:read",
 		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
 			ctx := context.Background()
 			team, _, err := w.a.Access.CreateTeam(ctx, w.anne.ID, "Anne's seatless team "+in.id[:8], "anne@example.test")
@@ -448,6 +453,10 @@ func approvalCases() []approvalCase {
 		},
 		headlessAs: func(w *approvalWorld) string { return w.seatlessPAT },
 		want:       approvedOK, poll: "scope=profile:read", workspace: annesWorkspace,
+		// Where the surfaces differ: the page has no team token; a team's
+		// token acts only within its team, where its user may not use an
+		// instance, so it claims nothing.
+		headlessWant: notAllowedOut, headlessPoll: "authorization_pending",
 	}, {
 		name: "an instance claimed with a team token goes to the team's Default workspace", asked: "profile:read",
 		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
@@ -513,22 +522,26 @@ func TestApprovalTable(t *testing.T) {
 						return s.approve(t, w, w.base, code, chosen, claimInto)
 					}
 				}
+				want, wantPoll, wantWorkspace := tc.want, tc.poll, tc.workspace
+				if s.name == "headless" && tc.headlessWant != "" {
+					want, wantPoll, wantWorkspace = tc.headlessWant, tc.headlessPoll, nil
+				}
 				out, body := act(t, w, s, code, claimInto, tc.chosen)
-				if out != tc.want {
-					t.Fatalf("outcome %q, want %q:\n%s", out, tc.want, body)
+				if out != want {
+					t.Fatalf("outcome %q, want %q:\n%s", out, want, body)
 				}
 				if tc.says != "" && !strings.Contains(body, tc.says) {
 					t.Fatalf("the answer does not say %q:\n%s", tc.says, body)
 				}
-				if got := w.poll(t, in, deviceCode); got != tc.poll {
-					t.Fatalf("poll: %s, want %s", got, tc.poll)
+				if got := w.poll(t, in, deviceCode); got != wantPoll {
+					t.Fatalf("poll: %s, want %s", got, wantPoll)
 				}
-				want := before
-				if tc.workspace != nil {
-					want = tc.workspace(w)
+				ws := before
+				if wantWorkspace != nil {
+					ws = wantWorkspace(w)
 				}
-				if got := w.workspaceOf(t, in.id); got != want {
-					t.Fatalf("instance in workspace %q, want %q", got, want)
+				if got := w.workspaceOf(t, in.id); got != ws {
+					t.Fatalf("instance in workspace %q, want %q", got, ws)
 				}
 			})
 		}
