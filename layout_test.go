@@ -145,6 +145,27 @@ func TestLayout(t *testing.T) {
 	}
 }
 
+// TestSurfaceFilesStaySmall: a surface's file is a handful of handlers
+// over use cases; one past 500 lines holds decisions or several concerns.
+func TestSurfaceFilesStaySmall(t *testing.T) {
+	err := filepath.WalkDir("api", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if n := strings.Count(string(b), "\n"); n > 500 {
+			t.Errorf("%s has %d lines; split it by what it serves (at most 500)", path, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func cmpOr(s, alt string) string {
 	if s == "" {
 		return alt
