@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -98,6 +99,9 @@ func (m *matrixModel) revoke(instance, grantee string) {
 // teams, a team whose subscription ends within seconds); every (user,
 // instance) pair is asked through the HTTP API with the user's PAT (GET
 // /api/v1/instances/{id}: 200 with the right use and manage flags, or 404;
+// 403 saying to ask for a seat, to a member without one) and through the
+// dashboard with the user's browser session (the instance page shown, with
+// the managers' forms to managers only);
 // and each user's GET /api/v1/instances) against the expected table,
 // before and after a round of grants, revocations, role changes, a seat
 // released and one taken, member removals and a move made through the API.
@@ -138,6 +142,22 @@ func authorizationMatrix(t *testing.T, seatsOff bool) {
 		markVerified(t, w.a, u.ID)
 	}
 	u := func(i int) access.User { return users[i] }
+	// Each also has a signed-in browser: the dashboard is asked every pair
+	// too.
+	page := map[string]func(path string) (int, string){}
+	for _, usr := range users {
+		sess, err := w.a.Accounts.StartSession(ctx, usr.ID)
+		testenv.Must(t, err)
+		page[usr.ID] = func(path string) (int, string) {
+			req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+			req.AddCookie(&http.Cookie{Name: "cc_session", Value: sess.Token})
+			resp, err := http.DefaultClient.Do(req)
+			testenv.Must(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+	}
 
 	// Teams: T1 (owner u0, admin u1, members u2 u3), T2 (owner u4, members
 	// u5 u1), T3 (owner u6, member u7). u8 is in none.
@@ -250,6 +270,18 @@ func authorizationMatrix(t *testing.T, seatsOff bool) {
 					// seat, 403 saying to ask for one (sharing.SubjectSeat).
 					t.Errorf("%s: %s GET %s: %d %s", phase, name[usr.ID], name[in], status, body)
 				}
+				// The instance page: shown to whoever may use or manage it,
+				// with the managers' forms to managers only.
+				pageStatus, pageBody := page[usr.ID]("/instances/" + in)
+				shown, forms := pageStatus == http.StatusOK, strings.Contains(pageBody, `id="delete-form"`)
+				if pageStatus != http.StatusOK && pageStatus != http.StatusNotFound && !(pageStatus == http.StatusForbidden && strings.Contains(pageBody, "takes a seat")) {
+					t.Errorf("%s: %s's page of %s: %d", phase, name[usr.ID], name[in], pageStatus)
+				}
+				if shown != (use || manage) || forms != manage {
+					mismatches++
+					t.Errorf("%s: %s's page of %s: shown %v with the managers' forms %v, want use %v manage %v",
+						phase, name[usr.ID], name[in], shown, forms, use, manage)
+				}
 				pairs++
 				if gotUse != use || gotManage != manage {
 					mismatches++
@@ -286,7 +318,7 @@ func authorizationMatrix(t *testing.T, seatsOff bool) {
 		for _, in := range instances {
 			header += fmt.Sprintf("%4s", name[in])
 		}
-		t.Logf("%s: %d (user, instance) pairs checked through the API (and %d lists), %d mismatches; U use, M use and manage, m manage only:\n%s\n%s",
+		t.Logf("%s: %d (user, instance) pairs checked through the API and the dashboard (and %d lists), %d mismatches; U use, M use and manage, m manage only:\n%s\n%s",
 			phase, pairs, len(users), mismatches, header, joinLines(table))
 		if pairs != len(users)*len(instances) || mismatches != 0 {
 			t.Fatalf("%s: %d pairs, %d mismatches", phase, pairs, mismatches)
