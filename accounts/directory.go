@@ -20,17 +20,19 @@ type Workspace struct {
 	OwnerName string
 	// OwnerEmail is the owning user's email; empty for a team.
 	OwnerEmail string
-	// Team is true when a team owns the workspace; TeamID is that team.
-	Team   bool
+	// TeamID is the team that owns the workspace; "" for a user's.
 	TeamID string
 }
+
+// Team says whether a team owns the workspace.
+func (w Workspace) Team() bool { return w.TeamID != "" }
 
 // Workspaces lists the workspaces userID may see: their own and those of
 // the teams they are a member of, their own first. Which of them userID may
 // add instances to is OpenFGA's answer, not this list's.
 func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, error) {
 	rows, err := s.db.Query(ctx, `
-		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), w.owner_team_id IS NOT NULL, coalesce(w.owner_team_id::text, '')
+		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), coalesce(w.owner_team_id::text, '')
 		FROM workspaces w
 		LEFT JOIN users u ON u.id = w.owner_user_id
 		LEFT JOIN teams t ON t.id = w.owner_team_id
@@ -42,7 +44,7 @@ func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, e
 	}
 	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workspace, error) {
 		var w Workspace
-		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.Team, &w.TeamID)
+		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.TeamID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
@@ -67,13 +69,13 @@ func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, er
 	err := s.db.QueryRow(ctx, `
 		SELECT i.created_at, i.workspace_id IS NOT NULL, coalesce(i.name, ''),
 		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(u.email, ''),
-		       coalesce(w.owner_team_id IS NOT NULL, false), coalesce(w.owner_team_id::text, '')
+		       coalesce(w.owner_team_id::text, '')
 		FROM instances i
 		LEFT JOIN workspaces w ON w.id = i.workspace_id
 		LEFT JOIN users u ON u.id = w.owner_user_id
 		LEFT JOIN teams t ON t.id = w.owner_team_id
 		WHERE i.id = $1`, instanceID).Scan(&in.RegisteredAt, &in.Claimed, &in.Name,
-		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.Team, &in.Workspace.TeamID)
+		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.TeamID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, ErrNotFound
 	}

@@ -38,7 +38,7 @@ func (p *publicAPI) listWorkspaces(c *gin.Context) {
 	c.JSON(http.StatusOK, mapJSON(ws, func(w sharing.Workspace) workspaceSummary {
 		s := workspaceSummary{Object: "workspace", ID: w.ID, Name: w.Name, OwnerType: "user", OwnerID: w.OwnerUserID, OwnerName: w.OwnerName,
 			CanManage: w.CanManage, CanAddInstance: w.CanAddInstance}
-		if w.Team {
+		if w.Team() {
 			s.OwnerType, s.OwnerID = "team", w.TeamID
 		}
 		return s

@@ -66,7 +66,7 @@ func (r Request) MayApprove() bool {
 // Owner is whom to ask for access to a claimed instance.
 func (r Request) Owner() Owner {
 	w := r.Instance.Workspace
-	if w.Team {
+	if w.Team() {
 		return Owner{Team: true, Name: w.OwnerName, Workspace: w.Name}
 	}
 	return Owner{Name: w.OwnerName, Email: w.OwnerEmail, Workspace: w.Name}
@@ -234,7 +234,7 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 			return r, nil // not Allowed; Approve says why
 		}
 		r.Allowed, err = s.d.Authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
-		if err != nil || r.Allowed || !in.Workspace.Team {
+		if err != nil || r.Allowed || !in.Workspace.Team() {
 			return r, err
 		}
 		// Seeing a team's workspace is being its member; using its

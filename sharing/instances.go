@@ -318,7 +318,7 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 			continue // OpenFGA decides: a membership that has just ended
 		}
 		sw := Workspace{Workspace: w, CanManage: r[1], CanAddInstance: r[2]}
-		if !w.Team {
+		if !w.Team() {
 			sw.OwnerUserID = a.UserID // only the actor's own personal workspace is listed
 		}
 		out = append(out, sw)
