@@ -55,10 +55,29 @@ func ClaimInTx(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, 
 	return err
 }
 
+// MaxInstanceName is the longest name an instance may have, in bytes.
+const MaxInstanceName = 200
+
+// InstanceName is name as an instance may bear it: trimmed, 1 to
+// MaxInstanceName bytes, no control characters; ok is false otherwise.
+// Every claim and rename goes through it, so the surfaces and use cases
+// that check a name first apply the same rule.
+func InstanceName(name string) (clean string, ok bool) {
+	clean = strings.TrimSpace(name)
+	if clean == "" || len(clean) > MaxInstanceName || strings.ContainsFunc(clean, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", false
+	}
+	return clean, true
+}
+
+func errInstanceName() error {
+	return fmt.Errorf("instance name must be 1 to %d characters, none of them control characters: %w", MaxInstanceName, ErrInvalid)
+}
+
 func claim(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, name string) ([]authz.Op, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return nil, fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
+	name, ok := InstanceName(name)
+	if !ok {
+		return nil, errInstanceName()
 	}
 	tag, err := tx.Exec(ctx, `UPDATE instances SET name = $2, workspace_id = $3, claimed_by = $4, claimed_at = now()
 		WHERE id = $1 AND workspace_id IS NULL`, instanceID, name, workspaceID, userID)

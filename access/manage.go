@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/audit"
@@ -19,9 +18,9 @@ func (s *Service) RenameInstance(ctx context.Context, instanceID, name string) e
 }
 
 func renameInstance(ctx context.Context, tx pgx.Tx, instanceID, name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return fmt.Errorf("instance name must be 1 to 200 characters: %w", ErrInvalid)
+	name, ok := InstanceName(name)
+	if !ok {
+		return errInstanceName()
 	}
 	var old string
 	err := tx.QueryRow(ctx, `SELECT name FROM instances WHERE id = $1 AND workspace_id IS NOT NULL FOR UPDATE`, instanceID).Scan(&old)

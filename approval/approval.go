@@ -154,8 +154,9 @@ type ClaimError struct {
 
 func (e *ClaimError) Error() string { return e.Message }
 
-// MaxInstanceName is the longest name an instance may have, in bytes.
-const MaxInstanceName = 200
+// badName refuses a name access.InstanceName does not take.
+var badName = &ClaimError{Field: "name", Message: fmt.Sprintf(
+	"name the instance (up to %d characters, none of them control characters), so that you can tell it from others", access.MaxInstanceName)}
 
 // What the service calls, each declared by what it needs.
 type (
@@ -312,9 +313,9 @@ func (s *Service) claim(ctx context.Context, a Approver, r Request, c *Claim) (R
 		}
 		c = &Claim{Name: "Instance " + r.Instance.ID[:min(8, len(r.Instance.ID))], WorkspaceID: ws}
 	}
-	name := strings.TrimSpace(c.Name)
-	if name == "" || len(name) > MaxInstanceName {
-		return r, &ClaimError{Field: "name", Message: fmt.Sprintf("name the instance (up to %d characters), so that you can tell it from others", MaxInstanceName)}
+	name, ok := access.InstanceName(c.Name)
+	if !ok {
+		return r, badName
 	}
 	i := slices.IndexFunc(r.ClaimInto, func(w accounts.Workspace) bool { return w.ID == c.WorkspaceID })
 	if i < 0 {
@@ -329,7 +330,7 @@ func (s *Service) claim(ctx context.Context, a Approver, r Request, c *Claim) (R
 		}
 		return now, ErrClaimedMeanwhile
 	case errors.Is(err, access.ErrInvalid):
-		return r, &ClaimError{Field: "name", Message: fmt.Sprintf("name the instance (up to %d characters), so that you can tell it from others", MaxInstanceName)}
+		return r, badName
 	case err != nil:
 		return r, err
 	}

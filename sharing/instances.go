@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
@@ -41,9 +40,6 @@ type Workspace struct {
 	CanManage      bool
 	CanAddInstance bool
 }
-
-// MaxInstanceName is the longest name an instance may have, in bytes.
-const MaxInstanceName = 200
 
 // instanceRelations are the rights asked of each instance, in Rights'
 // order.
@@ -176,9 +172,9 @@ func (s *Service) Update(ctx context.Context, a Actor, instanceID string, c Inst
 	}
 	u := access.InstanceUpdate{WorkspaceID: c.WorkspaceID}
 	if c.Name != nil {
-		name := strings.TrimSpace(*c.Name)
-		if name == "" || len(name) > MaxInstanceName || strings.ContainsFunc(name, isControl) {
-			return Instance{}, refuse(Invalid, SubjectName, fmt.Sprintf("name must be 1 to %d characters, none of them control characters", MaxInstanceName))
+		name, ok := access.InstanceName(*c.Name)
+		if !ok {
+			return Instance{}, refuse(Invalid, SubjectName, fmt.Sprintf("name must be 1 to %d characters, none of them control characters", access.MaxInstanceName))
 		}
 		u.Name = &name
 	}
@@ -329,8 +325,6 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 // covers says whether the actor may act on something of teamID ("" for
 // what belongs to no team): anyone may, a team's token only within it.
 func (a Actor) covers(teamID string) bool { return a.TeamID == "" || a.TeamID == teamID }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Workspace is one workspace the actor may view (can_view); one they may
 // not, or outside a team token's team, is not found, whether it exists or
