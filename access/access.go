@@ -21,6 +21,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflicts with an existing record")
 	ErrInvalid  = errors.New("invalid")
+	// ErrAlreadyThere: a move to the workspace the instance is in, a
+	// mistake rather than a change.
+	ErrAlreadyThere = errors.New("already there")
 )
 
 // Service changes access rows and queues their tuples.

@@ -90,7 +90,7 @@ func moveInstance(ctx context.Context, tx pgx.Tx, instanceID, toWorkspaceID stri
 		return nil, nil, fmt.Errorf("instance %s is not claimed yet: %w", instanceID, ErrInvalid)
 	}
 	if *from == toWorkspaceID {
-		return nil, nil, nil
+		return nil, nil, fmt.Errorf("instance %s is in workspace %s already: %w", instanceID, toWorkspaceID, ErrAlreadyThere)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE instances SET workspace_id = $2 WHERE id = $1`, instanceID, toWorkspaceID); err != nil {
 		return nil, nil, translate(err, "workspace "+toWorkspaceID)

@@ -125,14 +125,6 @@ func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
 	return secret, k, nil
 }
 
-// cmpErr is err, or fallback when err is nil or a not-found.
-func cmpErr(err, fallback error) error {
-	if err == nil || errors.Is(err, access.ErrNotFound) {
-		return fallback
-	}
-	return err
-}
-
 func deref(s *string) string {
 	if s == nil {
 		return ""
@@ -188,8 +180,9 @@ func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 // with, when set); a key they may not manage is ErrNotFound, as one that
 // does not exist.
 func (s *Service) RevokeFor(ctx context.Context, userID, tokenTeam, id string) error {
-	var ws string
-	err := s.db.QueryRow(ctx, `SELECT workspace_id::text FROM registration_keys WHERE id = $1`, id).Scan(&ws)
+	var ws, team string
+	err := s.db.QueryRow(ctx, `SELECT k.workspace_id::text, coalesce(w.owner_team_id::text, '')
+		FROM registration_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = $1`, id).Scan(&ws, &team)
 	var pgErr *pgconn.PgError
 	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "22P02" {
 		return ErrNotFound
@@ -197,11 +190,8 @@ func (s *Service) RevokeFor(ctx context.Context, userID, tokenTeam, id string) e
 	if err != nil {
 		return err
 	}
-	if tokenTeam != "" {
-		team, err := access.OwningTeamOf(ctx, s.db, authz.WorkspaceObject(ws))
-		if err != nil || team != tokenTeam {
-			return cmpErr(err, ErrNotFound)
-		}
+	if tokenTeam != "" && team != tokenTeam {
+		return ErrNotFound
 	}
 	ok, err := s.authz.Check(ctx, authz.UserObject(userID), "can_manage", authz.WorkspaceObject(ws))
 	if err != nil {

@@ -185,15 +185,6 @@ func (s *Service) Update(ctx context.Context, a Actor, instanceID string, c Inst
 		return Instance{}, err
 	}
 	if c.WorkspaceID != nil {
-		// A move to where the instance is already is a mistake (the
-		// dashboard never offers it), not a change.
-		found, err := s.access.InstancesByID(ctx, []string{instanceID})
-		if err != nil {
-			return Instance{}, err
-		}
-		if len(found) == 1 && found[0].WorkspaceID == *c.WorkspaceID {
-			return Instance{}, refuse(Invalid, SubjectWorkspace, "instance "+instanceID+" is in workspace "+*c.WorkspaceID+" already")
-		}
 		if err := s.mayAddTo(ctx, a, *c.WorkspaceID); err != nil {
 			return Instance{}, err
 		}
@@ -201,6 +192,9 @@ func (s *Service) Update(ctx context.Context, a Actor, instanceID string, c Inst
 	switch _, err := s.access.UpdateInstance(ctx, instanceID, u); {
 	case errors.Is(err, access.ErrNotFound):
 		return Instance{}, noInstance(instanceID)
+	case errors.Is(err, access.ErrAlreadyThere):
+		// The dashboard never offers it: a mistake, not a change.
+		return Instance{}, refuse(Invalid, SubjectWorkspace, "instance "+instanceID+" is in workspace "+*c.WorkspaceID+" already")
 	case errors.Is(err, access.ErrInvalid):
 		return Instance{}, refuse(Invalid, SubjectName, err.Error())
 	case err != nil:
