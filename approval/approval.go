@@ -178,7 +178,7 @@ type (
 		TeamDefaultWorkspace(ctx context.Context, teamID string) (string, error)
 	}
 	checker interface {
-		Check(ctx context.Context, user, relation, object string) (bool, error)
+		BatchCheck(ctx context.Context, items []authz.CheckItem) ([]bool, error)
 	}
 )
 
@@ -234,19 +234,25 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 		if !a.covers(in.Workspace) {
 			return r, nil // not Allowed; Approve says why
 		}
-		r.Allowed, err = s.d.Authz.Check(ctx, user, "can_use", authz.InstanceObject(in.ID))
-		if err != nil || r.Allowed || !in.Workspace.Team() {
+		// Seeing a team's workspace is being its member; using its
+		// instances takes a seat besides (NeedsSeat).
+		ok, err := s.d.Authz.BatchCheck(ctx, []authz.CheckItem{
+			{User: user, Relation: "can_use", Object: authz.InstanceObject(in.ID)},
+			{User: user, Relation: "can_view", Object: authz.WorkspaceObject(in.Workspace.ID)},
+		})
+		if err != nil {
 			return r, err
 		}
-		// Seeing a team's workspace is being its member; using its
-		// instances takes a seat besides.
-		r.NeedsSeat, err = s.d.Authz.Check(ctx, user, "can_view", authz.WorkspaceObject(in.Workspace.ID))
-		return r, err
+		r.Allowed = ok[0]
+		r.NeedsSeat = !ok[0] && ok[1] && in.Workspace.Team()
+		return r, nil
 	}
 	all, err := s.d.Directory.Workspaces(ctx, a.UserID)
 	if err != nil {
 		return Request{}, err
 	}
+	var mine []accounts.Workspace
+	var items []authz.CheckItem
 	for _, w := range all {
 		if !a.covers(w) {
 			continue
@@ -254,14 +260,17 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 		// An approval claims the instance for the approver to use at once:
 		// only where they may both add it and use it (a team admin without
 		// a seat may add instances for others, through registration keys).
-		ok, err := s.d.Authz.Check(ctx, user, "can_add_instance", authz.WorkspaceObject(w.ID))
-		if err == nil && ok {
-			ok, err = s.d.Authz.Check(ctx, user, "can_use_instances", authz.WorkspaceObject(w.ID))
-		}
-		if err != nil {
-			return Request{}, err
-		}
-		if ok {
+		mine = append(mine, w)
+		items = append(items,
+			authz.CheckItem{User: user, Relation: "can_add_instance", Object: authz.WorkspaceObject(w.ID)},
+			authz.CheckItem{User: user, Relation: "can_use_instances", Object: authz.WorkspaceObject(w.ID)})
+	}
+	ok, err := s.d.Authz.BatchCheck(ctx, items)
+	if err != nil {
+		return Request{}, err
+	}
+	for i, w := range mine {
+		if ok[2*i] && ok[2*i+1] {
 			r.ClaimInto = append(r.ClaimInto, w)
 		}
 	}
