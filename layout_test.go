@@ -20,11 +20,6 @@ const module = "github.com/caido-cloud/caido-cloud"
 // itself, so they hold no HTTP, no templates and no SQL of their own.
 var useCases = []string{"approval", "sharing", "teams"}
 
-// stillChecking are surface packages that still ask OpenFGA themselves,
-// each with why; the rule fails when one no longer does, so that the list
-// only shrinks.
-var stillChecking = map[string]string{}
-
 type layoutRule struct {
 	// applies says whether the rule concerns a package (its path in the
 	// module, "" for the root).
@@ -56,7 +51,7 @@ var layoutRules = []layoutRule{
 	{func(p string) bool { return under("api")(p) && p != "api" }, func(imp string) bool {
 		return under(module+"/api")(imp) && imp != module+"/api/httpx"
 	}, "a surface imports no other surface: what they share is api/httpx"},
-	{func(p string) bool { return under("api")(p) && stillChecking[p] == "" }, ours("authz"),
+	{under("api"), ours("authz"),
 		"a surface makes no OpenFGA check: the use case it calls does"},
 	{func(p string) bool { return slices.ContainsFunc(useCases, func(u string) bool { return under(u)(p) }) },
 		external("github.com/gin-gonic", "html/template", "net/http", "github.com/jackc/pgx"),
@@ -136,11 +131,6 @@ func TestLayout(t *testing.T) {
 					t.Errorf("%s imports %s: %s", cmpOr(pkg, "the root package"), imp, r.why)
 				}
 			}
-		}
-	}
-	for pkg, why := range stillChecking {
-		if !slices.ContainsFunc(pkgs[pkg], ours("authz")) {
-			t.Errorf("%s no longer imports authz: take it off stillChecking (%s)", pkg, why)
 		}
 	}
 }
