@@ -20,6 +20,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/assistant/assistanttest"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
 
@@ -228,7 +229,7 @@ func TestAssistantTokens(t *testing.T) {
 // TestAssistantMatchesTheReference: models, usage and a completion validate
 // against the reference's schemas, and carry what they should.
 func TestAssistantMatchesTheReference(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "instance-api.openapi.yaml"))
 	testenv.Must(t, err)
 	validate := func(schema string, body []byte) map[string]any {
 		t.Helper()

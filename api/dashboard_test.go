@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/audit"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail"
@@ -57,9 +57,9 @@ func newDashWorld(t testing.TB) *dashWorld {
 	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Authz: w.a.Authz,
 		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
 	testenv.Must(t, err)
-	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
-		Sharing: w.a.Sharing, Teams: tm, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PATs: w.a.PATs, RegKeys: w.a.RegKeys,
-		Mail: sender, PublicURL: publicURL})
+	d := w.a.Routes.Identity.Web
+	d.Teams, d.Accounts, d.Mail, d.PublicURL = tm, w.accounts, sender, publicURL
+	testenv.Must(t, web.Mount(r, d))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	w.web = srv.URL

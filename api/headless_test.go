@@ -16,9 +16,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
@@ -44,15 +46,16 @@ func newHeadlessWorld(t *testing.T) *headlessWorld {
 	cfg.DevicePollInterval = time.Second
 	w := &headlessWorld{logs: &testenv.Buffer{}, clock: testenv.NewClock(time.Now())}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{Log: w.logs})
-	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "public-api.openapi.yaml"))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "public-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
 	w.pats = pats.New(w.a.DB, w.a.Authz, pats.Options{Now: w.clock.Now, Log: w.a.Log})
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(api.AccessLog(w.a.Log))
-	api.MountHeadless(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
-		PATs: w.pats, Devices: w.a.Devices, Access: w.a.Access, Accounts: w.a.Accounts})
+	r.Use(httpx.AccessLog(w.a.Log))
+	d := w.a.Routes.Identity.Public
+	d.PATs = w.pats
+	testenv.Must(t, public.Mount(r, d))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	w.url = srv.URL

@@ -5,13 +5,14 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
 // mountIdentity routes the OpenID provider's paths and instance
 // registration. Each path is routed on its own so that the provider's
 // handler never sees, nor shadows, the rest of the service.
-func mountIdentity(r *gin.Engine, d Deps) {
-	provider := gin.WrapH(d.Provider.Handler())
+func mountIdentity(r *gin.Engine, op *oidc.Provider, registration *clients.Service) {
+	provider := gin.WrapH(op.Handler())
 	for _, path := range oidc.Paths() {
 		r.Any(path, provider)
 	}
@@ -20,7 +21,7 @@ func mountIdentity(r *gin.Engine, d Deps) {
 		c.Request.URL.Path = oidc.PathDiscovery
 		provider(c)
 	})
-	registration := gin.WrapH(d.Clients.Handler(httpx.ClientIP))
-	r.POST(oidc.PathRegistration, registration)
-	r.PUT(oidc.PathRegistration+"/:id", registration)
+	dcr := gin.WrapH(registration.Handler(httpx.ClientIP))
+	r.POST(oidc.PathRegistration, dcr)
+	r.PUT(oidc.PathRegistration+"/:id", dcr)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
@@ -40,7 +41,7 @@ func newWorld(t testing.TB) *world {
 	cfg.DevicePollInterval = time.Second
 	w := &world{}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
-	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "instance-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
 	var reg struct {

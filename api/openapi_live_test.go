@@ -15,7 +15,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/public"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
 
@@ -26,7 +27,7 @@ import (
 // Answers of reference operations are validated against the reference
 // document too.
 func TestOpenAPILiveResponses(t *testing.T) {
-	doc, err := api.OpenAPIDocument()
+	doc, err := public.OpenAPIDocument()
 	testenv.Must(t, err)
 	instanceRef := loadReference(t, "instance-api.openapi.yaml")
 	publicRef := loadReference(t, "public-api.openapi.yaml")
@@ -49,9 +50,9 @@ func TestOpenAPILiveResponses(t *testing.T) {
 			t.Errorf("%s %s: Content-Type %q", req.Method, path, ct)
 		}
 		path, _, _ = strings.Cut(path, "?")
-		api.ValidateResponse(t, doc, req.Method, path, resp.StatusCode, body)
+		openapitest.ValidateResponse(t, doc, req.Method, path, resp.StatusCode, body)
 		for _, ref := range refs {
-			api.ValidateResponse(t, ref, req.Method, path, resp.StatusCode, body)
+			openapitest.ValidateResponse(t, ref, req.Method, path, resp.StatusCode, body)
 		}
 		return body
 	}
@@ -138,7 +139,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 // loadReference loads one published reference document.
 func loadReference(t testing.TB, name string) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, name))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, name))
 	testenv.Must(t, err)
 	return doc
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/audit"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -21,9 +22,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/config"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/oidc"
@@ -64,7 +65,7 @@ func newAPIWorldConfig(t testing.TB, opts testenv.Options, set func(*config.Conf
 	opts.Log = w.logs
 	w.a, w.base = testenv.Serve(t, cfg, opts)
 	var err error
-	w.ours, err = api.OpenAPIDocument()
+	w.ours, err = public.OpenAPIDocument()
 	testenv.Must(t, err)
 	w.ref = loadReference(t, "public-api.openapi.yaml")
 	w.refRouter, err = gorillamux.NewRouter(w.ref)
@@ -122,11 +123,11 @@ var upperSnake = regexp.MustCompile(`^[A-Z][A-Z_]*[A-Z]$`)
 func (w *apiWorld) validate(t testing.TB, method, path string, status int, body []byte) {
 	t.Helper()
 	p, _, _ := strings.Cut(path, "?")
-	api.ValidateResponse(t, w.ours, method, p, status, body)
+	openapitest.ValidateResponse(t, w.ours, method, p, status, body)
 	if route, _, err := w.refRouter.FindRoute(httptest.NewRequest(method, p, nil)); err == nil {
 		switch {
 		case route.Operation.Responses.Status(status) != nil:
-			api.ValidateResponse(t, w.ref, method, p, status, body)
+			openapitest.ValidateResponse(t, w.ref, method, p, status, body)
 		case status >= 400:
 			var v any
 			if err := json.Unmarshal(body, &v); err != nil {

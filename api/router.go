@@ -9,63 +9,41 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 
-	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/admin"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/api/instance"
-	"github.com/caido-cloud/caido-cloud/approval"
-	"github.com/caido-cloud/caido-cloud/assistant"
-	"github.com/caido-cloud/caido-cloud/audit"
-	"github.com/caido-cloud/caido-cloud/instanceapi"
-	"github.com/caido-cloud/caido-cloud/mail"
+	"github.com/caido-cloud/caido-cloud/api/public"
+	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
-	"github.com/caido-cloud/caido-cloud/oidc/device"
-	"github.com/caido-cloud/caido-cloud/pats"
-	"github.com/caido-cloud/caido-cloud/regkeys"
-	"github.com/caido-cloud/caido-cloud/sharing"
-	"github.com/caido-cloud/caido-cloud/teams"
 	"github.com/caido-cloud/caido-cloud/telemetry"
 )
 
-// Deps are what the handlers need; the router takes them explicitly.
+// Deps are the engine's own and each surface's, built by app: every
+// surface gets exactly what it calls.
 type Deps struct {
-	// Readiness is what /readyz asks; InstanceAPI is the instance calls'
-	// store.
-	Readiness   admin.Checks
-	InstanceAPI *instanceapi.Store
-	Telemetry   *telemetry.Providers
-	Log         *slog.Logger
-	// Provider and Clients are nil when the identity side is not built
-	// (commands that hold no master key).
-	Provider  *oidc.Provider
-	Clients   *clients.Service
-	Sessions  *oidc.Sessions
-	Assistant *assistant.Service
-	PATs      *pats.Service
-	Devices   *device.Service
-	// Approval decides device sign-ins for the device page and headless
-	// approval.
-	Approval *approval.Service
-	// Teams administers teams for the team pages and /api/v1/team/*.
-	Teams   *teams.Service
-	Access  *access.Service
-	RegKeys *regkeys.Service
-	// Sharing grants, revokes and lists shares for both the dashboard and
-	// /api/v1.
-	Sharing *sharing.Service
-	// Audit reads the audit log (the personal one; a team's is teams').
-	Audit *audit.Log
-	// Mail sends invitations, verification mails and security notices.
-	Mail mail.Sender
-	// Accounts and PublicURL are the web pages' (api/web.go): PublicURL
-	// starting with https makes their cookies Secure.
-	Accounts  *accounts.Service
-	PublicURL string
+	Telemetry *telemetry.Providers
+	Log       *slog.Logger
 	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
-	// header names the client (api/clientip.go).
+	// header names the client (httpx.ResolveClientIP).
 	TrustedProxies []netip.Prefix
+	// PublicURL starting with https turns on Strict-Transport-Security.
+	PublicURL string
+	// Readiness is what /readyz asks.
+	Readiness admin.Checks
+	// Identity is nil when the identity side is not built (commands that
+	// hold no master key): then only health is routed.
+	Identity *Identity
+}
+
+// Identity is the OpenID provider with instance registration, and the
+// three surfaces behind its tokens and sessions.
+type Identity struct {
+	Provider *oidc.Provider
+	Clients  *clients.Service
+	Instance instance.Deps
+	Public   public.Deps
+	Web      web.Deps
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -102,17 +80,18 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 		return nil, err
 	}
 	r.GET("/readyz", admin.Readiness(d.Readiness, false)) // details on the operator listener
-	// /metrics is the admin listener's (api/admin.go), not the public one's.
-	r.GET("/openapi.json", openAPIHandler())
-	if d.Provider != nil {
-		mountIdentity(r, d)
-		if err := instance.Mount(r, instance.Deps{Provider: d.Provider, Sessions: d.Sessions, Store: d.InstanceAPI,
-			Assistant: d.Assistant, Log: d.Log}); err != nil {
+	// /metrics is the admin listener's (api/admin), not the public one's.
+	if id := d.Identity; id != nil {
+		mountIdentity(r, id.Provider, id.Clients)
+		if err := instance.Mount(r, id.Instance); err != nil {
 			return nil, err
 		}
-		mountHeadless(r, d)
-		mountWeb(r, d)
-		mountPublicAPI(r, d)
+		if err := public.Mount(r, id.Public); err != nil {
+			return nil, err
+		}
+		if err := web.Mount(r, id.Web); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

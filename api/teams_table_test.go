@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/audit"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
@@ -106,7 +106,7 @@ func newTeamsWorld(t *testing.T) *teamsWorld {
 	gone.Close()
 	_, w.down = testenv.Serve(t, cfg, testenv.Options{NoMigrate: true, Mail: gone, PublicURL: w.base})
 	var err error
-	w.ours, err = api.OpenAPIDocument()
+	w.ours, err = public.OpenAPIDocument()
 	testenv.Must(t, err)
 	w.ref = loadReference(t, "public-api.openapi.yaml")
 	w.refRouter, err = gorillamux.NewRouter(w.ref)

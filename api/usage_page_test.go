@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
@@ -139,16 +138,5 @@ func TestUsagePage(t *testing.T) {
 	resp, _ = browser().get("/usage")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin?next=") {
 		t.Fatalf("signed out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-	}
-}
-
-func TestAxisScale(t *testing.T) {
-	for _, tc := range []struct{ peak, top, step int64 }{
-		{0, 1, 1}, {1, 1, 1}, {4, 4, 1}, {6, 6, 2}, {11, 15, 5}, {380, 400, 100}, {499_999, 500_000, 100_000},
-	} {
-		top, step := api.AxisScale(tc.peak)
-		if top != tc.top || step != tc.step || top < tc.peak || top/step > 5 {
-			t.Errorf("axisScale(%d) = %d, %d; want %d, %d", tc.peak, top, step, tc.top, tc.step)
-		}
 	}
 }

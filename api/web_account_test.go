@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 )
@@ -42,9 +42,9 @@ func newMailWorld(t testing.TB, opts *accounts.Options, log *testenv.Buffer) (*w
 		r := gin.New()
 		r.ContextWithFallback = true
 		srv := httptest.NewUnstartedServer(r)
-		api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
-			Teams: w.a.Teams, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, Mail: w.a.Mail,
-			PublicURL: "http://" + srv.Listener.Addr().String()})
+		d := w.a.Routes.Identity.Web
+		d.Accounts, d.PublicURL = w.accounts, "http://"+srv.Listener.Addr().String()
+		testenv.Must(t, web.Mount(r, d))
 		srv.Start()
 		t.Cleanup(srv.Close)
 		w.web = srv.URL

@@ -18,7 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/api"
+	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
@@ -60,8 +60,9 @@ func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
 	if publicURL == "" {
 		publicURL = "http://" + srv.Listener.Addr().String()
 	}
-	api.MountWeb(r, api.Deps{InstanceAPI: w.a.InstanceAPI, Sharing: w.a.Sharing, Log: w.a.Log, Clients: w.a.Clients, Approval: w.a.Approval,
-		Teams: w.a.Teams, Accounts: w.accounts, Access: w.a.Access, Devices: w.a.Devices, PublicURL: publicURL})
+	d := w.a.Routes.Identity.Web
+	d.Accounts, d.PublicURL = w.accounts, publicURL
+	testenv.Must(t, web.Mount(r, d))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -19,6 +19,9 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/api/admin"
+	"github.com/caido-cloud/caido-cloud/api/instance"
+	"github.com/caido-cloud/caido-cloud/api/public"
+	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
@@ -77,6 +80,9 @@ type App struct {
 	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
+	// Routes are what Handler was built from: each surface's dependencies,
+	// which tests take to route one surface again with a part replaced.
+	Routes api.Deps
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -124,13 +130,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		return nil, err
 	}
 	deps := api.Deps{
-		Readiness:   admin.Checks{Database: store.NewProbe(db), Authz: a.Authz, Outbox: a.Outbox, Backups: a.Backups},
-		InstanceAPI: a.InstanceAPI, Telemetry: tel, Log: log,
-		Provider: a.Provider, Clients: a.Clients, Sessions: a.Sessions, Assistant: a.Assistant,
-		PATs: a.PATs, Devices: a.Devices, Approval: a.Approval, Audit: a.Audit, Teams: a.Teams, Access: a.Access, RegKeys: a.RegKeys, Sharing: a.Sharing,
-		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
-		TrustedProxies: cfg.TrustedProxies,
+		Telemetry: tel, Log: log, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+		Readiness: admin.Checks{Database: store.NewProbe(db), Authz: a.Authz, Outbox: a.Outbox, Backups: a.Backups},
 	}
+	if a.Provider != nil {
+		deps.Identity = &api.Identity{
+			Provider: a.Provider, Clients: a.Clients,
+			Instance: instance.Deps{Provider: a.Provider, Sessions: a.Sessions, Store: a.InstanceAPI, Assistant: a.Assistant, Log: log},
+			Public: public.Deps{PATs: a.PATs, Provider: a.Provider, Approval: a.Approval, Sharing: a.Sharing, Teams: a.Teams,
+				RegKeys: a.RegKeys, Access: a.Access, Audit: a.Audit, Log: log},
+			Web: web.Deps{Accounts: a.Accounts, Approval: a.Approval, Sharing: a.Sharing, Teams: a.Teams, Access: a.Access,
+				PATs: a.PATs, RegKeys: a.RegKeys, Assistant: a.Assistant, Profiles: a.InstanceAPI, Mail: a.Mail, Log: log,
+				PublicURL: cfg.PublicURL},
+		}
+	}
+	a.Routes = deps
 	if a.Handler, err = api.NewRouter(deps); err != nil {
 		db.Close()
 		return nil, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
 
@@ -247,7 +248,7 @@ func TestResponsesMatchTheReference(t *testing.T) {
 
 func loadReference(t *testing.T, name string) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile(testenv.Reference(t, name))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, name))
 	testenv.Must(t, err)
 	return doc
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
@@ -130,7 +131,7 @@ var reference struct {
 func conforms(t *testing.T, x exchange) {
 	t.Helper()
 	reference.once.Do(func() {
-		reference.doc, reference.err = openapi3.NewLoader().LoadFromFile(testenv.Reference(t, "instance-api.openapi.yaml"))
+		reference.doc, reference.err = openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "instance-api.openapi.yaml"))
 		if reference.err == nil {
 			reference.router, reference.err = gorillamux.NewRouter(reference.doc)
 		}

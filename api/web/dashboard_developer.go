@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"errors"
@@ -44,12 +44,8 @@ func (h *dashHandlers) developerPage(c *gin.Context) {
 func (h *dashHandlers) renderDeveloper(c *gin.Context, status int, v *dashDeveloperView, errMsg string) {
 	sess, _ := webSession(c)
 	ctx := c.Request.Context()
-	if h.deps.PATs == nil {
-		h.unavailable(c, errors.New("personal access tokens are not set up"))
-		return
-	}
 	var err error
-	if v.Tokens, err = h.deps.PATs.List(ctx, sess.Account.ID); err == nil {
+	if v.Tokens, err = h.pats.List(ctx, sess.Account.ID); err == nil {
 		v.Teams, err = h.access.Memberships(ctx, sess.Account.ID)
 	}
 	if err != nil {
@@ -65,10 +61,6 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.deps.PATs == nil {
-		h.unavailable(c, errors.New("personal access tokens are not set up"))
-		return
-	}
 	v := &dashDeveloperView{Name: strings.TrimSpace(c.PostForm("name")), Expires: c.PostForm("expires"), TeamID: c.PostForm("team_id")}
 	if v.Name == "" || len(v.Name) > 200 {
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Name the token (1 to 200 characters), so that you can tell it from others. No token was made.")
@@ -79,7 +71,7 @@ func (h *dashHandlers) createToken(c *gin.Context) {
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No token was made.")
 		return
 	}
-	secret, tok, err := h.deps.PATs.Create(httpx.ActorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires, Via: pats.ViaSession})
+	secret, tok, err := h.pats.Create(httpx.ActorContext(c, sess.Account.ID), pats.NewToken{UserID: sess.Account.ID, Name: v.Name, TeamID: v.TeamID, ExpiresAt: expires, Via: pats.ViaSession})
 	switch {
 	case errors.Is(err, pats.ErrNotTeamMember):
 		h.renderDeveloper(c, http.StatusBadRequest, v, "Pick a team you are a member of, or none. No token was made.")
@@ -99,11 +91,7 @@ func (h *dashHandlers) revokeToken(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.deps.PATs == nil {
-		h.unavailable(c, errors.New("personal access tokens are not set up"))
-		return
-	}
-	err := h.deps.PATs.Revoke(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
+	err := h.pats.Revoke(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, c.Param("id"))
 	switch {
 	case errors.Is(err, pats.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such token", "There is no live token of yours with that id: it may be revoked already.")

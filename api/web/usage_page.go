@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"bytes"
@@ -26,9 +26,6 @@ type usagePages struct {
 }
 
 func mountUsagePages(web *gin.RouterGroup, d Deps, h *webHandlers) {
-	if d.Assistant == nil {
-		return // routers built for the sign-in pages alone (tests)
-	}
 	p := &usagePages{h: h, assistant: d.Assistant, teams: d.Teams, now: time.Now}
 	web.GET("/usage", p.page)
 }

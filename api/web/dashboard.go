@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"bytes"
@@ -14,7 +14,11 @@ import (
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
 // mountDashboard routes the signed-in pages: the home page, instances and
@@ -25,7 +29,7 @@ import (
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 
-	dh := &dashHandlers{webHandlers: h, deps: d, sharing: d.Sharing}
+	dh := &dashHandlers{webHandlers: h, sharing: d.Sharing, teams: d.Teams, pats: d.PATs, regkeys: d.RegKeys, profiles: d.Profiles}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -61,10 +65,12 @@ func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 // cookies and answers.
 type dashHandlers struct {
 	*webHandlers
-	// deps are the router's: the pages use its database, tokens, keys and mail.
-	deps Deps
 	// sharing decides and makes the share forms' changes.
-	sharing *sharing.Service
+	sharing  *sharing.Service
+	teams    *teams.Service
+	pats     *pats.Service
+	regkeys  *regkeys.Service
+	profiles *instanceapi.Store
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.
@@ -245,7 +251,7 @@ func (h *dashHandlers) renderHome(c *gin.Context, status int, v *dashHomeView, e
 		v = &dashHomeView{BillingEmail: sess.Account.Email}
 	}
 	// The plan as instances see it in the user's profile.
-	profile, err := h.deps.InstanceAPI.Profile(ctx, sess.Account.ID)
+	profile, err := h.profiles.Profile(ctx, sess.Account.ID)
 	v.Plan = profile.Subscription.Plan.Name
 	if err == nil {
 		v.Workspaces, err = h.workspaces(c, sess)
@@ -266,7 +272,7 @@ func (h *dashHandlers) createTeam(c *gin.Context) {
 		return
 	}
 	v := &dashHomeView{TeamName: strings.TrimSpace(c.PostForm("name")), BillingEmail: strings.TrimSpace(c.PostForm("billing_email"))}
-	team, ch, err := h.deps.Teams.CreateTeam(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), v.TeamName, v.BillingEmail)
+	team, ch, err := h.teams.CreateTeam(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), v.TeamName, v.BillingEmail)
 	if err != nil {
 		if a := teamRefusal("create", err); a.Status != 0 && a.Heading == "" {
 			h.renderHome(c, a.Status, v, a.Text)

@@ -1,4 +1,4 @@
-package api
+package public
 
 import (
 	"github.com/caido-cloud/caido-cloud/access"

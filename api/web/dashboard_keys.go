@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"errors"
@@ -50,7 +50,7 @@ func (h *dashHandlers) keyWorkspaces(c *gin.Context, sess accounts.Session) ([]d
 		if !w.Manage {
 			continue
 		}
-		keys, err := h.deps.RegKeys.List(c.Request.Context(), w.ID)
+		keys, err := h.regkeys.List(c.Request.Context(), w.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -68,10 +68,6 @@ func (h *dashHandlers) keysPage(c *gin.Context) {
 
 func (h *dashHandlers) renderKeys(c *gin.Context, status int, v *dashKeysView, errMsg string) {
 	sess, _ := webSession(c)
-	if h.deps.RegKeys == nil {
-		h.unavailable(c, errors.New("registration keys are not set up"))
-		return
-	}
 	var err error
 	if v.Workspaces, err = h.keyWorkspaces(c, sess); err != nil {
 		h.unavailable(c, err)
@@ -84,10 +80,6 @@ func (h *dashHandlers) renderKeys(c *gin.Context, status int, v *dashKeysView, e
 func (h *dashHandlers) createKey(c *gin.Context) {
 	sess, ok := h.form(c, "/keys")
 	if !ok {
-		return
-	}
-	if h.deps.RegKeys == nil {
-		h.unavailable(c, errors.New("registration keys are not set up"))
 		return
 	}
 	v := &dashKeysView{WorkspaceID: c.PostForm("workspace_id"), Description: strings.TrimSpace(c.PostForm("description")),
@@ -114,7 +106,7 @@ func (h *dashHandlers) createKey(c *gin.Context) {
 		h.renderKeys(c, http.StatusBadRequest, v, "Give the expiry as a date that is not over yet, or none. No key was made.")
 		return
 	}
-	secret, k, err := h.deps.RegKeys.Create(httpx.ActorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
+	secret, k, err := h.regkeys.Create(httpx.ActorContext(c, sess.Account.ID), regkeys.NewKey{WorkspaceID: v.WorkspaceID, CreatedBy: sess.Account.ID,
 		Description: v.Description, NamePrefix: v.NamePrefix, Reusable: v.Reusable, ExpiresAt: expires})
 	switch {
 	case errors.Is(err, regkeys.ErrForbidden):
@@ -135,12 +127,8 @@ func (h *dashHandlers) revokeKey(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if h.deps.RegKeys == nil {
-		h.unavailable(c, errors.New("registration keys are not set up"))
-		return
-	}
 	// Only a key of a workspace the user manages (regkeys.RevokeFor).
-	err := h.deps.RegKeys.RevokeFor(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, "", c.Param("id"))
+	err := h.regkeys.RevokeFor(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID, "", c.Param("id"))
 	switch {
 	case errors.Is(err, regkeys.ErrNotFound):
 		h.bad(c, http.StatusNotFound, "No such key", "There is no live registration key of yours with that id: it may be revoked already.")

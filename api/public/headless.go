@@ -1,4 +1,4 @@
-package api
+package public
 
 import (
 	"errors"
@@ -22,13 +22,10 @@ import (
 // scripts such as @caido/server-auth's PATApprover, so that an instance
 // started in CI signs in with no browser.
 
-// patKey is where the authenticated token lives in the gin context.
-const patKey = "caido.pat"
-
-// mountHeadless routes the three device calls behind requirePAT.
-func mountHeadless(r *gin.Engine, d Deps) {
+// mountHeadless routes the three device calls behind a personal access
+// token (auth).
+func mountHeadless(r gin.IRouter, auth gin.HandlerFunc, d Deps) {
 	h := headlessHandlers{approval: d.Approval, pats: d.PATs, log: d.Log}
-	auth := requirePAT(d.PATs)
 	r.GET("/oauth2/device/information", auth, h.information)
 	r.POST("/oauth2/device/approve", auth, h.approve)
 	r.POST("/oauth2/device/deny", auth, h.deny)
@@ -48,33 +45,6 @@ type headlessError struct {
 	Message     string `json:"message"`
 	// Ask says who can give access, on a 403 for a claimed instance.
 	Ask *workspaceOwner `json:"ask,omitempty"`
-}
-
-// requirePAT authenticates the Authorization header's personal access
-// token. Missing, malformed, unknown, revoked and expired tokens all get
-// the same 401.
-func requirePAT(svc *pats.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		raw, ok := httpx.Bearer(c)
-		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
-			headlessAbort(c, http.StatusUnauthorized, "invalid_token", "a personal access token (Authorization: Bearer caido_…) is required")
-			return
-		}
-		tok, err := svc.Authenticate(c.Request.Context(), raw)
-		switch {
-		case errors.Is(err, pats.ErrInvalidToken):
-			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
-			headlessAbort(c, http.StatusUnauthorized, "invalid_token", "the personal access token is invalid, expired or revoked")
-			return
-		case err != nil:
-			c.Error(err) //nolint:errcheck // logged by the access log
-			headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not check the token; retry")
-			return
-		}
-		c.Set(patKey, tok)
-		c.Next()
-	}
 }
 
 type headlessHandlers struct {
@@ -143,7 +113,7 @@ func (h headlessHandlers) guess(c *gin.Context) (code string, refund func(), ok 
 		headlessAbort(c, http.StatusBadRequest, "invalid_request", "the user_code query parameter is required")
 		return "", nil, false
 	}
-	tok := c.MustGet(patKey).(pats.Token)
+	tok := *principalFrom(c).PAT
 	g, err := h.pats.ReserveGuess(ctx, tok.ID)
 	var limited *pats.GuessLimitError
 	if errors.As(err, &limited) {
@@ -172,7 +142,7 @@ func decided(err error, refund func()) {
 }
 
 func approver(c *gin.Context) approval.Approver {
-	tok := c.MustGet(patKey).(pats.Token)
+	tok := *principalFrom(c).PAT
 	return approval.Approver{UserID: tok.UserID, TeamID: tok.TeamID}
 }
 
@@ -286,7 +256,7 @@ func (h headlessHandlers) approve(c *gin.Context) {
 	if !ok {
 		return
 	}
-	tok := c.MustGet(patKey).(pats.Token)
+	tok := *principalFrom(c).PAT
 	_, err := h.approval.Approve(httpx.ActorContext(c, tok.UserID), approver(c), code, approval.Decision{Scopes: grantedScopes(c)})
 	decided(err, refund)
 	if err != nil {

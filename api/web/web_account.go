@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"context"
@@ -38,14 +38,10 @@ type accountPages struct {
 	publicURL string
 }
 
-// mountAccountPages routes the account pages; mountWeb calls it, and keeps
+// mountAccountPages routes the account pages; Mount calls it, and keeps
 // what it returns for the sign-up's verification mail.
-func mountAccountPages(r *gin.Engine, d Deps, h *webHandlers) *accountPages {
+func mountAccountPages(web *gin.RouterGroup, d Deps, h *webHandlers) *accountPages {
 	p := &accountPages{webHandlers: h, mail: d.Mail, publicURL: strings.TrimRight(d.PublicURL, "/")}
-	if p.mail == nil {
-		p.mail = mail.LogSender{Log: d.Log}
-	}
-	web := r.Group("", webHeaders, h.loadSession)
 	web.GET(pathVerifyEmail, p.verifyEmail)
 	web.POST(pathVerifyEmailSend, p.requestVerification)
 	web.GET(pathPasswordSettings, p.passwordPage)

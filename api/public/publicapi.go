@@ -1,11 +1,14 @@
-package api
+package public
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -15,8 +18,13 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/approval"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
 // The public API under /api/v1: the reference's team, user, voucher and
@@ -40,6 +48,7 @@ const (
 	reasonInvalidCode       = "INVALID_CODE"
 	reasonAlreadySubscribed = "ALREADY_SUBSCRIBED"
 	reasonRateLimited       = "RATE_LIMITED"
+	reasonUnavailable       = "UNAVAILABLE"
 	reasonInternal          = "INTERNAL_ERROR"
 )
 
@@ -82,15 +91,34 @@ func outsideTeam(c *gin.Context, teamID string) bool {
 	return true
 }
 
-// publicAPI holds the handlers of /api/v1.
-type publicAPI struct {
-	d Deps
+// Deps are what /api/v1, headless approval and /openapi.json call, all
+// required.
+type Deps struct {
+	// PATs and Provider authenticate: personal access tokens, and users'
+	// OAuth access tokens where the reference takes them.
+	PATs     *pats.Service
+	Provider *oidc.Provider
+	Approval *approval.Service
+	Sharing  *sharing.Service
+	Teams    *teams.Service
+	RegKeys  *regkeys.Service
+	Access   *access.Service
+	Audit    *audit.Log
+	Log      *slog.Logger
 }
 
-// mountPublicAPI routes /api/v1: the reference's endpoints and ours.
-func mountPublicAPI(r *gin.Engine, d Deps) {
+// Mount routes the public API: /api/v1 (the reference's endpoints and
+// ours), headless device approval and our OpenAPI document.
+func Mount(r gin.IRouter, d Deps) error {
+	for name, v := range map[string]any{"PATs": d.PATs, "Provider": d.Provider, "Approval": d.Approval, "Sharing": d.Sharing,
+		"Teams": d.Teams, "RegKeys": d.RegKeys, "Access": d.Access, "Audit": d.Audit, "Log": d.Log} {
+		if reflect.ValueOf(v).IsNil() {
+			return fmt.Errorf("api/public: %s is required", name)
+		}
+	}
+	r.GET("/openapi.json", openAPIHandler())
 	p := &publicAPI{d: d}
-	pat := p.authenticate("")
+	pat := p.authenticate("", apiReasons)
 	v1 := r.Group("/api/v1")
 	v1.GET("/team", pat, p.getTeam)
 	v1.GET("/team/invitations", pat, p.listInvitations)
@@ -99,10 +127,17 @@ func mountPublicAPI(r *gin.Engine, d Deps) {
 	v1.GET("/team/subscription", pat, p.getSubscription)
 	v1.GET("/team/users", pat, p.listTeamUsers)
 	v1.DELETE("/team/users/:user_id", pat, p.deleteTeamUser)
-	v1.GET("/user", p.authenticate("profile:read"), p.getUser)
-	v1.POST("/user/billing/voucher-claims", p.authenticate("billing:write"), p.claimVoucher)
+	v1.GET("/user", p.authenticate("profile:read", apiReasons), p.getUser)
+	v1.POST("/user/billing/voucher-claims", p.authenticate("billing:write", apiReasons), p.claimVoucher)
 	v1.GET("/workspace/:workspace_id", pat, p.getWorkspace)
 	p.mountManage(v1, pat)
+	mountHeadless(r, p.authenticate("", oauthReasons), d)
+	return nil
+}
+
+// publicAPI holds the handlers of /api/v1.
+type publicAPI struct {
+	d Deps
 }
 
 // apiError answers an error with the reference's ErrorResponse.
@@ -144,27 +179,45 @@ func say(err, sentinel error) string {
 	return msg
 }
 
+// reasons are the error codes a refused authentication answers with:
+// /api/v1's stable UPPER_SNAKE reasons, or the OAuth codes headless
+// approval's clients (PATApprover) read.
+type reasons struct {
+	unauthorized, forbidden, unavailable string
+}
+
+var (
+	apiReasons   = reasons{unauthorized: reasonUnauthorized, forbidden: reasonForbidden, unavailable: reasonUnavailable}
+	oauthReasons = reasons{unauthorized: "invalid_token", forbidden: "insufficient_scope", unavailable: "temporarily_unavailable"}
+)
+
 // authenticate takes a personal access token; with scope set, a user's
 // OAuth access token carrying that scope too. Missing, malformed, unknown,
 // revoked and expired tokens all get the same 401.
-func (p *publicAPI) authenticate(scope string) gin.HandlerFunc {
+func (p *publicAPI) authenticate(scope string, why reasons) gin.HandlerFunc {
+	refuse := func(c *gin.Context, challenge, msg string) {
+		c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`+challenge)
+		apiError(c, http.StatusUnauthorized, why.unauthorized, msg)
+	}
+	unavailable := func(c *gin.Context, what string, err error) {
+		p.d.Log.WarnContext(c.Request.Context(), "public API", "route", c.FullPath(), "step", what, "err", err)
+		apiError(c, http.StatusServiceUnavailable, why.unavailable, "could not check the token; retry")
+	}
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		raw, ok := httpx.Bearer(c)
 		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
-			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "a personal access token (Authorization: Bearer caido_…) is required")
+			refuse(c, "", "a personal access token (Authorization: Bearer caido_…) is required")
 			return
 		}
 		if strings.HasPrefix(raw, pats.Prefix) || scope == "" {
 			tok, err := p.d.PATs.Authenticate(ctx, raw)
 			switch {
 			case errors.Is(err, pats.ErrInvalidToken):
-				c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
-				apiError(c, http.StatusUnauthorized, reasonUnauthorized, "the personal access token is invalid, expired or revoked")
+				refuse(c, `, error="invalid_token"`, "the personal access token is invalid, expired or revoked")
 				return
 			case err != nil:
-				p.internal(c, "authenticate personal access token", err)
+				unavailable(c, "authenticate personal access token", err)
 				return
 			}
 			c.Set(principalKey, principal{UserID: tok.UserID, PAT: &tok})
@@ -174,19 +227,17 @@ func (p *publicAPI) authenticate(scope string) gin.HandlerFunc {
 		claims, err := p.d.Provider.Active(ctx, raw)
 		switch {
 		case errors.Is(err, oidc.ErrInvalidToken), errors.Is(err, oidc.ErrInactive):
-			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
-			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "the token is neither a live personal access token nor a live access token")
+			refuse(c, `, error="invalid_token"`, "the token is neither a live personal access token nor a live access token")
 			return
 		case err != nil:
-			p.internal(c, "check access token", err)
+			unavailable(c, "check access token", err)
 			return
 		case claims.Kind != oidc.KindUser:
-			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token"`)
-			apiError(c, http.StatusUnauthorized, reasonUnauthorized, "this endpoint takes a personal access token or a user's access token, not an instance's")
+			refuse(c, `, error="invalid_token"`, "this endpoint takes a personal access token or a user's access token, not an instance's")
 			return
 		case !slices.Contains(strings.Fields(claims.Scope), scope):
 			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="insufficient_scope", scope="`+scope+`"`)
-			apiError(c, http.StatusForbidden, reasonForbidden, "the access token lacks the scope "+scope)
+			apiError(c, http.StatusForbidden, why.forbidden, "the access token lacks the scope "+scope)
 			return
 		}
 		c.Set(principalKey, principal{UserID: claims.Subject})

@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"encoding/json"
@@ -166,7 +166,7 @@ func (h *dashHandlers) teamFailed(c *gin.Context, sess accounts.Session, action 
 		h.message(c, a.Status, a.Heading, a.Text)
 		return
 	}
-	t, err := h.deps.Teams.View(c.Request.Context(), teamActor(sess), c.Param("id"))
+	t, err := h.teams.View(c.Request.Context(), teamActor(sess), c.Param("id"))
 	if err != nil {
 		h.teamFailed(c, sess, "", err, nil) // a message page: no form is shown on none
 		return
@@ -186,7 +186,7 @@ func (h *dashHandlers) teamPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	t, err := h.deps.Teams.View(c.Request.Context(), teamActor(sess), c.Param("id"))
+	t, err := h.teams.View(c.Request.Context(), teamActor(sess), c.Param("id"))
 	if err != nil {
 		h.teamFailed(c, sess, "", err, nil)
 		return
@@ -210,7 +210,7 @@ func (h *dashHandlers) invite(c *gin.Context) {
 	}
 	in := teams.NewInvitation{Email: strings.TrimSpace(c.PostForm("email")), Role: access.Role(c.PostForm("role")),
 		UseSeat: c.PostForm("use_seat") == "on"}
-	_, err := h.deps.Teams.Invite(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), in)
+	_, err := h.teams.Invite(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), in)
 	if err != nil {
 		h.teamFailed(c, sess, "invite", err, func(v *dashTeamView) {
 			v.InviteEmail, v.InviteRole, v.InviteSeat = in.Email, in.Role, in.UseSeat
@@ -225,7 +225,7 @@ func (h *dashHandlers) deleteInvitation(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.deps.Teams.Withdraw(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("invitation")); err != nil {
+	if err := h.teams.Withdraw(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("invitation")); err != nil {
 		h.teamFailed(c, sess, "", err, nil)
 		return
 	}
@@ -240,7 +240,7 @@ func (h *dashHandlers) updateMember(c *gin.Context) {
 		return
 	}
 	role, seat := access.Role(c.PostForm("role")), c.PostForm("use_seat") == "on"
-	_, ch, err := h.deps.Teams.UpdateMember(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("user"),
+	_, ch, err := h.teams.UpdateMember(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("user"),
 		teams.MemberChange{Role: &role, UseSeat: &seat})
 	if err != nil {
 		h.teamFailed(c, sess, "update", err, nil)
@@ -254,7 +254,7 @@ func (h *dashHandlers) removeMember(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ch, err := h.deps.Teams.RemoveMember(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("user"))
+	ch, err := h.teams.RemoveMember(httpx.ActorContext(c, sess.Account.ID), teamActor(sess), c.Param("id"), c.Param("user"))
 	if err != nil {
 		h.teamFailed(c, sess, "", err, nil)
 		return
@@ -308,7 +308,7 @@ func (h *dashHandlers) auditPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	log, err := h.deps.Teams.AuditLog(c.Request.Context(), teamActor(sess), c.Param("id"), 200)
+	log, err := h.teams.AuditLog(c.Request.Context(), teamActor(sess), c.Param("id"), 200)
 	if err != nil {
 		h.teamFailed(c, sess, "", err, nil)
 		return
@@ -364,7 +364,7 @@ func (h *dashHandlers) invitationPage(c *gin.Context) {
 	}
 	if sess, ok := webSession(c); ok {
 		v.WrongEmail = !strings.EqualFold(sess.Account.Email, v.Inv.Email)
-		_, err := h.deps.Teams.Team(c.Request.Context(), teamActor(sess), v.Inv.TeamID)
+		_, err := h.teams.Team(c.Request.Context(), teamActor(sess), v.Inv.TeamID)
 		switch {
 		case errors.Is(err, teams.ErrNoTeam):
 		case err != nil:

@@ -1,72 +1,28 @@
-package api
+package public
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gin-gonic/gin"
+
+	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 )
 
 // referenceDocuments are the published documents ours must be a superset of.
 var referenceDocuments = []string{"instance-api.openapi.yaml", "public-api.openapi.yaml"}
 
-// ValidateResponse checks that a response of method on path (a concrete
-// path such as /oauth2/register/abc) is documented in doc with status (or
-// its range, 4XX) and that body validates against that response's schema.
-// Tests of package api_test in this directory use it too.
-func ValidateResponse(t testing.TB, doc *openapi3.T, method, path string, status int, body []byte) {
-	t.Helper()
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("openapi router: %v", err)
-	}
-	req := httptest.NewRequest(method, path, nil)
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		t.Errorf("%s %s: not in the document: %v", method, path, err)
-		return
-	}
-	response := route.Operation.Responses.Status(status)
-	if response == nil {
-		response = route.Operation.Responses.Default()
-	}
-	if response == nil || response.Value == nil {
-		t.Errorf("%s %s: status %d is not documented", method, path, status)
-		return
-	}
-	// The document names the media type; a JSON answer is taken as JSON.
-	contentType := "application/json"
-	if content := response.Value.Content; len(content) > 0 && content.Get(contentType) == nil {
-		for mt := range content {
-			contentType = mt
-		}
-	}
-	input := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 status,
-		Header:                 http.Header{"Content-Type": {contentType}},
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	input.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-		t.Errorf("%s %s %d: the body does not match the document: %v\nbody: %s", method, path, status, err, body)
-	}
-}
-
 // loadReference loads and validates one published reference document.
 func loadReference(t testing.TB, name string) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "shared", "reference", name))
+	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, name))
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
 	}
@@ -287,15 +243,15 @@ func TestOpenAPIHandler(t *testing.T) {
 	}
 	assertSameJSON(t, "served document", jsonValue(t, served), jsonValue(t, ourDocument(t)))
 	// The served document describes its own route.
-	ValidateResponse(t, served, http.MethodGet, "/openapi.json", rec.Code, rec.Body.Bytes())
+	openapitest.ValidateResponse(t, served, http.MethodGet, "/openapi.json", rec.Code, rec.Body.Bytes())
 }
 
 // TestOpenAPIValidateResponse: the helper accepts a body that matches and
 // rejects one that does not, an undocumented status and an unknown path.
 func TestOpenAPIValidateResponse(t *testing.T) {
 	doc := ourDocument(t)
-	ValidateResponse(t, doc, "GET", "/healthz", 200, []byte(`{"status":"ok"}`))
-	ValidateResponse(t, doc, "PUT", "/oauth2/register/some-id", 418, []byte(`{"error":"teapot"}`)) // 4XX
+	openapitest.ValidateResponse(t, doc, "GET", "/healthz", 200, []byte(`{"status":"ok"}`))
+	openapitest.ValidateResponse(t, doc, "PUT", "/oauth2/register/some-id", 418, []byte(`{"error":"teapot"}`)) // 4XX
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -308,7 +264,7 @@ func TestOpenAPIValidateResponse(t *testing.T) {
 		{"POST", "/oauth2/token", 401, `{"error_description":"no code"}`},
 	} {
 		rec := &recordingTB{TB: t}
-		ValidateResponse(rec, doc, c.method, c.path, c.status, []byte(c.body))
+		openapitest.ValidateResponse(rec, doc, c.method, c.path, c.status, []byte(c.body))
 		if !rec.failed {
 			t.Errorf("%s %s %d %s: accepted", c.method, c.path, c.status, c.body)
 		}

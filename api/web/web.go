@@ -1,4 +1,6 @@
-package api
+// Package web is the browser's surface: every HTML page, one template set,
+// the session cookie and its CSRF token.
+package web
 
 import (
 	"bytes"
@@ -10,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -20,14 +23,59 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
+	"github.com/caido-cloud/caido-cloud/assistant"
+	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/oidc"
+	"github.com/caido-cloud/caido-cloud/pats"
+	"github.com/caido-cloud/caido-cloud/regkeys"
+	"github.com/caido-cloud/caido-cloud/sharing"
+	"github.com/caido-cloud/caido-cloud/teams"
 )
 
-// mountWeb routes the server-rendered pages: accounts (sign-up, sign-in,
-// sign-out, a minimal home) and the device approval page, where a user
-// enters an instance's code, claims the instance if nobody has, and
-// approves or denies its sign-in. Plain HTML forms: no script anywhere.
-func mountWeb(r *gin.Engine, d Deps) {
+// Deps are what the pages call, all required.
+type Deps struct {
+	Accounts  *accounts.Service
+	Approval  *approval.Service
+	Sharing   *sharing.Service
+	Teams     *teams.Service
+	Access    *access.Service
+	PATs      *pats.Service
+	RegKeys   *regkeys.Service
+	Assistant *assistant.Service
+	// Profiles gives the home page the plan as instances see it.
+	Profiles *instanceapi.Store
+	// Mail sends the verification mails.
+	Mail mail.Sender
+	Log  *slog.Logger
+	// PublicURL is where the pages are served; https makes their cookies
+	// Secure and __Host- prefixed.
+	PublicURL string
+}
+
+func (d Deps) validate() error {
+	for name, v := range map[string]any{"Accounts": d.Accounts, "Approval": d.Approval, "Sharing": d.Sharing, "Teams": d.Teams,
+		"Access": d.Access, "PATs": d.PATs, "RegKeys": d.RegKeys, "Assistant": d.Assistant, "Profiles": d.Profiles,
+		"Mail": d.Mail, "Log": d.Log} {
+		if v == nil || reflect.ValueOf(v).Kind() == reflect.Pointer && reflect.ValueOf(v).IsNil() {
+			return fmt.Errorf("api/web: %s is required", name)
+		}
+	}
+	if d.PublicURL == "" {
+		return errors.New("api/web: PublicURL is required")
+	}
+	return nil
+}
+
+// Mount routes the server-rendered pages: accounts (sign-up, sign-in,
+// sign-out, verification, password), the device approval page, where a
+// user enters an instance's code, claims the instance if nobody has, and
+// approves or denies its sign-in, the usage page and the dashboard. Plain
+// HTML forms: no script anywhere.
+func Mount(r gin.IRouter, d Deps) error {
+	if err := d.validate(); err != nil {
+		return err
+	}
 	h := &webHandlers{
 		accounts: d.Accounts, approval: d.Approval, access: d.Access, log: d.Log,
 		secure: strings.HasPrefix(d.PublicURL, "https://"),
@@ -47,9 +95,10 @@ func mountWeb(r *gin.Engine, d Deps) {
 	web.GET(oidc.PathDevice, h.devicePage)
 	web.POST(oidc.PathDevice+"/approve", h.approve)
 	web.POST(oidc.PathDevice+"/deny", h.deny)
-	h.account = mountAccountPages(r, d, h)
+	h.account = mountAccountPages(web, d, h)
 	mountUsagePages(web, d, h)
 	mountDashboard(web, h, d) // dashboard.go: "/" (home.html) and the signed-in pages
+	return nil
 }
 
 type webHandlers struct {
