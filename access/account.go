@@ -125,36 +125,76 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) (Change, err
 // the teams left empty, and returns the tuple deletes, the workspaces of the
 // teams left empty and those teams (the caller deletes their instances, then
 // them: a workspace cannot go while it holds an instance).
-func leaveTeams(ctx context.Context, tx pgx.Tx, userID string) (ops []authz.Op, doomed, empty []string, err error) {
-	rows, err := tx.Query(ctx, `SELECT m.team_id::text, m.role, t.name,
+// TeamFate is what deleting an account does to one of its teams, as
+// DeleteAccount will do it.
+type TeamFate struct {
+	Team TeamInfo
+	Role Role
+	// Others is how many other members the team has: with none, the team
+	// goes with the account.
+	Others int
+	// Successor is, for a team the account owns, the longest-standing
+	// other admin, who will own it; nil when there is none, and then the
+	// deletion is refused.
+	Successor *Member
+}
+
+// Deleted says whether the team goes with the account.
+func (f TeamFate) Deleted() bool { return f.Others == 0 }
+
+// Blocked says whether the team stops the deletion: owned, with other
+// members and no admin among them.
+func (f TeamFate) Blocked() bool { return !f.Deleted() && f.Role == RoleOwner && f.Successor == nil }
+
+// DeletionPreview says what DeleteAccount would do now to each team of the
+// user's, so that the settings page shows the rule that deletion applies.
+func (s *Service) DeletionPreview(ctx context.Context, userID string) ([]TeamFate, error) {
+	return teamFates(ctx, s.db, userID, "")
+}
+
+// teamFates reads the user's teams with their fates; lock is appended to
+// the query (FOR UPDATE OF m within a deletion).
+func teamFates(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, userID, lock string) ([]TeamFate, error) {
+	rows, err := q.Query(ctx, `SELECT m.team_id::text, t.name, m.role,
 			(SELECT count(*) FROM team_members o WHERE o.team_id = m.team_id AND o.user_id <> m.user_id),
-			coalesce((SELECT o.user_id::text FROM team_members o WHERE o.team_id = m.team_id AND o.user_id <> m.user_id AND o.role = 'admin'
-				ORDER BY o.created_at, o.user_id LIMIT 1), '')
-		FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1 FOR UPDATE OF m`, userID)
+			s.user_id::text, s.name, s.email
+		FROM team_members m JOIN teams t ON t.id = m.team_id
+		LEFT JOIN LATERAL (SELECT o.user_id, u.name, u.email FROM team_members o JOIN users u ON u.id = o.user_id
+			WHERE o.team_id = m.team_id AND o.user_id <> m.user_id AND o.role = 'admin'
+			ORDER BY o.created_at, o.user_id LIMIT 1) s ON m.role = 'owner'
+		WHERE m.user_id = $1 ORDER BY t.name, t.id `+lock, userID)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	type membership struct {
-		team, name, successor string
-		role                  Role
-		others                int
-	}
-	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (membership, error) {
-		var m membership
-		return m, r.Scan(&m.team, &m.role, &m.name, &m.others, &m.successor)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TeamFate, error) {
+		var f TeamFate
+		var id, name, email *string
+		if err := r.Scan(&f.Team.ID, &f.Team.Name, &f.Role, &f.Others, &id, &name, &email); err != nil {
+			return f, err
+		}
+		if id != nil {
+			f.Successor = &Member{UserID: *id, Name: *name, Email: *email, Role: RoleAdmin}
+		}
+		return f, nil
 	})
+}
+
+func leaveTeams(ctx context.Context, tx pgx.Tx, userID string) (ops []authz.Op, doomed, empty []string, err error) {
+	ms, err := teamFates(ctx, tx, userID, "FOR UPDATE OF m")
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for _, m := range ms {
-		more, err := removeMember(ctx, tx, m.team, userID)
+		more, err := removeMember(ctx, tx, m.Team.ID, userID)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		ops = append(ops, more...)
 		switch {
-		case m.others == 0:
-			rows, err := tx.Query(ctx, `SELECT id::text FROM workspaces WHERE owner_team_id = $1`, m.team)
+		case m.Deleted():
+			rows, err := tx.Query(ctx, `SELECT id::text FROM workspaces WHERE owner_team_id = $1`, m.Team.ID)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -163,11 +203,11 @@ func leaveTeams(ctx context.Context, tx pgx.Tx, userID string) (ops []authz.Op, 
 				return nil, nil, nil, err
 			}
 			for _, w := range ws {
-				ops = append(ops, authz.Delete(workspaceOwnerTuple(w, nil, &m.team)))
+				ops = append(ops, authz.Delete(workspaceOwnerTuple(w, nil, &m.Team.ID)))
 			}
-			ops = append(ops, authz.Delete(seatsOffTuple(m.team)))
+			ops = append(ops, authz.Delete(seatsOffTuple(m.Team.ID)))
 			doomed = append(doomed, ws...)
-			grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE team_id = $1 RETURNING instance_id::text, expires_at`, m.team)
+			grants, err := tx.Query(ctx, `DELETE FROM instance_grants WHERE team_id = $1 RETURNING instance_id::text, expires_at`, m.Team.ID)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -178,33 +218,33 @@ func leaveTeams(ctx context.Context, tx pgx.Tx, userID string) (ops []authz.Op, 
 					grants.Close()
 					return nil, nil, nil, err
 				}
-				ops = append(ops, authz.Delete(grantTuple(instance, Grantee{TeamID: m.team}, at)))
+				ops = append(ops, authz.Delete(grantTuple(instance, Grantee{TeamID: m.Team.ID}, at)))
 			}
 			if err := grants.Err(); err != nil {
 				return nil, nil, nil, err
 			}
-			empty = append(empty, m.team)
-		case m.role == RoleOwner:
-			if m.successor == "" {
-				return nil, nil, nil, fmt.Errorf("you own the team %q and it has no other admin: make a member admin first, and they will own it: %w", m.name, ErrConflict)
+			empty = append(empty, m.Team.ID)
+		case m.Role == RoleOwner:
+			if m.Successor == nil {
+				return nil, nil, nil, fmt.Errorf("you own the team %q and it has no other admin: make a member admin first, and they will own it: %w", m.Team.Name, ErrConflict)
 			}
 			var billing bool
 			err := tx.QueryRow(ctx, `UPDATE team_members SET role = 'owner', billing = true, updated_at = now() WHERE team_id = $1 AND user_id = $2
-				RETURNING (SELECT billing FROM team_members WHERE team_id = $1 AND user_id = $2)`, m.team, m.successor).Scan(&billing)
+				RETURNING (SELECT billing FROM team_members WHERE team_id = $1 AND user_id = $2)`, m.Team.ID, m.Successor.UserID).Scan(&billing)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			for _, tu := range memberTuples(m.team, m.successor, RoleAdmin, billing) {
+			for _, tu := range memberTuples(m.Team.ID, m.Successor.UserID, RoleAdmin, billing) {
 				ops = append(ops, authz.Delete(tu))
 			}
-			for _, tu := range memberTuples(m.team, m.successor, RoleOwner, true) {
+			for _, tu := range memberTuples(m.Team.ID, m.Successor.UserID, RoleOwner, true) {
 				ops = append(ops, authz.Write(tu))
 			}
-			if err := bumpTeamWorkspaces(ctx, tx, m.team); err != nil {
+			if err := bumpTeamWorkspaces(ctx, tx, m.Team.ID); err != nil {
 				return nil, nil, nil, err
 			}
 		default:
-			if err := bumpTeamWorkspaces(ctx, tx, m.team); err != nil {
+			if err := bumpTeamWorkspaces(ctx, tx, m.Team.ID); err != nil {
 				return nil, nil, nil, err
 			}
 		}

@@ -54,7 +54,7 @@ func newDashWorld(t testing.TB) *dashWorld {
 	sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
 		Timeout: 10 * time.Second}
 	// The team pages' invitations go to this world's mail server, with links to its pages.
-	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Authz: w.a.Authz,
+	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
 		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
 	testenv.Must(t, err)
 	d := w.a.Routes.Identity.Web

@@ -196,7 +196,7 @@ func (a *App) newIdentity() error {
 		return err
 	}
 	a.Teams, err = teams.New(teams.Deps{
-		Directory: a.Access, Audit: a.Audit, Access: a.Access, Tokens: a.PATs, Authz: a.Authz,
+		Directory: a.Access, Audit: a.Audit, Access: a.Access, Tokens: a.PATs, Usage: a.Assistant, Authz: a.Authz,
 		Mail: a.Mail, PublicURL: cfg.PublicURL, Log: a.Log,
 	})
 	if err != nil {

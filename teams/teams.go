@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
 
 	"github.com/google/uuid"
@@ -69,6 +70,9 @@ var (
 	// ErrAuditAdminsOnly: a member who is no admin asked for the team's
 	// audit log.
 	ErrAuditAdminsOnly = errors.New("only the team's admins may read its audit log")
+	// ErrUsageAdminsOnly: a member who is not an admin asked for the
+	// team's assistant usage.
+	ErrUsageAdminsOnly = errors.New("only the team's admins may see its assistant usage")
 	// ErrTeamToken: a team's token may not create a team, as it could then
 	// act on nothing it made.
 	ErrTeamToken = errors.New("this personal access token was created for one team and acts only within it: create teams from the dashboard or with a token of no team")
@@ -175,6 +179,9 @@ type (
 		UpdateMember(ctx context.Context, teamID, userID string, role access.Role, useSeat bool) (access.Change, error)
 		RemoveTeamMember(ctx context.Context, teamID, userID string) (access.Change, error)
 	}
+	usage interface {
+		Usage(ctx context.Context, f assistant.UsageFilter) ([]assistant.UsageRow, error)
+	}
 	teamTokens interface {
 		ListForTeam(ctx context.Context, actorID, teamID string) ([]pats.Token, error)
 	}
@@ -189,6 +196,7 @@ type Deps struct {
 	Audit     auditLog
 	Access    administration
 	Tokens    teamTokens
+	Usage     usage
 	Authz     checker
 	// Mail sends the invitations; PublicURL is where their links point.
 	Mail      mail.Sender
@@ -202,7 +210,7 @@ type Service struct{ d Deps }
 
 // New returns a Service, or an error naming a missing dependency.
 func New(d Deps) (*Service, error) {
-	for name, v := range map[string]any{"Directory": d.Directory, "Audit": d.Audit, "Access": d.Access, "Tokens": d.Tokens, "Authz": d.Authz,
+	for name, v := range map[string]any{"Directory": d.Directory, "Audit": d.Audit, "Access": d.Access, "Tokens": d.Tokens, "Usage": d.Usage, "Authz": d.Authz,
 		"Mail": d.Mail, "Log": d.Log} {
 		if v == nil {
 			return nil, fmt.Errorf("teams: %s is required", name)
@@ -594,6 +602,18 @@ func (s *Service) AuditLog(ctx context.Context, a Actor, teamID string, limit in
 	return log, nil
 }
 
+// Usage is the team's assistant usage in [from, to), a row per day, member
+// and model, for its admins (ErrUsageAdminsOnly for its other members,
+// ErrNoTeam for anyone else).
+func (s *Service) Usage(ctx context.Context, a Actor, teamID string, from, to time.Time) (access.Membership, []assistant.UsageRow, error) {
+	m, err := s.admin(ctx, a, teamID, ErrUsageAdminsOnly)
+	if err != nil {
+		return m, nil, err
+	}
+	rows, err := s.d.Usage.Usage(ctx, assistant.UsageFilter{TeamID: m.Team.ID, From: from, To: to})
+	return m, rows, err
+}
+
 // CreateTeam creates a team owned by the actor, with its Default workspace.
 // Anyone may; a team's token may not (ErrTeamToken).
 func (s *Service) CreateTeam(ctx context.Context, a Actor, name, billingEmail string) (access.TeamInfo, access.Change, error) {
@@ -624,27 +644,26 @@ func validID(s string) bool {
 	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
 }
 
-// Administered are the actor's memberships (within a team token's team),
-// and of them those of the teams they are an admin of
-// (can_manage_members): the usage page shows those teams' usage by member,
-// and tells a member who is no admin why not.
-func (s *Service) Administered(ctx context.Context, a Actor) (all, admin []access.Membership, err error) {
+// Administered are the actor's memberships (within a team token's team) of
+// the teams they are an admin of (can_manage_members): the teams whose
+// usage the usage page offers.
+func (s *Service) Administered(ctx context.Context, a Actor) ([]access.Membership, error) {
 	ms, err := s.d.Directory.Memberships(ctx, a.UserID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var admin []access.Membership
 	for _, m := range ms {
-		if a.TeamID != "" && m.Team.ID != a.TeamID {
+		if !a.covers(m.Team.ID) {
 			continue
 		}
-		all = append(all, m)
 		ok, err := s.check(ctx, a, "can_manage_members", m.Team.ID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ok {
 			admin = append(admin, m)
 		}
 	}
-	return all, admin, nil
+	return admin, nil
 }

@@ -13,21 +13,9 @@ import (
 )
 
 // dashSettingsView is the settings page: the profile and what deleting the
-// account would do.
+// account would do to each team of the user's.
 type dashSettingsView struct {
-	// Teams are what happens to each team on deletion.
-	Teams []dashTeamFate
-	// Blocked: a team the user owns has other members and no admin to pass
-	// it to, so deletion is refused.
-	Blocked bool
-}
-
-type dashTeamFate struct {
-	Name string
-	// Deleted: the user is its only member; Successor: the admin who will
-	// own it; Blocked: owned, others, no admin; else the user just leaves.
-	Deleted, Blocked bool
-	Successor        string
+	Teams []access.TeamFate
 }
 
 func (h *dashHandlers) settingsPage(c *gin.Context) {
@@ -39,43 +27,12 @@ func (h *dashHandlers) settingsPage(c *gin.Context) {
 
 func (h *dashHandlers) renderSettings(c *gin.Context, status int, errMsg string) {
 	sess, _ := webSession(c)
-	v, err := h.settings(c, sess)
+	fates, err := h.access.DeletionPreview(c.Request.Context(), sess.Account.ID)
 	if err != nil {
 		h.unavailable(c, err)
 		return
 	}
-	h.page(c, status, "settings", "Settings", v, errMsg)
-}
-
-// settings works out, as access.DeleteAccount will, what happens to each
-// team of the user's.
-func (h *dashHandlers) settings(c *gin.Context, sess accounts.Session) (*dashSettingsView, error) {
-	ctx := c.Request.Context()
-	ms, err := h.access.Memberships(ctx, sess.Account.ID)
-	if err != nil {
-		return nil, err
-	}
-	v := &dashSettingsView{}
-	for _, m := range ms {
-		members, err := h.access.Members(ctx, m.Team.ID)
-		if err != nil {
-			return nil, err
-		}
-		f := dashTeamFate{Name: m.Team.Name, Deleted: len(members) <= 1}
-		if !f.Deleted && m.Role == access.RoleOwner {
-			// Members lists by seniority: the first admin is the successor.
-			for _, o := range members {
-				if o.UserID != sess.Account.ID && o.Role == access.RoleAdmin {
-					f.Successor = o.Name + " (" + o.Email + ")"
-					break
-				}
-			}
-			f.Blocked = f.Successor == ""
-			v.Blocked = v.Blocked || f.Blocked
-		}
-		v.Teams = append(v.Teams, f)
-	}
-	return v, nil
+	h.page(c, status, "settings", "Settings", &dashSettingsView{Teams: fates}, errMsg)
 }
 
 func (h *dashHandlers) exportData(c *gin.Context) {
@@ -97,14 +54,11 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
 	if c.PostForm("password") == "" {
 		h.renderSettings(c, http.StatusBadRequest, "Enter your password to delete your account. Nothing was deleted.")
 		return
 	}
-	// The password again, as signing in checks it (with its attempt limits):
-	// a session left open somewhere cannot delete the account on its own.
-	_, err := h.accounts.SignIn(ctx, sess.Account.Email, c.PostForm("password"), httpx.ClientIP(c.Request))
+	err := h.accounts.DeleteAccount(httpx.ActorContext(c, sess.Account.ID), sess, c.PostForm("password"), httpx.ClientIP(c.Request))
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "wrong passwords for this account or from this network")
@@ -112,15 +66,10 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 	case errors.Is(err, accounts.ErrBadCredentials):
 		h.renderSettings(c, http.StatusBadRequest, "That is not your password. Nothing was deleted.")
 		return
-	case err != nil:
-		h.unavailable(c, err)
-		return
-	}
-	if _, err = h.access.DeleteAccount(httpx.ActorContext(c, sess.Account.ID), sess.Account.ID); errors.Is(err, access.ErrConflict) {
+	case errors.Is(err, access.ErrConflict):
 		h.renderSettings(c, http.StatusConflict, "You own a team that has other members but no admin to pass it to: make one of them admin first (they will own the team). Nothing was deleted.")
 		return
-	}
-	if err != nil {
+	case err != nil:
 		h.unavailable(c, err)
 		return
 	}
@@ -130,7 +79,7 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 	err = webTemplates["message"].ExecuteTemplate(&buf, "layout", webPage{Title: "Account deleted", Heading: "Account deleted",
 		Message: "Your account and what was yours are deleted, and you are signed out. Instances in your own workspace no longer accept its credentials."})
 	if err != nil {
-		h.log.ErrorContext(ctx, "render page", "page", "message", "error", err)
+		h.log.ErrorContext(c.Request.Context(), "render page", "page", "message", "error", err)
 	}
 	c.Data(http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
 }

@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -83,36 +82,33 @@ func (p *usagePages) page(c *gin.Context) {
 	end := start.AddDate(0, 1, 0)
 	v.Month, v.PrevMonth, v.NextMonth = start.Format("2006-01"), start.AddDate(0, -1, 0).Format("2006-01"), end.Format("2006-01")
 
-	memberships, admin, err := p.teams.Administered(ctx, teamActor(sess))
-	v.Teams = admin
-	if err != nil {
+	var err error
+	if v.Teams, err = p.teams.Administered(ctx, teamActor(sess)); err != nil {
 		p.h.unavailable(c, err)
 		return
 	}
-	filter := assistant.UsageFilter{UserID: sess.Account.ID, From: start, To: end}
+	var rows []assistant.UsageRow
 	if team := c.Query("team"); team != "" {
-		i := slices.IndexFunc(v.Teams, func(m access.Membership) bool { return m.Team.ID == team })
-		if i < 0 {
-			// A member who is not an admin learns why; anyone else learns
-			// nothing about the team.
-			if slices.ContainsFunc(memberships, func(m access.Membership) bool { return m.Team.ID == team }) {
-				p.h.message(c, http.StatusForbidden, "Only admins see this", "A team's usage is shown to its admins. Ask one of them.")
-				return
-			}
-			p.h.message(c, http.StatusNotFound, "No such team", "There is no team with this id that you belong to.")
-			return
-		}
-		v.Team = &v.Teams[i]
-		filter = assistant.UsageFilter{TeamID: team, From: start, To: end}
+		var m access.Membership
+		m, rows, err = p.teams.Usage(ctx, teamActor(sess), team, start, end)
+		v.Team = &m
+	} else if v.By == "model" {
+		rows, err = p.assistant.Usage(ctx, assistant.UsageFilter{UserID: sess.Account.ID, From: start, To: end})
 	}
-	if v.By != "model" && (v.By != "member" || v.Team == nil) {
-		p.h.message(c, http.StatusBadRequest, "No such view", "Usage is shown by model, or for a team by member.")
+	switch {
+	case errors.Is(err, teams.ErrUsageAdminsOnly):
+		// A member who is not an admin learns why; anyone else learns
+		// nothing about the team.
+		p.h.message(c, http.StatusForbidden, "Only admins see this", "A team's usage is shown to its admins. Ask one of them.")
 		return
-	}
-
-	rows, err := p.assistant.Usage(ctx, filter)
-	if err != nil {
+	case errors.Is(err, teams.ErrNoTeam), errors.Is(err, teams.ErrOutsideTeam):
+		p.h.message(c, http.StatusNotFound, "No such team", "There is no team with this id that you belong to.")
+		return
+	case err != nil:
 		p.h.unavailable(c, err)
+		return
+	case v.By != "model" && (v.By != "member" || v.Team == nil):
+		p.h.message(c, http.StatusBadRequest, "No such view", "Usage is shown by model, or for a team by member.")
 		return
 	}
 	if v.Team == nil {
