@@ -127,7 +127,7 @@ func (p *Provider) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	out := introspection{
 		Active: true, ClientID: claims.ClientID, Subject: claims.Subject, Scope: claims.Scope,
 		Expiry: claims.Expiry, IssuedAt: claims.IssuedAt, Issuer: claims.Issuer, Audience: claims.Audience,
-		TokenType: "access_token", SessionID: claims.SessionID,
+		TokenType: zoidc.BearerToken, SessionID: claims.SessionID,
 	}
 	if claims.Kind == KindInstance {
 		out.Meta = &introspectionMeta{InstanceID: claims.InstanceID, WorkspaceID: claims.WorkspaceID, Kind: KindInstance}
@@ -221,7 +221,7 @@ type idClaims struct {
 func (p *Provider) idToken(ctx context.Context, c clients.Client, sess Session, now time.Time) (string, error) {
 	claims := idClaims{
 		Issuer: p.cfg.Issuer, Subject: sess.UserID, Audience: c.ID,
-		Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), AuthTime: now.Unix(), SessionID: sess.ID,
+		Expiry: now.Add(time.Hour).Unix(), IssuedAt: now.Unix(), AuthTime: sess.CreatedAt.Unix(), SessionID: sess.ID,
 	}
 	if slices.Contains(sess.Scopes, ScopeProfile) {
 		info, err := p.userInfo(ctx, sess.UserID)

@@ -228,8 +228,7 @@ func noStore(data any) *op.Response {
 // ClientCredentialsExchange issues an instance its own token.
 func (p *Provider) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[zoidc.ClientCredentialsRequest]) (*op.Response, error) {
 	c := r.Client.(instanceClient).Client
-	scopes := []string(r.Data.Scope)
-	if len(scopes) > 0 {
+	if len(scopeList(r.Data.Scope)) > 0 {
 		return nil, zoidc.ErrInvalidScope().WithDescription("an instance token carries no scope; ask for none")
 	}
 	now := time.Now()
@@ -244,6 +243,16 @@ func (p *Provider) ClientCredentialsExchange(ctx context.Context, r *op.ClientRe
 	}
 	return noStore(tokenResponse{AccessToken: token, TokenType: zoidc.BearerToken, ExpiresIn: int64(p.cfg.AccessTokenLifetime.Seconds())}), nil
 }
+
+// scopeList is a scope parameter's tokens. RFC 6749 §3.3 makes scope one
+// or more tokens, so an empty parameter (scope=, as openid-client sends
+// it) is no scope at all, not a scope named "".
+func scopeList(param zoidc.SpaceDelimitedArray) []string {
+	return slices.DeleteFunc(slices.Clone([]string(param)), func(s string) bool { return strings.TrimSpace(s) == "" })
+}
+
+// errAccessLost: the session's user may no longer use its instance.
+var errAccessLost = errors.New("access to the instance lost")
 
 // userScopes checks asked scopes against what we know and what the client
 // registered for.
@@ -267,7 +276,7 @@ func (p *Provider) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[
 	if !c.AllowsGrant(string(zoidc.GrantTypeDeviceCode)) {
 		return nil, zoidc.ErrUnauthorizedClient().WithDescription("this client did not register the device_code grant")
 	}
-	scopes := []string(r.Data.Scopes)
+	scopes := scopeList(r.Data.Scopes)
 	if err := userScopes(scopes, c); err != nil {
 		return nil, err
 	}
@@ -389,33 +398,39 @@ func (p *Provider) respondForSession(ctx context.Context, c clients.Client, sess
 // presented again revokes its whole session.
 func (p *Provider) RefreshToken(ctx context.Context, r *op.ClientRequest[zoidc.RefreshTokenRequest]) (*op.Response, error) {
 	c := r.Client.(instanceClient).Client
-	sess, next, err := p.sessions.Rotate(ctx, c.ID, r.Data.RefreshToken, p.cfg.RefreshTokenLifetime)
+	asked := scopeList(r.Data.Scopes)
+	check := func(sess Session) error {
+		for _, s := range asked {
+			if !slices.Contains(sess.Scopes, s) {
+				return zoidc.ErrInvalidScope().WithDescription("scope %q was not granted to this session", s)
+			}
+		}
+		ok, err := p.canUse(ctx, sess.UserID, sess.InstanceID)
+		if err == nil && !ok {
+			err = errAccessLost
+		}
+		return err
+	}
+	sess, next, err := p.sessions.Rotate(ctx, c.ID, r.Data.RefreshToken, p.cfg.RefreshTokenLifetime, check)
+	var refused *zoidc.Error
 	switch {
 	case errors.Is(err, ErrRefreshTokenReuse):
 		p.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", sess.ID, "client_id", c.ID)
 		return nil, zoidc.ErrInvalidGrant().WithDescription("refresh token already used; the session has been revoked")
 	case errors.Is(err, ErrInvalidRefreshToken):
 		return nil, zoidc.ErrInvalidGrant().WithDescription("invalid refresh token")
-	case err != nil:
-		return nil, p.serverError(ctx, "rotate refresh token", err)
-	}
-	if asked := []string(r.Data.Scopes); len(asked) > 0 {
-		for _, s := range asked {
-			if !slices.Contains(sess.Scopes, s) {
-				return nil, zoidc.ErrInvalidScope().WithDescription("scope %q was not granted to this session", s)
-			}
-		}
-		sess.Scopes = asked
-	}
-	ok, err := p.canUse(ctx, sess.UserID, sess.InstanceID)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	case errors.Is(err, errAccessLost):
 		if err := p.sessions.Revoke(ctx, sess.ID, ReasonAccessLost); err != nil {
 			return nil, p.serverError(ctx, "revoke session", err)
 		}
 		return nil, zoidc.ErrInvalidGrant().WithDescription("the user may no longer use this instance; the session has ended")
+	case errors.As(err, &refused):
+		return nil, err
+	case err != nil:
+		return nil, p.serverError(ctx, "rotate refresh token", err)
+	}
+	if len(asked) > 0 {
+		sess.Scopes = asked
 	}
 	return p.respondForSession(ctx, c, sess, next)
 }

@@ -23,6 +23,9 @@ type Session struct {
 	ClientID   string
 	Scopes     []string
 	RevokedAt  *time.Time
+	// CreatedAt is when the user's approval became this session: the
+	// auth_time of every ID token of it (OpenID Connect Core §12.2).
+	CreatedAt time.Time
 }
 
 var (
@@ -80,8 +83,8 @@ func (s *Sessions) Create(ctx context.Context, userID string, c clients.Client, 
 		case err != nil:
 			return err
 		}
-		err = tx.QueryRow(ctx, `INSERT INTO sessions (user_id, instance_id, client_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id::text`,
-			userID, instanceID, clientID, scopes).Scan(&sess.ID)
+		err = tx.QueryRow(ctx, `INSERT INTO sessions (user_id, instance_id, client_id, scopes) VALUES ($1, $2, $3, $4) RETURNING id::text, created_at`,
+			userID, instanceID, clientID, scopes).Scan(&sess.ID, &sess.CreatedAt)
 		if err != nil || refreshLifetime <= 0 {
 			return err
 		}
@@ -111,8 +114,11 @@ func hashToken(token string) []byte {
 
 // Rotate redeems a refresh token of clientID for a new one. A token used
 // before is reuse: the session is revoked in the same transaction and
-// ErrRefreshTokenReuse returned.
-func (s *Sessions) Rotate(ctx context.Context, clientID, token string, lifetime time.Duration) (Session, string, error) {
+// ErrRefreshTokenReuse returned. check sees the live session before
+// anything is written: its error refuses the request and leaves the token
+// as it was (RFC 6749 §6: the request is checked, then answered), so that
+// a client refused, or failed by a dependency, may present it again.
+func (s *Sessions) Rotate(ctx context.Context, clientID, token string, lifetime time.Duration, check func(Session) error) (Session, string, error) {
 	var sess Session
 	var next string
 	reused := false
@@ -120,10 +126,11 @@ func (s *Sessions) Rotate(ctx context.Context, clientID, token string, lifetime 
 		var expiresAt time.Time
 		var rotatedAt *time.Time
 		// FOR UPDATE: two concurrent redemptions of one token cannot both win.
-		err := tx.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, s.instance_id::text, s.client_id, s.scopes, s.revoked_at, r.expires_at, r.rotated_at
+		err := tx.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, s.instance_id::text, s.client_id, s.scopes, s.revoked_at, s.created_at,
+				r.expires_at, r.rotated_at
 			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
 			WHERE r.token_hash = $1 FOR UPDATE OF r, s`, hashToken(token)).
-			Scan(&sess.ID, &sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.RevokedAt, &expiresAt, &rotatedAt)
+			Scan(&sess.ID, &sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.RevokedAt, &sess.CreatedAt, &expiresAt, &rotatedAt)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return ErrInvalidRefreshToken
@@ -136,6 +143,9 @@ func (s *Sessions) Rotate(ctx context.Context, clientID, token string, lifetime 
 			return revoke(ctx, tx, sess.ID, ReasonReuse)
 		case sess.RevokedAt != nil, !s.now().Before(expiresAt):
 			return ErrInvalidRefreshToken
+		}
+		if err := check(sess); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1`, hashToken(token)); err != nil {
 			return err
