@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
@@ -23,5 +25,7 @@ func mountIdentity(r *gin.Engine, op *oidc.Provider, registration *clients.Servi
 	})
 	dcr := gin.WrapH(registration.Handler(httpx.ClientIP))
 	r.POST(oidc.PathRegistration, dcr)
-	r.PUT(oidc.PathRegistration+"/:id", dcr)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		r.Handle(method, oidc.PathRegistration+"/:id", dcr)
+	}
 }

@@ -179,6 +179,12 @@ func (a *App) newIdentity() error {
 	a.Clients = clients.New(a.DB, clients.Options{
 		Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log,
 		RedeemKey: a.RegKeys.Redeem,
+		// An instance that ends its registration is deleted, as its
+		// managers delete it from the dashboard.
+		Deregister: func(ctx context.Context, c clients.Client) error {
+			_, err := a.Access.DeleteInstance(ctx, c.InstanceID)
+			return err
+		},
 	})
 	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval})
 	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log})

@@ -19,8 +19,12 @@ import (
 // access token or an access token) or the operator at the CLI. It travels in
 // the context so that every change records it without each call passing it.
 type Actor struct {
-	// UserID is empty for the operator.
+	// UserID is empty for the operator, and for an instance acting as
+	// itself.
 	UserID string
+	// Label names an actor that is no user ("instance <client id>"); with
+	// neither UserID nor Label the actor is the operator.
+	Label string
 	// IP is the client address as the server decided it (trusted proxies
 	// applied); invalid when there is none (the CLI).
 	IP netip.Addr
@@ -113,8 +117,9 @@ func Record(ctx context.Context, tx pgx.Tx, action, teamID string, target Target
 	// statement; the operator has none. An actor id that is no user fails
 	// the foreign key.
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (team_id, actor_user_id, actor_label, action, target_type, target_id, target_user_id, detail, ip)
-		VALUES (nullif($1, '')::uuid, $2::uuid, coalesce((SELECT email FROM users WHERE id = $2::uuid), 'operator'), $3, $4, $5, nullif($6, '')::uuid, $7, $8::inet)`,
-		teamID, actorID, action, target.Type, target.ID, target.UserID, detail, ip)
+		VALUES (nullif($1, '')::uuid, $2::uuid, coalesce((SELECT email FROM users WHERE id = $2::uuid), nullif($9, ''), 'operator'),
+			$3, $4, $5, nullif($6, '')::uuid, $7, $8::inet)`,
+		teamID, actorID, action, target.Type, target.ID, target.UserID, detail, ip, actor.Label)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}

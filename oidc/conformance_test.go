@@ -1,8 +1,10 @@
 package oidc_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -109,5 +111,146 @@ func TestIntrospectionTokenType(t *testing.T) {
 		if body := introspect(t, base, inst, token); body["active"] != true || body["token_type"] != "Bearer" {
 			t.Errorf("%s token introspects as %v, want active with token_type Bearer", name, body)
 		}
+	}
+}
+
+// TestCredentialsNeverInTheURL: the token (RFC 6749 §3.2), device
+// authorization (RFC 8628 §3.1), introspection (RFC 7662 §2.1) and
+// revocation (RFC 7009 §2.1) endpoints take POST only, and a credential or
+// token in a query string is refused even on POST (RFC 6749 §2.3.1: "MUST
+// NOT be included in the request URI"); userinfo takes no access_token in
+// its URL (RFC 6750 §2.3 is the method we do not offer).
+func TestCredentialsNeverInTheURL(t *testing.T) {
+	_, base := server(t)
+	inst := register(t, base, "profile:read", "client_credentials", deviceGrant)
+	creds := url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}}
+	for _, path := range []string{"/oauth2/token", "/oauth2/device/authorize", "/oauth2/introspect", "/oauth2/revoke"} {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			req, err := http.NewRequest(method, base+path+"?"+creds.Encode(), nil)
+			testenv.Must(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			testenv.Must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+				t.Errorf("%s %s: %d, Allow %q; want 405, Allow POST", method, path, resp.StatusCode, resp.Header.Get("Allow"))
+			}
+		}
+		// On POST, with the secret in the query and the rest in the body.
+		resp, err := http.Post(base+path+"?client_secret="+url.QueryEscape(inst.ClientSecret), "application/x-www-form-urlencoded",
+			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "token": {"x"}}.Encode()))
+		testenv.Must(t, err)
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_request" {
+			t.Errorf("POST %s with client_secret in the query: %d %v, want 400 invalid_request", path, resp.StatusCode, body)
+		}
+	}
+	status, body := postForm(t, base+"/oauth2/token", creds)
+	if status != 200 || body["access_token"] == nil {
+		t.Fatalf("the same credentials in the body: %d %v", status, body)
+	}
+	resp, err := http.Get(base + "/oauth2/userinfo?access_token=" + url.QueryEscape(body["access_token"].(string)))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("userinfo with the token in the URL: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestEvery401Challenges: a failed client authentication is 401 with a
+// Basic challenge (RFC 6749 §5.2); a bearer resource's 401 names the
+// scheme and, when a token was sent, error="invalid_token", and a request
+// with no credentials gets the challenge without an error code (RFC 6750
+// §3, §3.1).
+func TestEvery401Challenges(t *testing.T) {
+	_, base := server(t)
+	inst := register(t, base, "profile:read", "client_credentials")
+	wrong := url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "client_secret": {"cs_wrong"}}
+	for _, path := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"} {
+		form := wrong
+		if path != "/oauth2/token" {
+			form = url.Values{"token": {"x"}, "client_id": {inst.ClientID}, "client_secret": {"cs_wrong"}}
+		}
+		resp, err := http.PostForm(base+path, form)
+		testenv.Must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("%s with a wrong secret: %d, WWW-Authenticate %q; want 401 with a Basic challenge",
+				path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	for _, tc := range []struct {
+		name, authorization, want string
+	}{
+		{"no credentials", "", `Bearer realm="caido-cloud"`},
+		{"a bad token", "Bearer nope", `Bearer realm="caido-cloud", error="invalid_token"`},
+	} {
+		for _, path := range []string{"/oauth2/userinfo", "/instance/user/session", "/api/v1/user"} {
+			req, err := http.NewRequest(http.MethodGet, base+path, nil)
+			testenv.Must(t, err)
+			if tc.authorization != "" {
+				req.Header.Set("Authorization", tc.authorization)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			testenv.Must(t, err)
+			resp.Body.Close()
+			got := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(got, tc.want) ||
+				tc.authorization == "" && strings.Contains(got, "error=") {
+				t.Errorf("%s, %s: %d, WWW-Authenticate %q; want 401, %q", tc.name, path, resp.StatusCode, got, tc.want)
+			}
+		}
+	}
+}
+
+// TestRegistrationReadAndDelete: RFC 7592 §2.1 and §2.3 on
+// /oauth2/register/{id}, authenticated by the client's own credentials.
+// Deleting an instance's registration deletes the instance: its own
+// token, its users' tokens and its claim end, audited with the instance as
+// the actor.
+func TestRegistrationReadAndDelete(t *testing.T) {
+	a, base := server(t)
+	anne := testenv.User(t, a, "anne@example.test")
+	inst := claimed(t, a, base, anne.ID, anne.DefaultWorkspaceID)
+	user := signIn(t, a, base, inst, anne.ID, "profile:read")
+	do := func(method, id, secret string) (*http.Response, map[string]any) {
+		req, err := http.NewRequest(method, base+"/oauth2/register/"+id, nil)
+		testenv.Must(t, err)
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		resp, err := http.DefaultClient.Do(req)
+		testenv.Must(t, err)
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp, body
+	}
+	resp, body := do(http.MethodGet, inst.ClientID, inst.ClientSecret)
+	if resp.StatusCode != 200 || body["client_id"] != inst.ClientID || body["client_secret"] != inst.ClientSecret || body["scope"] == nil {
+		t.Fatalf("GET its registration: %d %v", resp.StatusCode, body)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		resp, body = do(method, inst.ClientID, "cs_wrong")
+		if resp.StatusCode != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Fatalf("%s with a wrong secret: %d %v %q", method, resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if resp, _ = do(http.MethodDelete, inst.ClientID, inst.ClientSecret); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE its registration: %d", resp.StatusCode)
+	}
+	status, body := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
+	if status != 401 || body["error"] != "invalid_client" {
+		t.Errorf("client_credentials after the deletion: %d %v", status, body)
+	}
+	if status, _ := bearerGet(t, base, "/instance/user/session", user["access_token"].(string)); status != 401 {
+		t.Errorf("the user's token after the deletion: %d, want 401", status)
+	}
+	var instances int
+	var actor string
+	testenv.Must(t, a.DB.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM instances WHERE claimed_by = $1),
+		(SELECT actor_label FROM audit_log WHERE action = 'instance.delete' ORDER BY id DESC LIMIT 1)`, anne.ID).Scan(&instances, &actor))
+	if instances != 0 || actor != "instance "+inst.ClientID {
+		t.Errorf("after the deletion: %d instances claimed by anne, audit actor %q", instances, actor)
 	}
 }

@@ -102,7 +102,7 @@ func (p *Provider) Handler() http.Handler {
 		Userinfo:            op.NewEndpoint(PathUserinfo),
 		JwksURI:             op.NewEndpoint(PathKeys),
 	}
-	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(onlyOurGrants))
+	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance))
 }
 
 // supportedGrants are the token endpoint's grants. zitadel's router
@@ -114,9 +114,41 @@ var supportedGrants = []string{
 	string(zoidc.GrantTypeClientCredentials), string(zoidc.GrantTypeDeviceCode), string(zoidc.GrantTypeRefreshToken),
 }
 
-func onlyOurGrants(next http.Handler) http.Handler {
+// postOnly are the endpoints RFC 6749 §3.2 (token), RFC 8628 §3.1, RFC
+// 7662 §2.1 and RFC 7009 §2.1 call with POST only: their credentials and
+// tokens never travel in a URL, where logs and histories keep them.
+var postOnly = []string{PathToken, PathDeviceAuthorization, PathIntrospection, PathRevocation}
+
+// secretParams are the parameters that carry a credential or a token; in a
+// query string they are refused even on a POST, because zitadel reads the
+// query and the body as one form.
+var secretParams = []string{"client_secret", "client_assertion", "token", "refresh_token", "device_code", "code", "code_verifier", "access_token"}
+
+// conformance holds what zitadel's router leaves to us: methods, secrets in
+// URLs, grants we do not offer, and the WWW-Authenticate header of every
+// 401 (RFC 6749 §5.2 for client authentication, RFC 6750 §3 for userinfo).
+func conformance(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == PathToken && r.Method == http.MethodPost {
+		path := r.URL.Path
+		switch {
+		case slices.Contains(postOnly, path) && r.Method != http.MethodPost:
+			w.Header().Set("Allow", http.MethodPost)
+			op.WriteError(w, r, op.NewStatusError(zoidc.ErrInvalidRequest().WithDescription("this endpoint takes POST only"), http.StatusMethodNotAllowed), nil)
+			return
+		case path == PathUserinfo && r.Method != http.MethodGet && r.Method != http.MethodPost:
+			w.Header().Set("Allow", "GET, POST")
+			op.WriteError(w, r, op.NewStatusError(zoidc.ErrInvalidRequest().WithDescription("userinfo takes GET or POST"), http.StatusMethodNotAllowed), nil)
+			return
+		}
+		if slices.Contains(postOnly, path) || path == PathUserinfo {
+			q := r.URL.Query()
+			if slices.ContainsFunc(secretParams, q.Has) {
+				op.WriteError(w, r, zoidc.ErrInvalidRequest().WithDescription(
+					"credentials and tokens go in the POST body or the Authorization header, never in the URL"), nil)
+				return
+			}
+		}
+		if path == PathToken && r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
 				op.WriteError(w, r, zoidc.ErrInvalidRequest().WithDescription("malformed form body"), nil)
 				return
@@ -126,8 +158,36 @@ func onlyOurGrants(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if path == PathUserinfo {
+			if r.Header.Get("Authorization") == "" && (r.Method != http.MethodPost || r.PostFormValue("access_token") == "") {
+				// RFC 6750 §3.1: a request with no credentials learns
+				// that a bearer token is wanted, and no error code.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="caido-cloud"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w = challenge{ResponseWriter: w, unauthorized: `Bearer realm="caido-cloud", error="invalid_token"`,
+				forbidden: `Bearer realm="caido-cloud", error="insufficient_scope", scope="openid profile:read"`}
+		} else if slices.Contains(postOnly, path) {
+			w = challenge{ResponseWriter: w, unauthorized: `Basic realm="caido-cloud"`}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// challenge adds WWW-Authenticate to a 401 (and, for a bearer resource, a
+// 403) that has none.
+type challenge struct {
+	http.ResponseWriter
+	unauthorized, forbidden string
+}
+
+func (c challenge) WriteHeader(status int) {
+	value := map[int]string{http.StatusUnauthorized: c.unauthorized, http.StatusForbidden: c.forbidden}[status]
+	if value != "" && c.Header().Get("WWW-Authenticate") == "" {
+		c.Header().Set("WWW-Authenticate", value)
+	}
+	c.ResponseWriter.WriteHeader(status)
 }
 
 // Paths lists every path Handler answers, for the router.

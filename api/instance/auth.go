@@ -36,7 +36,7 @@ func CallerFrom(c *gin.Context) Caller {
 // stable codes an instance can act on (invalid_token, session_ended,
 // access_revoked, wrong_token_kind).
 func unauthorized(c *gin.Context, code, description string) {
-	c.Header("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+description+`"`)
+	c.Header("WWW-Authenticate", `Bearer realm="caido-cloud", error="invalid_token", error_description="`+description+`"`)
 	httpx.Abort(c, http.StatusUnauthorized, code, description)
 }
 
@@ -46,7 +46,9 @@ func requireToken(provider *oidc.Provider, kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		raw, ok := httpx.Bearer(c)
 		if !ok {
-			unauthorized(c, "invalid_token", "a Bearer access token is required")
+			// RFC 6750 §3.1: no credentials, no error code in the challenge.
+			c.Header("WWW-Authenticate", `Bearer realm="caido-cloud"`)
+			httpx.Abort(c, http.StatusUnauthorized, "invalid_token", "a Bearer access token is required")
 			return
 		}
 		claims, err := provider.Active(c.Request.Context(), raw)

@@ -119,6 +119,10 @@ type Options struct {
 	// refuses with a *MetadataError (and the registration is undone).
 	// Without it every key is refused.
 	RedeemKey func(ctx context.Context, tx pgx.Tx, key, instanceID string) error
+	// Deregister ends an authenticated client's registration for DELETE
+	// /oauth2/register/{id} (RFC 7592 §2.3): for an instance, the
+	// instance goes with it. Without it, DELETE is not allowed.
+	Deregister func(ctx context.Context, c Client) error
 }
 
 // Service registers and authenticates clients.

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caido-cloud/caido-cloud/audit"
 )
 
 // authMethod is how registered clients authenticate at the token endpoint:
@@ -54,7 +58,10 @@ type updateInput struct {
 	GrantTypes   []string `json:"grant_types"`
 }
 
-// Handler serves POST /oauth2/register and PUT /oauth2/register/{id}.
+// Handler serves POST /oauth2/register, and GET, PUT and DELETE on
+// /oauth2/register/{id} (RFC 7592), each authenticated by the client's own
+// credentials: HTTP Basic, or (PUT, DELETE) client_id and client_secret in
+// the JSON body as the reference's UpdateClientInput has them.
 // clientIP tells the address a request came from (behind a proxy, the
 // caller knows which header to trust); nil means the connection's address.
 func (s *Service) Handler(clientIP func(*http.Request) string) http.Handler {
@@ -96,10 +103,65 @@ func (s *Service) Handler(clientIP func(*http.Request) string) http.Handler {
 		// client just proved it holds, which stays valid.
 		writeJSON(w, http.StatusOK, payload(c.ID, in.ClientSecret, c.IssuedAt, c.GrantTypes, c.Scopes))
 	})
+	mux.HandleFunc("GET /oauth2/register/{id}", func(w http.ResponseWriter, r *http.Request) {
+		c, secret, ok := s.authenticated(w, r, nil)
+		if ok {
+			writeJSON(w, http.StatusOK, payload(c.ID, secret, c.IssuedAt, c.GrantTypes, c.Scopes))
+		}
+	})
+	allowed := "GET, PUT"
+	if s.opts.Deregister != nil {
+		allowed += ", DELETE"
+		mux.HandleFunc("DELETE /oauth2/register/{id}", func(w http.ResponseWriter, r *http.Request) {
+			var in updateInput
+			c, _, ok := s.authenticated(w, r, &in)
+			if !ok {
+				return
+			}
+			// The audit log names the instance, from its address, as who
+			// deleted it.
+			ip, _ := netip.ParseAddr(clientIP(r))
+			ctx := audit.WithActor(r.Context(), audit.Actor{Label: "instance " + c.ID, IP: ip})
+			if err := s.opts.Deregister(ctx, c); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	// Other methods on these paths: the same JSON error body as elsewhere.
 	mux.HandleFunc("/oauth2/register", methodNotAllowed(http.MethodPost))
-	mux.HandleFunc("/oauth2/register/{id}", methodNotAllowed(http.MethodPut))
+	mux.HandleFunc("/oauth2/register/{id}", methodNotAllowed(allowed))
 	return mux
+}
+
+// authenticated authenticates the client of the path by HTTP Basic (RFC
+// 6749 §2.3.1: each part form-urlencoded) or, when body is given and the
+// request has one, by the client_id and client_secret in it. When ok is
+// false the answer has been written.
+func (s *Service) authenticated(w http.ResponseWriter, r *http.Request, body *updateInput) (Client, string, bool) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var errID, errSecret error
+		id, errID = url.QueryUnescape(id)
+		secret, errSecret = url.QueryUnescape(secret)
+		basic = errID == nil && errSecret == nil
+	} else if body != nil && r.ContentLength != 0 {
+		if !decodeJSON(w, r, body) {
+			return Client{}, "", false
+		}
+		id, secret = body.ClientID, body.ClientSecret
+	}
+	if id == "" || id != r.PathValue("id") {
+		s.writeError(w, r, ErrInvalidClient)
+		return Client{}, "", false
+	}
+	c, err := s.Authenticate(r.Context(), id, secret)
+	if err != nil {
+		s.writeError(w, r, err)
+		return Client{}, "", false
+	}
+	return c, secret, true
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {
@@ -117,6 +179,8 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, &meta):
 		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", meta.Description)
 	case errors.Is(err, ErrInvalidClient):
+		// RFC 6749 §5.2: a 401 to client authentication names the scheme.
+		w.Header().Set("WWW-Authenticate", `Basic realm="caido-cloud"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	case errors.As(err, &limited):
 		secs := int64(limited.RetryAfter / time.Second)
