@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	if a.Clients != nil {
 		resetter = a.Clients
 	}
-	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Accounts, Clients: resetter,
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Access, Clients: resetter,
 		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL, MailLimit: cfg.ShareMailLimit})
 	if a.Backups, err = a.newBackups(); err != nil {
 		db.Close()
@@ -176,7 +176,7 @@ func (a *App) newIdentity() error {
 	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
 	a.Access.OnAccessRemoved(a.Provider.EndLostSessions)
 	a.Approval, err = approval.New(approval.Deps{
-		Devices: a.Devices, Clients: a.Clients, Directory: a.Accounts, Access: a.Access, Authz: a.Authz,
+		Devices: a.Devices, Clients: a.Clients, Directory: a.Access, Access: a.Access, Authz: a.Authz,
 	})
 	if err != nil {
 		return err
