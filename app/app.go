@@ -93,7 +93,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
-	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
+	a.Accounts = accounts.New(db, a.Access, accounts.Options{
+		SignInLimit: cfg.SignInLimit, SignInWindow: cfg.SignInWindow,
+		CodeLimit: cfg.CodeLimit, CodeWindow: cfg.CodeWindow,
+	})
 	a.InstanceAPI = instanceapi.New(db)
 	a.Audit = audit.New(db)
 	// The assistant needs no secret of ours: the CLI's `model set` uses it too.
