@@ -397,7 +397,7 @@ func TestWebCSRF(t *testing.T) {
 	if _, err := w.a.Devices.Lookup(ctx, code); err != nil {
 		t.Fatalf("flow after refused forms: %v", err)
 	}
-	if in, err := w.accounts.Instance(ctx, in.id); err != nil || in.Claimed {
+	if in, err := w.a.Access.InstanceInfo(ctx, in.id); err != nil || in.Claimed {
 		t.Fatalf("instance after refused forms: %+v %v", in, err)
 	}
 	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
@@ -464,7 +464,7 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	resp, body = b.post("/device/approve", url.Values{"csrf": {csrf}, "user_code": {code}, "instance_name": {"work laptop"},
 		"workspace_id": {ws}, "scope": {"assistant"}})
 	webExpect(t, resp, body, http.StatusOK, "You approved the sign-in of work laptop")
-	inst, err := w.accounts.Instance(ctx, in.id)
+	inst, err := w.a.Access.InstanceInfo(ctx, in.id)
 	testenv.Must(t, err)
 	if !inst.Claimed || inst.Name != "work laptop" || inst.Workspace.ID != ws {
 		t.Fatalf("instance after approval: %+v", inst)

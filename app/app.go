@@ -83,15 +83,33 @@ type App struct {
 	// Routes are what Handler was built from: each surface's dependencies,
 	// which tests take to route one surface again with a part replaced.
 	Routes api.Deps
+
+	// now is Options.Now, for the parts built after New's first lines.
+	now func() time.Time
+}
+
+// Options are what New takes besides the configuration: what no operator
+// sets.
+type Options struct {
+	// Now is the clock of every service with a Now option (expiries of
+	// tokens, keys and codes, attempt windows, the assistant's months,
+	// signing key ages); nil is time.Now. Tests move it. What keeps the
+	// real clock: PostgreSQL's now(), the times the OpenID provider puts in
+	// and checks on tokens, OpenFGA's current_time, and access's check that
+	// a grant's end is ahead.
+	Now func() time.Time
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetry.Providers) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetry.Providers, opts Options) (*App, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, tel.TracerProvider())
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db}
+	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db, now: opts.Now}
 	// zitadel's op logs through slog's default logger: make that ours, with
 	// its client-error noise lowered.
 	slog.SetDefault(slog.New(oidc.ClientErrorsAtDebug(log.Handler())))
@@ -99,17 +117,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
-	a.Accounts = accounts.New(db, a.Access, accounts.Options{})
+	a.Accounts = accounts.New(db, a.Access, accounts.Options{
+		SignInLimit: cfg.SignInLimit, SignInWindow: cfg.SignInWindow,
+		CodeLimit: cfg.CodeLimit, CodeWindow: cfg.CodeWindow,
+		Now: opts.Now,
+	})
 	a.InstanceAPI = instanceapi.New(db)
 	a.Audit = audit.New(db)
 	// The assistant needs no secret of ours: the CLI's `model set` uses it too.
 	a.Assistant = assistant.New(db, a.Authz, assistant.Options{
 		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
-		HTTPClient: tel.HTTPClient("assistant"),
+		HTTPClient: tel.HTTPClient("assistant"), Now: opts.Now,
 	})
 	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if smtp, ok := a.Mail.(*mail.SMTPSender); ok {
+		smtp.Now = opts.Now // the Date header
 	}
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {
@@ -123,8 +148,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	if a.Clients != nil {
 		resetter = a.Clients
 	}
-	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Accounts, Clients: resetter,
-		Mail: a.Mail, Limiter: limits.New(db, nil), Log: log}, sharing.Options{PublicURL: cfg.PublicURL, MailLimit: cfg.ShareMailLimit})
+	a.Sharing = sharing.New(sharing.Deps{Access: a.Access, Authz: a.Authz, Workspaces: a.Access, Clients: resetter,
+		Mail: a.Mail, Limiter: limits.New(db, opts.Now), Log: log}, sharing.Options{PublicURL: cfg.PublicURL, MailLimit: cfg.ShareMailLimit, Now: opts.Now})
 	if a.Backups, err = a.newBackups(); err != nil {
 		db.Close()
 		return nil, err
@@ -173,12 +198,13 @@ func (a *App) newIdentity() error {
 		// still sign with a key another one has just retired.
 		RetainFor: cfg.AccessTokenLifetime + oidc.Leeway + time.Minute,
 		Log:       a.Log,
+		Now:       a.now,
 	})
-	a.RegKeys = regkeys.New(a.DB, a.Authz)
+	a.RegKeys = regkeys.New(a.DB, a.Authz, regkeys.Options{Now: a.now})
 	a.Access.OnNoLongerManager(regkeys.RevokeByCreatorTx)
 	a.Clients = clients.New(a.DB, clients.Options{
 		Limit: cfg.RegistrationLimit, Window: cfg.RegistrationWindow, Log: a.Log,
-		RedeemKey: a.RegKeys.Redeem,
+		RedeemKey: a.RegKeys.Redeem, Now: a.now,
 		// An instance that ends its registration is deleted, as its
 		// managers delete it from the dashboard.
 		Deregister: func(ctx context.Context, c clients.Client) error {
@@ -186,8 +212,8 @@ func (a *App) newIdentity() error {
 			return err
 		},
 	})
-	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval})
-	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log})
+	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval, Now: a.now})
+	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log, Now: a.now})
 	a.Sessions = oidc.NewSessions(a.DB)
 	a.Provider = oidc.NewProvider(oidc.Config{
 		Issuer:               cfg.PublicURL,
@@ -196,7 +222,7 @@ func (a *App) newIdentity() error {
 	}, oidc.Deps{DB: a.DB, Clients: a.Clients, Devices: a.Devices, Keys: a.Keys, Sessions: a.Sessions, Authz: a.Authz, Log: a.Log})
 	a.Access.OnAccessRemoved(a.Provider.EndLostSessions)
 	a.Approval, err = approval.New(approval.Deps{
-		Devices: a.Devices, Clients: a.Clients, Directory: a.Accounts, Access: a.Access, Authz: a.Authz,
+		Devices: a.Devices, Clients: a.Clients, Directory: a.Access, Access: a.Access, Authz: a.Authz,
 	})
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ func (a *App) newBackups() (*backup.Scheduler, error) {
 		// Backups are taken elsewhere (a CronJob running `backup create`),
 		// or not at all: this replica still reports backup_runs.
 		return backup.NewWatcher(a.DB, backup.SchedulerOptions{
-			Interval: cfg.BackupInterval, Log: a.Log, Meter: a.Telemetry.MeterProvider(),
+			Interval: cfg.BackupInterval, Log: a.Log, Meter: a.Telemetry.MeterProvider(), Now: a.now,
 		})
 	case cfg.BackupKeyset == nil:
 		return nil, errors.New("CAIDO_CLOUD_BACKUP_DIR is set but CAIDO_CLOUD_BACKUP_KEYSET is not: set both for daily backups (generate a keyset with `caido-cloud backup keygen`), or neither")
@@ -31,5 +31,6 @@ func (a *App) newBackups() (*backup.Scheduler, error) {
 		Retention:   cfg.BackupRetention,
 		Log:         a.Log,
 		Meter:       a.Telemetry.MeterProvider(),
+		Now:         a.now,
 	})
 }

@@ -20,7 +20,6 @@ import (
 	"strings"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
@@ -36,13 +35,13 @@ type Approver struct {
 
 // covers says whether a may act on w: anyone may, but a team's token only
 // on that team's workspaces (pats.Token.Covers).
-func (a Approver) covers(w accounts.Workspace) bool { return a.TeamID == "" || w.TeamID == a.TeamID }
+func (a Approver) covers(w access.WorkspaceInfo) bool { return a.TeamID == "" || w.TeamID == a.TeamID }
 
 // Request is a pending device flow as an approver sees it.
 type Request struct {
 	UserCode string
 	Client   clients.Client
-	Instance accounts.Instance
+	Instance access.InstanceInfo
 	// Scopes are what the instance asked for, each with the policy's
 	// requirement.
 	Scopes []Scope
@@ -55,7 +54,7 @@ type Request struct {
 	NeedsSeat bool
 	// ClaimInto are the workspaces the approver may claim an unclaimed
 	// instance into, their own first.
-	ClaimInto []accounts.Workspace
+	ClaimInto []access.WorkspaceInfo
 }
 
 // MayApprove is whether an approval can go through as things stand.
@@ -169,8 +168,8 @@ type (
 		Get(ctx context.Context, clientID string) (clients.Client, error)
 	}
 	directory interface {
-		Instance(ctx context.Context, instanceID string) (accounts.Instance, error)
-		Workspaces(ctx context.Context, userID string) ([]accounts.Workspace, error)
+		InstanceInfo(ctx context.Context, instanceID string) (access.InstanceInfo, error)
+		Workspaces(ctx context.Context, userID string) ([]access.WorkspaceInfo, error)
 	}
 	claims interface {
 		ClaimInstance(ctx context.Context, instanceID, userID, workspaceID, name string) (access.Change, error)
@@ -221,8 +220,8 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 	if err != nil {
 		return Request{}, err
 	}
-	in, err := s.d.Directory.Instance(ctx, cl.InstanceID)
-	if errors.Is(err, accounts.ErrNotFound) {
+	in, err := s.d.Directory.InstanceInfo(ctx, cl.InstanceID)
+	if errors.Is(err, access.ErrNotFound) {
 		return Request{}, ErrUnknownCode
 	}
 	if err != nil {
@@ -251,7 +250,7 @@ func (s *Service) Inspect(ctx context.Context, a Approver, userCode string) (Req
 	if err != nil {
 		return Request{}, err
 	}
-	var mine []accounts.Workspace
+	var mine []access.WorkspaceInfo
 	var items []authz.CheckItem
 	for _, w := range all {
 		if !a.covers(w) {
@@ -326,7 +325,7 @@ func (s *Service) claim(ctx context.Context, a Approver, r Request, c *Claim) (R
 	if !ok {
 		return r, badName
 	}
-	i := slices.IndexFunc(r.ClaimInto, func(w accounts.Workspace) bool { return w.ID == c.WorkspaceID })
+	i := slices.IndexFunc(r.ClaimInto, func(w access.WorkspaceInfo) bool { return w.ID == c.WorkspaceID })
 	if i < 0 {
 		return r, &ClaimError{Field: "workspace", Message: "pick a workspace you may add instances to"}
 	}
@@ -354,7 +353,7 @@ func (s *Service) claim(ctx context.Context, a Approver, r Request, c *Claim) (R
 // defaultWorkspace is where an instance goes when its approver names none.
 func (s *Service) defaultWorkspace(ctx context.Context, a Approver, r Request) (string, error) {
 	may := func(id string) bool {
-		return slices.ContainsFunc(r.ClaimInto, func(w accounts.Workspace) bool { return w.ID == id })
+		return slices.ContainsFunc(r.ClaimInto, func(w access.WorkspaceInfo) bool { return w.ID == id })
 	}
 	if a.TeamID != "" {
 		ws, err := s.d.Access.TeamDefaultWorkspace(ctx, a.TeamID)

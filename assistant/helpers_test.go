@@ -23,15 +23,15 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	a := testenv.App(t, testenv.Config(t), testenv.Options{})
-	testenv.RunOutbox(t, a)
-	anne := testenv.User(t, a, "anne@example.test")
-	inst := testenv.ClaimedInstance(t, a, anne.ID, anne.DefaultWorkspaceID, "box")
-	w := &world{a: a, up: assistanttest.New(t),
-		clock: testenv.NewClock(time.Date(2026, time.March, 31, 22, 0, 0, 0, time.UTC)),
-		who:   assistant.Caller{UserID: anne.ID, InstanceID: inst.ID}}
-	w.svc = assistant.New(a.DB, a.Authz, assistant.Options{BaseURL: w.up.BaseURL(), APIKey: assistanttest.APIKey,
-		Timeout: 2 * time.Second, Now: w.clock.Now})
+	w := &world{up: assistanttest.New(t), clock: testenv.NewClock(time.Date(2026, time.March, 31, 22, 0, 0, 0, time.UTC))}
+	cfg := testenv.Config(t)
+	cfg.AssistantBaseURL, cfg.AssistantAPIKey, cfg.AssistantTimeout = w.up.BaseURL(), assistanttest.APIKey, 2*time.Second
+	w.a = testenv.App(t, cfg, testenv.Options{Clock: w.clock})
+	testenv.RunOutbox(t, w.a)
+	w.svc = w.a.Assistant
+	anne := testenv.User(t, w.a, "anne@example.test")
+	inst := testenv.ClaimedInstance(t, w.a, anne.ID, anne.DefaultWorkspaceID, "box")
+	w.who = assistant.Caller{UserID: anne.ID, InstanceID: inst.ID}
 	for _, m := range assistanttest.Models() {
 		testenv.Must(t, w.svc.UpsertModel(context.Background(), m))
 	}

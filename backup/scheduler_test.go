@@ -290,7 +290,7 @@ func TestServeBacksUp(t *testing.T) {
 		defer tel.Shutdown(ctx)
 		half := testenv.Config(t)
 		half.BackupDir = t.TempDir()
-		a, err := app.New(ctx, half, slog.New(slog.DiscardHandler), tel)
+		a, err := app.New(ctx, half, slog.New(slog.DiscardHandler), tel, app.Options{})
 		if err == nil {
 			a.Close()
 			t.Fatal("app.New accepted a backup folder without a keyset")

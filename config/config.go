@@ -52,6 +52,13 @@ type Config struct {
 	// sharer's behalf) a user may make per hour.
 	ShareMailLimit     int
 	RegistrationWindow time.Duration
+	// SignInLimit failed sign-ins are allowed per account and per client
+	// IP in each SignInWindow; CodeLimit wrong user codes per client IP and
+	// per browser session on the device page in each CodeWindow.
+	SignInLimit  int
+	SignInWindow time.Duration
+	CodeLimit    int
+	CodeWindow   time.Duration
 
 	AssistantBaseURL string
 	AssistantAPIKey  string
@@ -206,6 +213,22 @@ var Settings = []Setting{
 		c.ShareMailLimit = n
 		return nil
 	}},
+	{"CAIDO_CLOUD_SIGN_IN_LIMIT", "10", "Failed sign-ins (wrong current passwords included) allowed per account and per client IP per window.", func(c *Config, v string) (err error) {
+		c.SignInLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_IN_WINDOW", "15m", "The window of CAIDO_CLOUD_SIGN_IN_LIMIT.", func(c *Config, v string) (err error) {
+		c.SignInWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_CODE_LIMIT", "10", "Wrong user codes allowed on the device page per client IP and per browser session per window.", func(c *Config, v string) (err error) {
+		c.CodeLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_CODE_WINDOW", "10m", "The window of CAIDO_CLOUD_CODE_LIMIT.", func(c *Config, v string) (err error) {
+		c.CodeWindow, err = positiveDuration(v)
+		return err
+	}},
 	{"CAIDO_CLOUD_ASSISTANT_BASE_URL", "", "OpenAI-compatible API the assistant proxies to, e.g. https://api.openai.com/v1 (unset: the assistant answers that it is unavailable).", func(c *Config, v string) error {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -320,6 +343,14 @@ var Settings = []Setting{
 		c.DataDir = v
 		return nil
 	}},
+}
+
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a positive whole number")
+	}
+	return n, nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -24,10 +24,10 @@ type patsFixture struct {
 
 func newPatsFixture(t *testing.T) *patsFixture {
 	t.Helper()
-	a := testenv.App(t, testenv.Config(t), testenv.Options{})
-	testenv.RunOutbox(t, a)
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 10, 0, 30, 0, time.UTC))
-	return &patsFixture{a: a, clock: clock, svc: pats.New(a.DB, a.Authz, pats.Options{Now: clock.Now})}
+	a := testenv.App(t, testenv.Config(t), testenv.Options{Clock: clock})
+	testenv.RunOutbox(t, a)
+	return &patsFixture{a: a, clock: clock, svc: a.PATs}
 }
 
 func (f *patsFixture) create(t *testing.T, n pats.NewToken) (string, pats.Token) {

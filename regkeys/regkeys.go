@@ -57,9 +57,18 @@ type Service struct {
 	now   func() time.Time
 }
 
+// Options adjust a Service; the zero value is the production default.
+type Options struct {
+	// Now is the clock keys expire by; nil is time.Now.
+	Now func() time.Time
+}
+
 // New returns a Service on db; creation is checked with authz.
-func New(db *pgxpool.Pool, authz *authz.Client) *Service {
-	return &Service{db: db, authz: authz, now: time.Now}
+func New(db *pgxpool.Pool, authz *authz.Client, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{db: db, authz: authz, now: opts.Now}
 }
 
 // NewKey is what Create asks for.

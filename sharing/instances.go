@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
@@ -35,7 +34,7 @@ type Instance struct {
 // Workspace is a workspace of the actor's (their own, or a team's they are
 // a member of), with their rights on it.
 type Workspace struct {
-	accounts.Workspace
+	access.WorkspaceInfo
 	OwnerUserID    string
 	CanManage      bool
 	CanAddInstance bool
@@ -285,7 +284,7 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 	if err != nil {
 		return nil, err
 	}
-	ws = slices.DeleteFunc(ws, func(w accounts.Workspace) bool { return !a.covers(w.TeamID) })
+	ws = slices.DeleteFunc(ws, func(w access.WorkspaceInfo) bool { return !a.covers(w.TeamID) })
 	if len(ws) == 0 {
 		return []Workspace{}, nil
 	}
@@ -307,7 +306,7 @@ func (s *Service) Workspaces(ctx context.Context, a Actor) ([]Workspace, error) 
 		if !r[0] {
 			continue // OpenFGA decides: a membership that has just ended
 		}
-		sw := Workspace{Workspace: w, CanManage: r[1], CanAddInstance: r[2]}
+		sw := Workspace{WorkspaceInfo: w, CanManage: r[1], CanAddInstance: r[2]}
 		if !w.Team() {
 			sw.OwnerUserID = a.UserID // only the actor's own personal workspace is listed
 		}

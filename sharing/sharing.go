@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
@@ -52,9 +51,9 @@ type Checker interface {
 	BatchCheck(ctx context.Context, items []authz.CheckItem) ([]bool, error)
 }
 
-// WorkspaceDirectory lists a user's workspaces (accounts.Service).
+// WorkspaceDirectory lists a user's workspaces (access.Service).
 type WorkspaceDirectory interface {
-	Workspaces(ctx context.Context, userID string) ([]accounts.Workspace, error)
+	Workspaces(ctx context.Context, userID string) ([]access.WorkspaceInfo, error)
 }
 
 // CredentialResetter resets an instance's client secret (clients.Service).

@@ -209,7 +209,7 @@ func dashDate(v string) (*time.Time, bool) {
 
 // dashWorkspace is a workspace with what the user may do in it.
 type dashWorkspace struct {
-	accounts.Workspace
+	access.WorkspaceInfo
 	Manage bool
 }
 
@@ -222,7 +222,7 @@ func (h *dashHandlers) workspaces(c *gin.Context, sess accounts.Session) ([]dash
 	}
 	out := make([]dashWorkspace, len(ws))
 	for i, w := range ws {
-		out[i] = dashWorkspace{Workspace: w.Workspace, Manage: w.CanAddInstance}
+		out[i] = dashWorkspace{WorkspaceInfo: w.WorkspaceInfo, Manage: w.CanAddInstance}
 	}
 	return out, nil
 }

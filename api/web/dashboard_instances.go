@@ -70,7 +70,7 @@ type dashInstanceView struct {
 	Grants []access.GrantInfo
 	// Targets are the workspaces it may move to: those the viewer may add
 	// instances to, but its own.
-	Targets []accounts.Workspace
+	Targets []access.WorkspaceInfo
 	// ShareTeams are the viewer's teams, which the instance may be shared
 	// with as a whole.
 	ShareTeams []access.TeamInfo
@@ -194,15 +194,15 @@ func sharingActorOf(sess accounts.Session) sharing.Actor {
 	return sharing.Actor{UserID: sess.Account.ID}
 }
 
-func (h *dashHandlers) moveTargets(c *gin.Context, sess accounts.Session, v *dashInstanceView) ([]accounts.Workspace, error) {
+func (h *dashHandlers) moveTargets(c *gin.Context, sess accounts.Session, v *dashInstanceView) ([]access.WorkspaceInfo, error) {
 	ws, err := h.workspaces(c, sess)
 	if err != nil {
 		return nil, err
 	}
-	var out []accounts.Workspace
+	var out []access.WorkspaceInfo
 	for _, w := range ws {
 		if w.Manage && w.ID != v.In.WorkspaceID {
-			out = append(out, w.Workspace)
+			out = append(out, w.WorkspaceInfo)
 		}
 	}
 	return out, nil

@@ -34,7 +34,7 @@ type dashKeysView struct {
 }
 
 type dashKeysWorkspace struct {
-	accounts.Workspace
+	access.WorkspaceInfo
 	Keys []regkeys.Key
 }
 
@@ -54,7 +54,7 @@ func (h *dashHandlers) keyWorkspaces(c *gin.Context, sess accounts.Session) ([]d
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, dashKeysWorkspace{Workspace: w.Workspace, Keys: keys})
+		out = append(out, dashKeysWorkspace{WorkspaceInfo: w.WorkspaceInfo, Keys: keys})
 	}
 	return out, nil
 }

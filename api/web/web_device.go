@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
@@ -56,7 +57,7 @@ func newDeviceView(r approval.Request, checked []string) *deviceView {
 }
 
 // Workspaces are those the user may claim the instance into.
-func (v *deviceView) Workspaces() []accounts.Workspace { return v.ClaimInto }
+func (v *deviceView) Workspaces() []access.WorkspaceInfo { return v.ClaimInto }
 
 // AskWho names whom to ask for access to a claimed instance.
 func (v *deviceView) AskWho() string { return askWho(v.Owner()) }

@@ -55,7 +55,7 @@ func start(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
-	a, err := app.New(ctx, cfg, log, tel)
+	a, err := app.New(ctx, cfg, log, tel, app.Options{})
 	if err != nil {
 		_ = tel.Shutdown(context.WithoutCancel(ctx))
 		return nil, nil, err

@@ -126,6 +126,9 @@ type Options struct {
 	// Mail, when set, is the SMTP server the app sends its mail to (its
 	// CAIDO_CLOUD_SMTP_* settings point there); nil: mail goes to Log.
 	Mail *mailtest.Server
+	// Clock, when set, is the app's clock (app.Options.Now), which the test
+	// moves; nil: the real one.
+	Clock *Clock
 }
 
 // App builds the whole service on cfg, migrated (schema, store, model).
@@ -150,7 +153,11 @@ func App(t testing.TB, cfg config.Config, opts Options) *app.App {
 	if opts.Mail != nil {
 		cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPFrom = opts.Mail.Host, opts.Mail.Port, "caido-cloud <noreply@caido-cloud.test>"
 	}
-	a, err := app.New(ctx, cfg, log, tel)
+	var appOpts app.Options
+	if opts.Clock != nil {
+		appOpts.Now = opts.Clock.Now
+	}
+	a, err := app.New(ctx, cfg, log, tel, appOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

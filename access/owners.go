@@ -1,4 +1,4 @@
-package accounts
+package access
 
 import (
 	"context"
@@ -9,11 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrNotFound is an instance that does not exist.
-var ErrNotFound = errors.New("not found")
-
-// Workspace is a workspace as the pages show it, with its owner.
-type Workspace struct {
+// WorkspaceInfo is a workspace as the pages show it: with its owner's name,
+// where Workspace has the owner's id.
+type WorkspaceInfo struct {
 	ID   string
 	Name string
 	// OwnerName is the owning user's name, or the owning team's.
@@ -25,12 +23,12 @@ type Workspace struct {
 }
 
 // Team says whether a team owns the workspace.
-func (w Workspace) Team() bool { return w.TeamID != "" }
+func (w WorkspaceInfo) Team() bool { return w.TeamID != "" }
 
 // Workspaces lists the workspaces userID may see: their own and those of
 // the teams they are a member of, their own first. Which of them userID may
 // add instances to is OpenFGA's answer, not this list's.
-func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, error) {
+func (s *Service) Workspaces(ctx context.Context, userID string) ([]WorkspaceInfo, error) {
 	rows, err := s.db.Query(ctx, `
 		SELECT w.id::text, w.name, coalesce(u.name, t.name, ''), coalesce(w.owner_team_id::text, '')
 		FROM workspaces w
@@ -42,8 +40,8 @@ func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, e
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
-	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workspace, error) {
-		var w Workspace
+	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WorkspaceInfo, error) {
+		var w WorkspaceInfo
 		return w, r.Scan(&w.ID, &w.Name, &w.OwnerName, &w.TeamID)
 	})
 	if err != nil {
@@ -52,20 +50,22 @@ func (s *Service) Workspaces(ctx context.Context, userID string) ([]Workspace, e
 	return ws, nil
 }
 
-// Instance is an instance as the approval page shows it.
-type Instance struct {
+// InstanceInfo is an instance as the approval page shows it, claimed or
+// not, with its workspace and that workspace's owner.
+type InstanceInfo struct {
 	ID           string
 	RegisteredAt time.Time
 	// Claimed is false until a user names the instance and puts it in a
 	// workspace; Name and Workspace are empty until then.
 	Claimed   bool
 	Name      string
-	Workspace Workspace
+	Workspace WorkspaceInfo
 }
 
-// Instance reads an instance with its workspace and that workspace's owner.
-func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, error) {
-	in := Instance{ID: instanceID}
+// InstanceInfo reads an instance with its workspace and that workspace's
+// owner; ErrNotFound when there is no such instance.
+func (s *Service) InstanceInfo(ctx context.Context, instanceID string) (InstanceInfo, error) {
+	in := InstanceInfo{ID: instanceID}
 	err := s.db.QueryRow(ctx, `
 		SELECT i.created_at, i.workspace_id IS NOT NULL, coalesce(i.name, ''),
 		       coalesce(w.id::text, ''), coalesce(w.name, ''), coalesce(u.name, t.name, ''), coalesce(u.email, ''),
@@ -77,10 +77,10 @@ func (s *Service) Instance(ctx context.Context, instanceID string) (Instance, er
 		WHERE i.id = $1`, instanceID).Scan(&in.RegisteredAt, &in.Claimed, &in.Name,
 		&in.Workspace.ID, &in.Workspace.Name, &in.Workspace.OwnerName, &in.Workspace.OwnerEmail, &in.Workspace.TeamID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Instance{}, ErrNotFound
+		return InstanceInfo{}, fmt.Errorf("instance %s: %w", instanceID, ErrNotFound)
 	}
 	if err != nil {
-		return Instance{}, fmt.Errorf("read instance %s: %w", instanceID, err)
+		return InstanceInfo{}, fmt.Errorf("read instance %s: %w", instanceID, err)
 	}
 	return in, nil
 }
