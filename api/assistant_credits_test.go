@@ -115,12 +115,12 @@ func TestAssistantRefusals(t *testing.T) {
 		t.Fatalf("refused calls left spent %d reserved %d usage rows %d", spent, reserved, rows)
 	}
 
-	_, err := w.a.Access.SetAssistantEnabled(ctx, w.instanceID, false)
+	_, err := w.a.Access.SetAssistantEnabled(ctx, w.in.ID, false)
 	testenv.Must(t, err)
 	if status, code := complete(ask("test-ok", "hi")); status != 403 || code != "ASSISTANT_FORBIDDEN" {
 		t.Fatalf("the assistant switched off on the instance: %d %s", status, code)
 	}
-	_, err = w.a.Access.SetAssistantEnabled(ctx, w.instanceID, true)
+	_, err = w.a.Access.SetAssistantEnabled(ctx, w.in.ID, true)
 	testenv.Must(t, err)
 
 	// No upstream configured: completions are unavailable, models still list.

@@ -108,9 +108,9 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	ctx := context.Background()
 	w := newWebWorld(t, accounts.Options{})
 	in := w.register(t)
-	da := w.startFlow(t, in, "profile:read assistant offline")
-	code := da["user_code"].(string)
-	complete, err := url.Parse(da["verification_uri_complete"].(string))
+	da := in.StartDeviceFlow(t, "profile:read assistant offline")
+	code := da.UserCode
+	complete, err := url.Parse(da.VerificationURIComplete)
 	testenv.Must(t, err)
 	if complete.Path != "/device" || complete.Query().Get("user_code") != code {
 		t.Fatalf("verification_uri_complete = %s", complete)
@@ -157,7 +157,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	if msg := webText(t, browser, "#message"); !strings.Contains(msg, "You approved the sign-in of browser laptop") {
 		t.Fatalf("after approving: %s", msg)
 	}
-	tok := webPollTokens(t, w, in, da["device_code"].(string))
+	tok := webPollTokens(t, in, da.DeviceCode)
 	if tok["scope"] != "profile:read assistant" || tok["access_token"] == nil || tok["refresh_token"] != nil {
 		t.Fatalf("tokens: scope %q, access token %v, refresh token %v", tok["scope"], tok["access_token"] != nil, tok["refresh_token"] != nil)
 	}
@@ -165,9 +165,9 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	// Bob, in a browser context of his own, may not use Anne's instance.
 	_, err = w.accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
 	testenv.Must(t, err)
-	da = w.startFlow(t, in, "profile:read")
-	code = da["user_code"].(string)
-	complete, err = url.Parse(da["verification_uri_complete"].(string))
+	da = in.StartDeviceFlow(t, "profile:read")
+	code = da.UserCode
+	complete, err = url.Parse(da.VerificationURIComplete)
 	testenv.Must(t, err)
 	bob, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	defer cancel()
@@ -195,16 +195,16 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	if _, err := w.a.Devices.Lookup(ctx, code); err != nil {
 		t.Fatalf("Bob's flow is no longer pending: %v", err)
 	}
-	if status, body := w.poll(t, in, da["device_code"].(string)); body["error"] != "authorization_pending" {
+	if status, body, _ := in.PollDevice(t, da.DeviceCode); body["error"] != "authorization_pending" {
 		t.Fatalf("poll of Bob's flow: %d %v", status, body)
 	}
 }
 
 // webPollTokens polls as a device does until it gets tokens.
-func webPollTokens(t *testing.T, w *webWorld, in webInstance, deviceCode string) map[string]any {
+func webPollTokens(t *testing.T, in testenv.Instance, deviceCode string) map[string]any {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(1100 * time.Millisecond) {
-		status, body := w.poll(t, in, deviceCode)
+		status, body, _ := in.PollDevice(t, deviceCode)
 		if status == http.StatusOK {
 			return body
 		}

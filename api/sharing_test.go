@@ -60,9 +60,9 @@ func (w *shareWorld) user(t *testing.T, name, email string) *sharer {
 func (w *shareWorld) instance(t *testing.T, u *sharer, name string) string {
 	t.Helper()
 	reg := w.dash.register(t)
-	_, err := w.dash.a.Access.ClaimInstance(context.Background(), reg.id, u.id, u.workspace, name)
+	_, err := w.dash.a.Access.ClaimInstance(context.Background(), reg.ID, u.id, u.workspace, name)
 	testenv.Must(t, err)
-	return reg.id
+	return reg.ID
 }
 
 // unchanged runs refused requests and checks that they changed no row that
