@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -174,18 +173,15 @@ func approvalHeadless(teamPAT func(w *approvalWorld) string) approvalSurface {
 		defer resp.Body.Close()
 		var buf bytes.Buffer
 		_, _ = buf.ReadFrom(resp.Body)
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(buf.Bytes(), &e)
+		code := errorCode(buf.Bytes())
 		switch {
 		case resp.StatusCode == http.StatusOK:
 			return approvedOK, buf.String()
-		case resp.StatusCode == http.StatusNotFound && e.Error == "invalid_user_code":
+		case resp.StatusCode == http.StatusNotFound && code == "invalid_user_code":
 			return unknownCodeOut, buf.String()
-		case resp.StatusCode == http.StatusBadRequest && e.Error == "invalid_scope":
+		case resp.StatusCode == http.StatusBadRequest && code == "invalid_scope":
 			return scopeRefusedOut, buf.String()
-		case resp.StatusCode == http.StatusForbidden && e.Error == "access_denied":
+		case resp.StatusCode == http.StatusForbidden && code == "access_denied":
 			return notAllowedOut, buf.String()
 		case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 			return claimPendingOut, buf.String()

@@ -133,14 +133,6 @@ func (w *assistantWorld) ledger(t testing.TB) (spent, reserved, usageCredits, us
 	return spent, reserved, usageCredits, usageRows
 }
 
-func assistantErrorCode(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.Error
-}
-
 // TestAssistantTokens: each endpoint with a valid token, none, an
 // instance's own token, a token without the assistant scope and a revoked
 // one.
@@ -179,7 +171,7 @@ func TestAssistantTokens(t *testing.T) {
 				{"no assistant scope", noScope, 403, "insufficient_scope"},
 			} {
 				status, header, body := w.do(t, e.method, e.path, c.token, e.body)
-				if status != c.status || assistantErrorCode(body) != c.code {
+				if status != c.status || errorCode(body) != c.code {
 					t.Errorf("%s: %d %s, want %d %s", c.what, status, body, c.status, c.code)
 				}
 				if c.status == 403 && !strings.Contains(header.Get("WWW-Authenticate"), `scope="assistant"`) {

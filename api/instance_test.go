@@ -83,6 +83,8 @@ func (w *world) validate(t testing.TB, schema string, body []byte) {
 	}
 }
 
+// errorCode is the error of an error answer: the OAuth error, or the
+// reason of an ErrorResponse.
 func errorCode(body []byte) string {
 	var e struct {
 		Error string `json:"error"`

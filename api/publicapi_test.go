@@ -157,18 +157,10 @@ func (w *apiWorld) validate(t testing.TB, method, path string, status int, body 
 func (w *apiWorld) expect(t testing.TB, token, method, path string, body any, status int, reason string) []byte {
 	t.Helper()
 	got, out := w.call(t, token, method, path, body)
-	if got != status || reason != "" && reasonOf(out) != reason {
+	if got != status || reason != "" && errorCode(out) != reason {
 		t.Fatalf("%s %s: %d %s, want %d %s", method, path, got, out, status, reason)
 	}
 	return out
-}
-
-func reasonOf(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.Error
 }
 
 // decodeAs decodes a JSON body into T.

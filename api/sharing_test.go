@@ -374,7 +374,7 @@ func TestShareByEmailLimitedPerSharer(t *testing.T) {
 	}
 	w.unchanged(t, func() {
 		status, out := w.api.call(t, anne.pat, "POST", grants, map[string]any{"user_email": "one-more@example.test"})
-		if status != http.StatusTooManyRequests || reasonOf(out) != "RATE_LIMITED" {
+		if status != http.StatusTooManyRequests || errorCode(out) != "RATE_LIMITED" {
 			t.Fatalf("share past the limit: %d %s", status, out)
 		}
 		resp, body := anne.form(page+"/grants", url.Values{"email": {"one-more@example.test"}})

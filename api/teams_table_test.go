@@ -256,7 +256,7 @@ var teamsAPI = teamsSurface{
 		w.base = base
 		status, out := w.call(t, token, method, path, body)
 		w.base = saved
-		switch reason := reasonOf(out); {
+		switch reason := errorCode(out); {
 		case status < 300:
 			return teamsOK, string(out)
 		case status == http.StatusNotFound && reason == "NOT_FOUND":
