@@ -63,13 +63,19 @@ func newAPIWorldConfig(t testing.TB, opts testenv.Options, set func(*config.Conf
 	w := &apiWorld{logs: &testenv.Buffer{}}
 	opts.Log = w.logs
 	w.a, w.base = testenv.Serve(t, cfg, opts)
+	w.loadDocuments(t)
+	return w
+}
+
+// loadDocuments loads the documents answers are validated against.
+func (w *apiWorld) loadDocuments(t testing.TB) {
+	t.Helper()
 	var err error
 	w.ours, err = public.OpenAPIDocument()
 	testenv.Must(t, err)
 	w.ref = loadReference(t, "public-api.openapi.yaml")
 	w.refRouter, err = gorillamux.NewRouter(w.ref)
 	testenv.Must(t, err)
-	return w
 }
 
 // pat makes a personal access token for userID (of teamID when set).

@@ -10,13 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/public"
-	"github.com/caido-cloud/caido-cloud/audit"
-
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -35,12 +31,7 @@ func newShareWorld(t *testing.T) *shareWorld {
 	t.Helper()
 	ww, smtp := newMailWorld(t, nil, nil)
 	aw := &apiWorld{a: ww.a, base: ww.base, logs: &testenv.Buffer{}}
-	var err error
-	aw.ours, err = public.OpenAPIDocument()
-	testenv.Must(t, err)
-	aw.ref = loadReference(t, "public-api.openapi.yaml")
-	aw.refRouter, err = gorillamux.NewRouter(aw.ref)
-	testenv.Must(t, err)
+	aw.loadDocuments(t)
 	return &shareWorld{dash: &dashWorld{webWorld: ww, mail: smtp}, api: aw}
 }
 
