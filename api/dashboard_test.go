@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"regexp"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/audit"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
@@ -46,23 +43,15 @@ func newDashWorld(t testing.TB) *dashWorld {
 	w := &dashWorld{webWorld: &webWorld{}, mail: mailtest.Start(t, mailtest.Options{})}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
 	w.accounts = accounts.New(w.a.DB, w.a.Access, accounts.Options{})
-
-	r := gin.New()
-	r.ContextWithFallback = true
-	srv := httptest.NewUnstartedServer(r)
-	publicURL := "http://" + srv.Listener.Addr().String()
-	sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
-		Timeout: 10 * time.Second}
-	// The team pages' invitations go to this world's mail server, with links to its pages.
-	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
-		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
-	testenv.Must(t, err)
-	d := w.a.Routes.Identity.Web
-	d.Teams, d.Accounts, d.Mail, d.PublicURL = tm, w.accounts, sender, publicURL
-	testenv.Must(t, web.Mount(r, d))
-	srv.Start()
-	t.Cleanup(srv.Close)
-	w.web = srv.URL
+	w.web = w.serveWeb(t, "", func(d *web.Deps) {
+		sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
+			Timeout: 10 * time.Second}
+		// The team pages' invitations go to this world's mail server, with links to its pages.
+		tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
+			Mail: sender, PublicURL: d.PublicURL, Log: w.a.Log})
+		testenv.Must(t, err)
+		d.Teams, d.Mail = tm, sender
+	})
 	resp, err := http.Get(w.base + "/healthz")
 	testenv.Must(t, err)
 	resp.Body.Close()

@@ -41,7 +41,7 @@ func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
 	w := &webWorld{}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
 	w.accounts = accounts.New(w.a.DB, w.a.Access, opts)
-	w.web = w.serveWeb(t, "")
+	w.web = w.serveWeb(t, "", nil)
 	// Answered once the server is up (its signing keys ready), so that even
 	// a short test ends after its start.
 	resp, err := http.Get(w.base + "/healthz")
@@ -51,8 +51,9 @@ func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
 }
 
 // serveWeb routes the pages as NewRouter will; publicURL "" is the
-// server's own (http) address.
-func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
+// server's own (http) address. with, when set, changes the pages' Deps
+// further (their PublicURL set by then).
+func (w *webWorld) serveWeb(t testing.TB, publicURL string, with func(d *web.Deps)) string {
 	r := gin.New()
 	r.ContextWithFallback = true
 	srv := httptest.NewUnstartedServer(r)
@@ -61,6 +62,9 @@ func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
 	}
 	d := w.a.Routes.Identity.Web
 	d.Accounts, d.PublicURL = w.accounts, publicURL
+	if with != nil {
+		with(&d)
+	}
 	testenv.Must(t, web.Mount(r, d))
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -259,7 +263,7 @@ func TestWebCookieFlags(t *testing.T) {
 	} {
 		// Cookies by hand, not through a jar: it would not send a Secure
 		// cookie over http.
-		base := w.serveWeb(t, tc.publicURL)
+		base := w.serveWeb(t, tc.publicURL, nil)
 		resp, err := http.Get(base + "/signin")
 		testenv.Must(t, err)
 		page, _ := io.ReadAll(resp.Body)
