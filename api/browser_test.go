@@ -87,6 +87,17 @@ func webRun(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 	t.Fatalf("%s: %v\nat %s, screenshot %s, page:\n%s", what, err, where, path, text)
 }
 
+// webSignUp fills in the sign-up form shown and sends it.
+func webSignUp(name, email string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), webPassword),
+		chromedp.Click(chromedp.ID("signup")),
+	}
+}
+
 func webText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -117,17 +128,13 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	}
 
 	browser := webBrowserContext(t)
-	webRun(t, browser, "open the code and go to sign up",
-		chromedp.Navigate(w.web+complete.RequestURI()),
+	steps := append([]chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(w.web + complete.RequestURI()),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), "Anne"),
-		chromedp.SendKeys(chromedp.ID("email"), "anne@example.test"),
-		chromedp.SendKeys(chromedp.ID("password"), webPassword),
-		chromedp.Click(chromedp.ID("signup")),
-		chromedp.WaitVisible(chromedp.ID("instance_name")),
-	)
+	}, webSignUp("Anne", "anne@example.test")...)
+	steps = append(steps, chromedp.WaitVisible(chromedp.ID("instance_name")))
+	webRun(t, browser, "open the code and go to sign up", steps...)
 	page := webText(t, browser, "main")
 	for _, want := range []string{code, "New, not yet claimed", "Registered", "Default (yours)",
 		"See your name and email address (profile:read, required)", "(assistant)", "(offline)"} {
