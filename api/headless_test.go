@@ -157,14 +157,8 @@ func (w *headlessWorld) validate(t *testing.T, schema string, body []byte) {
 // error code; it returns the message.
 func (w *headlessWorld) headlessFailure(t *testing.T, status int, body []byte, wantStatus int, wantCode string) string {
 	t.Helper()
-	var e struct {
-		Code        int    `json:"code"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-		Message     string `json:"message"`
-	}
-	_ = json.Unmarshal(body, &e)
-	if status != wantStatus || e.Error != wantCode || e.Code != wantStatus || e.Message == "" || e.Description != e.Message {
+	e := errorResponseOf(body)
+	if status != wantStatus || e.Error != wantCode || !e.wellFormed(wantStatus) {
 		t.Fatalf("got %d %s, want %d %s with the code repeated and a message", status, body, wantStatus, wantCode)
 	}
 	w.validate(t, "ErrorResponse", body)

@@ -83,14 +83,34 @@ func (w *world) validate(t testing.TB, schema string, body []byte) {
 	}
 }
 
+// errorResponse is an error answer (ErrorResponse in the references): Error
+// is the OAuth error, or the reason.
+type errorResponse struct {
+	Code        int    `json:"code"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Message     string `json:"message"`
+}
+
+// errorResponseOf reads an error answer; a body that is not one reads as
+// empty.
+func errorResponseOf(body []byte) errorResponse {
+	var e errorResponse
+	_ = json.Unmarshal(body, &e)
+	return e
+}
+
+// wellFormed says whether e is an error answer of status as every one must
+// be: the status repeated as its code, and a message, repeated as its
+// description.
+func (e errorResponse) wellFormed(status int) bool {
+	return e.Code == status && e.Message != "" && e.Description == e.Message
+}
+
 // errorCode is the error of an error answer: the OAuth error, or the
 // reason of an ErrorResponse.
 func errorCode(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.Error
+	return errorResponseOf(body).Error
 }
 
 // TestTokensEachEndpointRefuses: every authenticated endpoint with no token,

@@ -145,14 +145,7 @@ func (w *apiWorld) validate(t testing.TB, method, path string, status int, body 
 		}
 	}
 	if status >= 400 {
-		var e struct {
-			Code        int    `json:"code"`
-			Error       string `json:"error"`
-			Message     string `json:"message"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(body, &e)
-		if e.Code != status || !upperSnake.MatchString(e.Error) || e.Message == "" || e.Description != e.Message {
+		if e := errorResponseOf(body); !e.wellFormed(status) || !upperSnake.MatchString(e.Error) {
 			t.Errorf("%s %s %d: want an ErrorResponse with code %d, an UPPER_SNAKE error and a message: %s", method, p, status, status, body)
 		}
 	}
