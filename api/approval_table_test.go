@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -100,52 +99,10 @@ func (w *approvalWorld) newPAT(t *testing.T, teamID string) string {
 	return secret
 }
 
-type approvalInstance struct{ clientID, secret, id string }
-
-func (w *approvalWorld) register(t *testing.T) approvalInstance {
-	t.Helper()
-	body := `{"scope":"openid profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`
-	resp, err := http.Post(w.base+"/oauth2/register", "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&reg))
-	c, err := w.a.Clients.Get(context.Background(), reg.ClientID)
-	testenv.Must(t, err)
-	return approvalInstance{reg.ClientID, reg.ClientSecret, c.InstanceID}
-}
-
-func (w *approvalWorld) instanceForm(t *testing.T, in approvalInstance, path string, form url.Values) (int, map[string]any) {
-	t.Helper()
-	form.Set("client_id", in.clientID)
-	form.Set("client_secret", in.secret)
-	resp, err := http.PostForm(w.base+path, form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
-// startFlow starts a device flow asking for scope; it returns the device
-// code and the user code.
-func (w *approvalWorld) startFlow(t *testing.T, in approvalInstance, scope string) (string, string) {
-	t.Helper()
-	status, da := w.instanceForm(t, in, "/oauth2/device/authorize", url.Values{"scope": {scope}})
-	if status != http.StatusOK {
-		t.Fatalf("device authorize: %d %v", status, da)
-	}
-	return da["device_code"].(string), da["user_code"].(string)
-}
-
 // poll redeems the device code once: the token's scope, or the OAuth error.
-func (w *approvalWorld) poll(t *testing.T, in approvalInstance, deviceCode string) string {
+func (w *approvalWorld) poll(t *testing.T, in testenv.Instance, deviceCode string) string {
 	t.Helper()
-	status, out := w.instanceForm(t, in, "/oauth2/token", url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
+	status, out, _ := in.PollDevice(t, deviceCode)
 	if status == http.StatusOK {
 		return "scope=" + fmt.Sprint(out["scope"])
 	}
@@ -216,18 +173,15 @@ func approvalHeadless(teamPAT func(w *approvalWorld) string) approvalSurface {
 		defer resp.Body.Close()
 		var buf bytes.Buffer
 		_, _ = buf.ReadFrom(resp.Body)
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(buf.Bytes(), &e)
+		code := errorCode(buf.Bytes())
 		switch {
 		case resp.StatusCode == http.StatusOK:
 			return approvedOK, buf.String()
-		case resp.StatusCode == http.StatusNotFound && e.Error == "invalid_user_code":
+		case resp.StatusCode == http.StatusNotFound && code == "invalid_user_code":
 			return unknownCodeOut, buf.String()
-		case resp.StatusCode == http.StatusBadRequest && e.Error == "invalid_scope":
+		case resp.StatusCode == http.StatusBadRequest && code == "invalid_scope":
 			return scopeRefusedOut, buf.String()
-		case resp.StatusCode == http.StatusForbidden && e.Error == "access_denied":
+		case resp.StatusCode == http.StatusForbidden && code == "access_denied":
 			return notAllowedOut, buf.String()
 		case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 			return claimPendingOut, buf.String()
@@ -255,7 +209,7 @@ type approvalCase struct {
 	chosen []string
 	// setup prepares the instance (claims, shares); it returns the workspace
 	// the page claims an unclaimed instance into ("" for claimed ones).
-	setup func(t *testing.T, w *approvalWorld, in approvalInstance) string
+	setup func(t *testing.T, w *approvalWorld, in testenv.Instance) string
 	// act decides the flow (default: one approval) and returns its outcome.
 	act func(t *testing.T, w *approvalWorld, s approvalSurface, code, claimInto string, chosen []string) (approvalOutcome, string)
 	// headlessAs is the token a headless approval uses (default Anne's own).
@@ -274,20 +228,20 @@ type approvalCase struct {
 	workspace func(w *approvalWorld) string
 }
 
-func anneClaims(t *testing.T, w *approvalWorld, in approvalInstance) string {
-	_, err := w.a.Access.ClaimInstance(context.Background(), in.id, w.anne.ID, w.anneWS, "Lab")
+func anneClaims(t *testing.T, w *approvalWorld, in testenv.Instance) string {
+	_, err := w.a.Access.ClaimInstance(context.Background(), in.ID, w.anne.ID, w.anneWS, "Lab")
 	testenv.Must(t, err)
 	return ""
 }
 
-func unclaimed(_ *testing.T, w *approvalWorld, _ approvalInstance) string { return w.anneWS }
+func unclaimed(_ *testing.T, w *approvalWorld, _ testenv.Instance) string { return w.anneWS }
 
 func annesWorkspace(w *approvalWorld) string { return w.anneWS }
 
 // olgaClaims puts the instance into Olga's Default workspace.
-func olgaClaims(t *testing.T, w *approvalWorld, in approvalInstance) access.User {
-	olga := testenv.User(t, w.a, fmt.Sprintf("olga.%s@example.test", in.id[:8]))
-	_, err := w.a.Access.ClaimInstance(context.Background(), in.id, olga.ID, olga.DefaultWorkspaceID, "Olga's lab")
+func olgaClaims(t *testing.T, w *approvalWorld, in testenv.Instance) access.User {
+	olga := testenv.User(t, w.a, fmt.Sprintf("olga.%s@example.test", in.ID[:8]))
+	_, err := w.a.Access.ClaimInstance(context.Background(), in.ID, olga.ID, olga.DefaultWorkspaceID, "Olga's lab")
 	testenv.Must(t, err)
 	return olga
 }
@@ -308,23 +262,23 @@ func approvalCases() []approvalCase {
 		setup: anneClaims, want: approvedOK, poll: "scope=profile:read", workspace: annesWorkspace,
 	}, {
 		name: "someone else's instance is refused, saying whom to ask", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			olgaClaims(t, w, in)
 			return ""
 		},
 		want: notAllowedOut, says: "olga", poll: "authorization_pending",
 	}, {
 		name: "someone else's instance shared with the approver", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			olgaClaims(t, w, in)
-			_, err := w.a.Access.Grant(context.Background(), in.id, access.Grantee{UserID: w.anne.ID}, nil, "")
+			_, err := w.a.Access.Grant(context.Background(), in.ID, access.Grantee{UserID: w.anne.ID}, nil, "")
 			testenv.Must(t, err)
 			return ""
 		},
 		want: approvedOK, poll: "scope=profile:read",
 	}, {
 		name: "a team instance, to a member of the team holding a seat", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			team := tomsTeamInstance(t, w, in, access.RoleMember)
 			testenv.Seat(t, w.a, team, w.anne.ID)
 			return ""
@@ -332,21 +286,21 @@ func approvalCases() []approvalCase {
 		want: approvedOK, poll: "scope=profile:read",
 	}, {
 		name: "a team instance, to a member without a seat, is refused: ask an admin for a seat", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			tomsTeamInstance(t, w, in, access.RoleMember)
 			return ""
 		},
 		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
 	}, {
 		name: "a team instance, to the team's admin without a seat, is refused too", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			tomsTeamInstance(t, w, in, access.RoleAdmin)
 			return ""
 		},
 		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
 	}, {
 		name: "a team instance, to a member whose seat's subscription has ended", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			ctx := context.Background()
 			team := tomsTeamInstance(t, w, in, access.RoleMember)
 			testenv.Seat(t, w.a, team, w.anne.ID)
@@ -358,9 +312,9 @@ func approvalCases() []approvalCase {
 		want: notAllowedOut, says: "for a seat", poll: "authorization_pending",
 	}, {
 		name: "a team instance shared with a member without a seat", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			tomsTeamInstance(t, w, in, access.RoleMember)
-			_, err := w.a.Access.Grant(context.Background(), in.id, access.Grantee{UserID: w.anne.ID}, nil, "")
+			_, err := w.a.Access.Grant(context.Background(), in.ID, access.Grantee{UserID: w.anne.ID}, nil, "")
 			testenv.Must(t, err)
 			return ""
 		},
@@ -444,9 +398,9 @@ func approvalCases() []approvalCase {
 		// Claiming for a sign-in puts the instance where the approver will
 		// use it: without a seat, not in the team's workspace.
 		name: "an instance claimed with a team token but no seat", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			ctx := context.Background()
-			team, _, err := w.a.Access.CreateTeam(ctx, w.anne.ID, "Anne's seatless team "+in.id[:8], "anne@example.test")
+			team, _, err := w.a.Access.CreateTeam(ctx, w.anne.ID, "Anne's seatless team "+in.ID[:8], "anne@example.test")
 			testenv.Must(t, err)
 			w.seatlessPAT = w.newPAT(t, team.ID)
 			return w.anneWS
@@ -459,7 +413,7 @@ func approvalCases() []approvalCase {
 		headlessWant: notAllowedOut, headlessPoll: "authorization_pending",
 	}, {
 		name: "an instance claimed with a team token goes to the team's Default workspace", asked: "profile:read",
-		setup: func(t *testing.T, w *approvalWorld, in approvalInstance) string {
+		setup: func(t *testing.T, w *approvalWorld, in testenv.Instance) string {
 			ws, err := w.a.Access.TeamDefaultWorkspace(context.Background(), w.annesTeam(t))
 			testenv.Must(t, err)
 			return ws
@@ -490,15 +444,15 @@ func (w *approvalWorld) annesTeam(t *testing.T) string {
 // tomsTeamInstance makes Anne a member (with role) of a new team of Tom's,
 // without a seat, and claims the instance into the team's workspace; it
 // returns the team.
-func tomsTeamInstance(t *testing.T, w *approvalWorld, in approvalInstance, role access.Role) string {
+func tomsTeamInstance(t *testing.T, w *approvalWorld, in testenv.Instance, role access.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	tom := testenv.User(t, w.a, fmt.Sprintf("tom.%s@example.test", in.id[:8]))
-	team, _, err := w.a.Access.CreateTeam(ctx, tom.ID, "Blue "+in.id[:8], "billing@example.test")
+	tom := testenv.User(t, w.a, fmt.Sprintf("tom.%s@example.test", in.ID[:8]))
+	team, _, err := w.a.Access.CreateTeam(ctx, tom.ID, "Blue "+in.ID[:8], "billing@example.test")
 	testenv.Must(t, err)
 	_, err = w.a.Access.SetTeamMember(ctx, team.ID, w.anne.ID, role, false)
 	testenv.Must(t, err)
-	_, err = w.a.Access.ClaimInstance(ctx, in.id, tom.ID, team.DefaultWorkspaceID, "Blue lab")
+	_, err = w.a.Access.ClaimInstance(ctx, in.ID, tom.ID, team.DefaultWorkspaceID, "Blue lab")
 	testenv.Must(t, err)
 	return team.ID
 }
@@ -512,10 +466,11 @@ func TestApprovalTable(t *testing.T) {
 	for _, tc := range cases {
 		for _, s := range []approvalSurface{approvalPage, approvalHeadless(tc.headlessAs)} {
 			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
-				in := w.register(t)
-				deviceCode, code := w.startFlow(t, in, tc.asked)
+				in := testenv.RegisterInstance(t, w.a, w.base, "openid profile:read assistant offline")
+				da := in.StartDeviceFlow(t, tc.asked)
+				deviceCode, code := da.DeviceCode, da.UserCode
 				claimInto := tc.setup(t, w, in)
-				before := w.workspaceOf(t, in.id)
+				before := w.workspaceOf(t, in.ID)
 				act := tc.act
 				if act == nil {
 					act = func(t *testing.T, w *approvalWorld, s approvalSurface, code, claimInto string, chosen []string) (approvalOutcome, string) {
@@ -540,7 +495,7 @@ func TestApprovalTable(t *testing.T) {
 				if wantWorkspace != nil {
 					ws = wantWorkspace(w)
 				}
-				if got := w.workspaceOf(t, in.id); got != ws {
+				if got := w.workspaceOf(t, in.ID); got != ws {
 					t.Fatalf("instance in workspace %q, want %q", got, ws)
 				}
 			})

@@ -29,7 +29,7 @@ func TestAssistantConcurrentSpending(t *testing.T) {
 	for range 50 {
 		wg.Go(func() {
 			status, _, resp := w.do(t, "POST", "/instance/assistant/complete", w.token, body)
-			if status != 200 && assistantErrorCode(resp) != "QUOTA_EXCEEDED" {
+			if status != 200 && errorCode(resp) != "QUOTA_EXCEEDED" {
 				t.Errorf("a concurrent call: %d %s", status, resp)
 			}
 			statuses <- status
@@ -68,7 +68,7 @@ func TestAssistantUpstreamFailuresRefund(t *testing.T) {
 	} {
 		start := time.Now()
 		status, header, body := w.do(t, "POST", "/instance/assistant/complete", w.token, ask(c.model, "hi"))
-		if status != http.StatusServiceUnavailable || assistantErrorCode(body) != "UPSTREAM_UNAVAILABLE" || header.Get("Retry-After") != c.retryAfter {
+		if status != http.StatusServiceUnavailable || errorCode(body) != "UPSTREAM_UNAVAILABLE" || header.Get("Retry-After") != c.retryAfter {
 			t.Fatalf("%s: %d Retry-After %q %s", c.model, status, header.Get("Retry-After"), body)
 		}
 		if c.model == "test-slow" && time.Since(start) > 3*assistantTimeout {
@@ -91,7 +91,7 @@ func TestAssistantRefusals(t *testing.T) {
 	w := newAssistantWorld(t, testenv.Options{})
 	complete := func(body any) (int, string) {
 		status, _, resp := w.do(t, "POST", "/instance/assistant/complete", w.token, body)
-		return status, assistantErrorCode(resp)
+		return status, errorCode(resp)
 	}
 	// Basic: no credits.
 	if status, code := complete(ask("test-ok", "hi")); status != http.StatusPaymentRequired || code != "QUOTA_EXCEEDED" {
@@ -107,7 +107,7 @@ func TestAssistantRefusals(t *testing.T) {
 	if status, code := complete(map[string]any{"model": "test-ok", "messages": []any{}}); status != 400 || code != "INVALID_REQUEST" {
 		t.Fatalf("no messages: %d %s", status, code)
 	}
-	if status, _, resp := w.do(t, "POST", "/instance/assistant/complete/stream", w.token, ask("test-context", "long")); status != 400 || assistantErrorCode(resp) != "CONTEXT_EXCEEDED" {
+	if status, _, resp := w.do(t, "POST", "/instance/assistant/complete/stream", w.token, ask("test-context", "long")); status != 400 || errorCode(resp) != "CONTEXT_EXCEEDED" {
 		t.Fatalf("too long, streamed: %d %s", status, resp)
 	}
 	spent, reserved, _, rows := w.ledger(t)
@@ -115,12 +115,12 @@ func TestAssistantRefusals(t *testing.T) {
 		t.Fatalf("refused calls left spent %d reserved %d usage rows %d", spent, reserved, rows)
 	}
 
-	_, err := w.a.Access.SetAssistantEnabled(ctx, w.instanceID, false)
+	_, err := w.a.Access.SetAssistantEnabled(ctx, w.in.ID, false)
 	testenv.Must(t, err)
 	if status, code := complete(ask("test-ok", "hi")); status != 403 || code != "ASSISTANT_FORBIDDEN" {
 		t.Fatalf("the assistant switched off on the instance: %d %s", status, code)
 	}
-	_, err = w.a.Access.SetAssistantEnabled(ctx, w.instanceID, true)
+	_, err = w.a.Access.SetAssistantEnabled(ctx, w.in.ID, true)
 	testenv.Must(t, err)
 
 	// No upstream configured: completions are unavailable, models still list.

@@ -29,15 +29,14 @@ import (
 // and provider, the stand-in upstream, and a user signed in at a claimed
 // instance with the assistant scope.
 type assistantWorld struct {
-	a                *app.App
-	base             string // the identity server
-	url              string // the assistant's server
-	up               *assistanttest.Upstream
-	svc              *assistant.Service
-	clientID, secret string
-	instanceID       string
-	user             access.User
-	token            string
+	a     *app.App
+	base  string // the identity server
+	url   string // the assistant's server
+	up    *assistanttest.Upstream
+	svc   *assistant.Service
+	in    testenv.Instance
+	user  access.User
+	token string
 }
 
 // assistantTimeout is the upstream timeout of these tests: short enough to
@@ -58,21 +57,9 @@ func newAssistantWorld(t testing.TB, opts testenv.Options) *assistantWorld {
 	}
 	w.url = w.serveAssistant(t, w.svc)
 
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	body := `{"scope":"profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`
-	resp, err := http.Post(w.base+"/oauth2/register", "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&reg))
-	resp.Body.Close()
-	w.clientID, w.secret = reg.ClientID, reg.ClientSecret
-	c, err := w.a.Clients.Get(ctx, w.clientID)
-	testenv.Must(t, err)
-	w.instanceID = c.InstanceID
+	w.in = testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
 	w.user = testenv.User(t, w.a, "anne@example.test")
-	_, err = w.a.Access.ClaimInstance(ctx, w.instanceID, w.user.ID, w.user.DefaultWorkspaceID, "laptop")
+	_, err := w.a.Access.ClaimInstance(ctx, w.in.ID, w.user.ID, w.user.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
 	w.token = w.signIn(t, "assistant profile:read")
 	return w
@@ -90,33 +77,11 @@ func (w *assistantWorld) serveAssistant(t testing.TB, svc *assistant.Service) st
 	return srv.URL
 }
 
-// form posts to the identity server with the instance's credentials.
-func (w *assistantWorld) form(t testing.TB, path string, form url.Values) (int, map[string]any) {
-	t.Helper()
-	form.Set("client_id", w.clientID)
-	form.Set("client_secret", w.secret)
-	resp, err := http.PostForm(w.base+path, form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
-}
-
 // signIn runs a device flow for the user, approving it directly as the
 // dashboard will, and returns the access token.
 func (w *assistantWorld) signIn(t testing.TB, scope string) string {
 	t.Helper()
-	status, da := w.form(t, "/oauth2/device/authorize", url.Values{"scope": {scope}})
-	if status != http.StatusOK {
-		t.Fatalf("device authorize: %d %v", status, da)
-	}
-	testenv.Must(t, w.a.Devices.Approve(context.Background(), da["user_code"].(string), w.user.ID, strings.Fields(scope)))
-	status, tok := w.form(t, "/oauth2/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
-	if status != http.StatusOK {
-		t.Fatalf("device token: %d %v", status, tok)
-	}
-	return tok["access_token"].(string)
+	return w.in.SignIn(t, w.a, w.user.ID, scope).AccessToken
 }
 
 // do calls the assistant's server.
@@ -168,25 +133,16 @@ func (w *assistantWorld) ledger(t testing.TB) (spent, reserved, usageCredits, us
 	return spent, reserved, usageCredits, usageRows
 }
 
-func assistantErrorCode(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.Error
-}
-
 // TestAssistantTokens: each endpoint with a valid token, none, an
 // instance's own token, a token without the assistant scope and a revoked
 // one.
 func TestAssistantTokens(t *testing.T) {
 	w := newAssistantWorld(t, testenv.Options{})
 	w.setPlan(t, 1_000_000)
-	_, cc := w.form(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
-	instanceToken := cc["access_token"].(string)
+	instanceToken := w.in.Token(t)
 	noScope := w.signIn(t, "profile:read")
 	revoked := w.signIn(t, "assistant")
-	if status, body := w.form(t, "/oauth2/revoke", url.Values{"token": {revoked}}); status != http.StatusOK {
+	if status, body := w.in.PostForm(t, "/oauth2/revoke", url.Values{"token": {revoked}}); status != http.StatusOK {
 		t.Fatalf("revoke: %d %v", status, body)
 	}
 	endpoints := []struct {
@@ -215,7 +171,7 @@ func TestAssistantTokens(t *testing.T) {
 				{"no assistant scope", noScope, 403, "insufficient_scope"},
 			} {
 				status, header, body := w.do(t, e.method, e.path, c.token, e.body)
-				if status != c.status || assistantErrorCode(body) != c.code {
+				if status != c.status || errorCode(body) != c.code {
 					t.Errorf("%s: %d %s, want %d %s", c.what, status, body, c.status, c.code)
 				}
 				if c.status == 403 && !strings.Contains(header.Get("WWW-Authenticate"), `scope="assistant"`) {

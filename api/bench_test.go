@@ -40,7 +40,7 @@ func BenchmarkUserSession(b *testing.B) {
 	}
 	ctx := context.Background()
 	check := func(int) error {
-		ok, err := w.a.Authz.Check(ctx, authz.UserObject(w.owner.ID), "can_use", authz.InstanceObject(w.instanceID))
+		ok, err := w.a.Authz.Check(ctx, authz.UserObject(w.owner.ID), "can_use", authz.InstanceObject(w.in.ID))
 		if err == nil && !ok {
 			err = fmt.Errorf("check denied")
 		}

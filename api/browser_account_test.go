@@ -18,15 +18,9 @@ func TestBrowserEmailVerificationAndPassword(t *testing.T) {
 	webChromium(t) // fail first, before starting anything
 	w, smtp := newMailWorld(t, nil, nil)
 	browser := webBrowserContext(t)
-	webRun(t, browser, "sign up",
-		chromedp.Navigate(w.web+"/signup"),
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), "Anne"),
-		chromedp.SendKeys(chromedp.ID("email"), "anne@example.test"),
-		chromedp.SendKeys(chromedp.ID("password"), webPassword),
-		chromedp.Click(chromedp.ID("signup")),
-		chromedp.WaitVisible(chromedp.ID("unverified")),
-	)
+	steps := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(w.web + "/signup")}, webSignUp("Anne", "anne@example.test")...)
+	steps = append(steps, chromedp.WaitVisible(chromedp.ID("unverified")))
+	webRun(t, browser, "sign up", steps...)
 	link := linkIn(t, w, smtp.WaitFor(t, "anne@example.test", mailTimeout))
 	webRun(t, browser, "follow the mailed link",
 		chromedp.Navigate(w.web+link),

@@ -49,16 +49,6 @@ func dashContext(t *testing.T, browser context.Context) context.Context {
 	return ctx
 }
 
-func dashSignUp(name, email string) []chromedp.Action[chromedp.Void] {
-	return []chromedp.Action[chromedp.Void]{
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), name),
-		chromedp.SendKeys(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), webPassword),
-		chromedp.Click(chromedp.ID("signup")),
-	}
-}
-
 func dashWant(t *testing.T, page, where string, wants ...string) {
 	t.Helper()
 	for _, want := range wants {
@@ -83,7 +73,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 		chromedp.Navigate(w.web + "/"),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
-	}, dashSignUp("Anne", "anne@example.test")...)
+	}, webSignUp("Anne", "anne@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("create-team")))
 	webRun(t, admin, "the admin signs up", steps...)
 	dashWant(t, webText(t, admin, "main"), "the home page", "Your plan: Basic", "You are in no team yet")
@@ -125,7 +115,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	)
 	dashWant(t, webText(t, bob, "main"), "the invitation page", "Red Team", "member", "bob@example.test", "Link works until")
 	steps = append([]chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.ID("to-signup"))},
-		dashSignUp("Bob", "bob@example.test")...)
+		webSignUp("Bob", "bob@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("accept")))
 	webRun(t, bob, "Bob signs up and comes back to the invitation", steps...)
 	webRun(t, bob, "Bob accepts",
@@ -169,7 +159,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 		chromedp.Navigate(w.web + "/instances"),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
-	}, dashSignUp("Anne", "anne@example.test")...)
+	}, webSignUp("Anne", "anne@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("no-instances")))
 	webRun(t, admin, "Anne signs up and opens her instances", steps...)
 	var anneID, anneWS, bobID string

@@ -87,6 +87,17 @@ func webRun(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 	t.Fatalf("%s: %v\nat %s, screenshot %s, page:\n%s", what, err, where, path, text)
 }
 
+// webSignUp fills in the sign-up form shown and sends it.
+func webSignUp(name, email string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), webPassword),
+		chromedp.Click(chromedp.ID("signup")),
+	}
+}
+
 func webText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -108,26 +119,22 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	ctx := context.Background()
 	w := newWebWorld(t, accounts.Options{})
 	in := w.register(t)
-	da := w.startFlow(t, in, "profile:read assistant offline")
-	code := da["user_code"].(string)
-	complete, err := url.Parse(da["verification_uri_complete"].(string))
+	da := in.StartDeviceFlow(t, "profile:read assistant offline")
+	code := da.UserCode
+	complete, err := url.Parse(da.VerificationURIComplete)
 	testenv.Must(t, err)
 	if complete.Path != "/device" || complete.Query().Get("user_code") != code {
 		t.Fatalf("verification_uri_complete = %s", complete)
 	}
 
 	browser := webBrowserContext(t)
-	webRun(t, browser, "open the code and go to sign up",
-		chromedp.Navigate(w.web+complete.RequestURI()),
+	steps := append([]chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(w.web + complete.RequestURI()),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), "Anne"),
-		chromedp.SendKeys(chromedp.ID("email"), "anne@example.test"),
-		chromedp.SendKeys(chromedp.ID("password"), webPassword),
-		chromedp.Click(chromedp.ID("signup")),
-		chromedp.WaitVisible(chromedp.ID("instance_name")),
-	)
+	}, webSignUp("Anne", "anne@example.test")...)
+	steps = append(steps, chromedp.WaitVisible(chromedp.ID("instance_name")))
+	webRun(t, browser, "open the code and go to sign up", steps...)
 	page := webText(t, browser, "main")
 	for _, want := range []string{code, "New, not yet claimed", "Registered", "Default (yours)",
 		"See your name and email address (profile:read, required)", "(assistant)", "(offline)"} {
@@ -157,7 +164,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	if msg := webText(t, browser, "#message"); !strings.Contains(msg, "You approved the sign-in of browser laptop") {
 		t.Fatalf("after approving: %s", msg)
 	}
-	tok := webPollTokens(t, w, in, da["device_code"].(string))
+	tok := webPollTokens(t, in, da.DeviceCode)
 	if tok["scope"] != "profile:read assistant" || tok["access_token"] == nil || tok["refresh_token"] != nil {
 		t.Fatalf("tokens: scope %q, access token %v, refresh token %v", tok["scope"], tok["access_token"] != nil, tok["refresh_token"] != nil)
 	}
@@ -165,9 +172,9 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	// Bob, in a browser context of his own, may not use Anne's instance.
 	_, err = w.accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
 	testenv.Must(t, err)
-	da = w.startFlow(t, in, "profile:read")
-	code = da["user_code"].(string)
-	complete, err = url.Parse(da["verification_uri_complete"].(string))
+	da = in.StartDeviceFlow(t, "profile:read")
+	code = da.UserCode
+	complete, err = url.Parse(da.VerificationURIComplete)
 	testenv.Must(t, err)
 	bob, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	defer cancel()
@@ -195,16 +202,16 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	if _, err := w.a.Devices.Lookup(ctx, code); err != nil {
 		t.Fatalf("Bob's flow is no longer pending: %v", err)
 	}
-	if status, body := w.poll(t, in, da["device_code"].(string)); body["error"] != "authorization_pending" {
+	if status, body, _ := in.PollDevice(t, da.DeviceCode); body["error"] != "authorization_pending" {
 		t.Fatalf("poll of Bob's flow: %d %v", status, body)
 	}
 }
 
 // webPollTokens polls as a device does until it gets tokens.
-func webPollTokens(t *testing.T, w *webWorld, in webInstance, deviceCode string) map[string]any {
+func webPollTokens(t *testing.T, in testenv.Instance, deviceCode string) map[string]any {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(1100 * time.Millisecond) {
-		status, body := w.poll(t, in, deviceCode)
+		status, body, _ := in.PollDevice(t, deviceCode)
 		if status == http.StatusOK {
 			return body
 		}

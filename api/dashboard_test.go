@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"regexp"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/audit"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
@@ -46,23 +43,15 @@ func newDashWorld(t testing.TB) *dashWorld {
 	w := &dashWorld{webWorld: &webWorld{}, mail: mailtest.Start(t, mailtest.Options{})}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
 	w.accounts = accounts.New(w.a.DB, w.a.Access, accounts.Options{})
-
-	r := gin.New()
-	r.ContextWithFallback = true
-	srv := httptest.NewUnstartedServer(r)
-	publicURL := "http://" + srv.Listener.Addr().String()
-	sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
-		Timeout: 10 * time.Second}
-	// The team pages' invitations go to this world's mail server, with links to its pages.
-	tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
-		Mail: sender, PublicURL: publicURL, Log: w.a.Log})
-	testenv.Must(t, err)
-	d := w.a.Routes.Identity.Web
-	d.Teams, d.Accounts, d.Mail, d.PublicURL = tm, w.accounts, sender, publicURL
-	testenv.Must(t, web.Mount(r, d))
-	srv.Start()
-	t.Cleanup(srv.Close)
-	w.web = srv.URL
+	w.web = w.serveWeb(t, "", func(d *web.Deps) {
+		sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
+			Timeout: 10 * time.Second}
+		// The team pages' invitations go to this world's mail server, with links to its pages.
+		tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
+			Mail: sender, PublicURL: d.PublicURL, Log: w.a.Log})
+		testenv.Must(t, err)
+		d.Teams, d.Mail = tm, sender
+	})
 	resp, err := http.Get(w.base + "/healthz")
 	testenv.Must(t, err)
 	resp.Body.Close()
@@ -533,9 +522,9 @@ func TestDashboardShareWithTeam(t *testing.T) {
 	_, err := w.a.Access.SetTeamMember(ctx, red, bob.id, access.RoleMember, false)
 	testenv.Must(t, err)
 	reg := w.register(t)
-	_, err = w.a.Access.ClaimInstance(ctx, reg.id, anne.id, anne.workspace, "build box")
+	_, err = w.a.Access.ClaimInstance(ctx, reg.ID, anne.id, anne.workspace, "build box")
 	testenv.Must(t, err)
-	page := "/instances/" + reg.id
+	page := "/instances/" + reg.ID
 
 	resp, body := anne.get(page)
 	dashExpect(t, resp, body, http.StatusOK, `id="grant-team-form"`, `<option value="`+red+`">Red</option>`)
@@ -559,12 +548,12 @@ func TestDashboardShareWithTeam(t *testing.T) {
 		resp, body := bob.form(page+"/grants/team", url.Values{"team_id": {red}})
 		dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
 	})
-	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.ID), false)
 
 	resp, body = anne.form(page+"/grants/team", url.Values{"team_id": {red}})
 	dashLocation(t, resp, body, page+"?done=shared")
-	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), true)
-	testenv.AssertCheck(t, w.a, carol.id, "can_use", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.ID), true)
+	testenv.AssertCheck(t, w.a, carol.id, "can_use", authz.InstanceObject(reg.ID), false)
 	resp, body = anne.get(page)
 	dashExpect(t, resp, body, http.StatusOK, "every member of the team Red", "no end")
 	resp, body = bob.get("/instances")
@@ -572,7 +561,7 @@ func TestDashboardShareWithTeam(t *testing.T) {
 
 	resp, body = anne.form(page+"/grants/revoke", url.Values{"team_id": {red}})
 	dashLocation(t, resp, body, page+"?done=revoked")
-	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.ID), false)
 	entries, err := w.a.Audit.Entries(ctx, audit.Filter{TeamID: red})
 	testenv.Must(t, err)
 	var actions []string
@@ -592,11 +581,11 @@ func TestDashboardInstances(t *testing.T) {
 	anne := w.user(t, "Anne", "anne@example.test")
 	bob := w.user(t, "Bob", "bob@example.test")
 	reg := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, reg.id, anne.id, anne.workspace, "build box")
+	_, err := w.a.Access.ClaimInstance(ctx, reg.ID, anne.id, anne.workspace, "build box")
 	testenv.Must(t, err)
-	_, err = w.a.DB.Exec(ctx, `INSERT INTO instance_last_seen (instance_id, seen_at, version, os_name, os_version) VALUES ($1, now(), '0.48.1', 'Debian', '13')`, reg.id)
+	_, err = w.a.DB.Exec(ctx, `INSERT INTO instance_last_seen (instance_id, seen_at, version, os_name, os_version) VALUES ($1, now(), '0.48.1', 'Debian', '13')`, reg.ID)
 	testenv.Must(t, err)
-	page := "/instances/" + reg.id
+	page := "/instances/" + reg.ID
 
 	resp, body := anne.get("/instances")
 	dashExpect(t, resp, body, http.StatusOK, "build box", "Default (yours)", "anne@example.test", `href="`+page+`"`, "online", "0.48.1", "Debian 13",
@@ -640,9 +629,9 @@ func TestDashboardInstances(t *testing.T) {
 	until := time.Now().AddDate(0, 1, 0).UTC().Format(time.DateOnly)
 	resp, body = anne.form(page+"/grants", url.Values{"email": {"BOB@example.test"}, "until": {until}})
 	dashLocation(t, resp, body, page+"?done=shared")
-	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), true)
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.ID), true)
 	var expires time.Time
-	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT expires_at FROM instance_grants WHERE instance_id = $1 AND user_id = $2`, reg.id, bob.id).Scan(&expires))
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT expires_at FROM instance_grants WHERE instance_id = $1 AND user_id = $2`, reg.ID, bob.id).Scan(&expires))
 	if want, _ := time.Parse(time.DateOnly, until); !expires.Equal(want.AddDate(0, 0, 1)) {
 		t.Fatalf("grant expires at %v, want the end of %s", expires, until)
 	}
@@ -688,28 +677,28 @@ func TestDashboardInstances(t *testing.T) {
 	dashLocation(t, resp, body, page+"?done=renamed")
 	resp, body = anne.form(page+"/assistant", url.Values{"enabled": {"false"}})
 	dashLocation(t, resp, body, page+"?done=assistant-off")
-	testenv.AssertCheck(t, w.a, anne.id, "can_use_assistant", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, anne.id, "can_use_assistant", authz.InstanceObject(reg.ID), false)
 	resp, body = anne.form(page+"/move", url.Values{"workspace_id": {teamWS}})
 	dashLocation(t, resp, body, page+"?done=moved")
 	resp, body = anne.get(page + "?done=moved")
 	dashExpect(t, resp, body, http.StatusOK, "The instance is moved", "ci box", "Default", "Assistant off")
 	var ws, name string
-	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text, name FROM instances WHERE id = $1`, reg.id).Scan(&ws, &name))
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text, name FROM instances WHERE id = $1`, reg.ID).Scan(&ws, &name))
 	if ws != teamWS || name != "ci box" {
 		t.Fatalf("instance in %s named %q", ws, name)
 	}
 
 	// Credentials: the new secret shown once works, the old one no longer.
 	resp, body = anne.form(page+"/credentials", nil)
-	dashExpect(t, resp, body, http.StatusOK, "shown this once", reg.clientID)
+	dashExpect(t, resp, body, http.StatusOK, "shown this once", reg.ClientID)
 	secret := regexp.MustCompile(`id="secret">([^<]+)<`).FindStringSubmatch(body)
 	if secret == nil {
 		t.Fatalf("no secret on the page:\n%s", body)
 	}
-	if _, err := w.a.Clients.Authenticate(ctx, reg.clientID, secret[1]); err != nil {
+	if _, err := w.a.Clients.Authenticate(ctx, reg.ClientID, secret[1]); err != nil {
 		t.Fatalf("the new secret: %v", err)
 	}
-	if _, err := w.a.Clients.Authenticate(ctx, reg.clientID, reg.secret); err == nil {
+	if _, err := w.a.Clients.Authenticate(ctx, reg.ClientID, reg.Secret); err == nil {
 		t.Fatal("the old secret still works")
 	}
 	resp, body = anne.get(page)
@@ -720,7 +709,7 @@ func TestDashboardInstances(t *testing.T) {
 	// Revoking Bob's share: gone from his list, and from OpenFGA.
 	resp, body = anne.form(page+"/grants/revoke", url.Values{"user_id": {bob.id}})
 	dashLocation(t, resp, body, page+"?done=revoked")
-	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, bob.id, "can_use", authz.InstanceObject(reg.ID), false)
 	resp, body = bob.get("/instances")
 	dashExpect(t, resp, body, http.StatusOK, "No instance yet")
 	resp, body = bob.get(page)
@@ -745,10 +734,10 @@ func TestDashboardInstances(t *testing.T) {
 	// Deleting.
 	resp, body = anne.form(page+"/delete", url.Values{"confirm": {"yes"}})
 	dashLocation(t, resp, body, "/instances?done=deleted")
-	testenv.AssertCheck(t, w.a, anne.id, "can_use", authz.InstanceObject(reg.id), false)
+	testenv.AssertCheck(t, w.a, anne.id, "can_use", authz.InstanceObject(reg.ID), false)
 	resp, body = anne.get(page)
 	dashExpect(t, resp, body, http.StatusNotFound, "No such instance")
-	if _, err := w.a.Clients.Authenticate(ctx, reg.clientID, secret[1]); err == nil {
+	if _, err := w.a.Clients.Authenticate(ctx, reg.ClientID, secret[1]); err == nil {
 		t.Fatal("a deleted instance's secret still works")
 	}
 }

@@ -85,69 +85,16 @@ func (w *headlessWorld) pat(t *testing.T, n pats.NewToken) string {
 	return secret
 }
 
-// headlessInstance is a registered instance's credentials.
-type headlessInstance struct {
-	clientID, secret, instanceID string
-}
-
-func (w *headlessWorld) register(t *testing.T) headlessInstance {
+// register registers an instance at the real server.
+func (w *headlessWorld) register(t *testing.T) testenv.Instance {
 	t.Helper()
-	body := `{"scope":"profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`
-	resp, err := http.Post(w.base+"/oauth2/register", "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&reg))
-	c, err := w.a.Clients.Get(context.Background(), reg.ClientID)
-	testenv.Must(t, err)
-	return headlessInstance{reg.ClientID, reg.ClientSecret, c.InstanceID}
-}
-
-// form posts to the real server with the instance's credentials.
-func (w *headlessWorld) form(t *testing.T, in headlessInstance, path string, form url.Values) (int, []byte) {
-	t.Helper()
-	form.Set("client_id", in.clientID)
-	form.Set("client_secret", in.secret)
-	resp, err := http.PostForm(w.base+path, form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.Bytes()
-}
-
-// startFlow starts a device flow at the instance and returns its device
-// and user codes.
-func (w *headlessWorld) startFlow(t *testing.T, in headlessInstance, scope string) (deviceCode, userCode string) {
-	t.Helper()
-	status, body := w.form(t, in, "/oauth2/device/authorize", url.Values{"scope": {scope}})
-	var da struct {
-		DeviceCode string `json:"device_code"`
-		UserCode   string `json:"user_code"`
-	}
-	_ = json.Unmarshal(body, &da)
-	if status != http.StatusOK || da.UserCode == "" {
-		t.Fatalf("device authorize: %d %s", status, body)
-	}
-	return da.DeviceCode, da.UserCode
-}
-
-// poll redeems the device code once at the real token endpoint.
-func (w *headlessWorld) poll(t *testing.T, in headlessInstance, deviceCode string) (int, map[string]any, []byte) {
-	t.Helper()
-	status, body := w.form(t, in, "/oauth2/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
-	var out map[string]any
-	_ = json.Unmarshal(body, &out)
-	return status, out, body
+	return testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
 }
 
 // pollError polls and fails unless the answer is the OAuth error want.
-func (w *headlessWorld) pollError(t *testing.T, in headlessInstance, deviceCode, want string) {
+func (w *headlessWorld) pollError(t *testing.T, in testenv.Instance, deviceCode, want string) {
 	t.Helper()
-	status, out, body := w.poll(t, in, deviceCode)
+	status, out, body := in.PollDevice(t, deviceCode)
 	if status != http.StatusBadRequest || out["error"] != want {
 		t.Fatalf("poll: %d %s, want 400 %s", status, body, want)
 	}
@@ -210,14 +157,8 @@ func (w *headlessWorld) validate(t *testing.T, schema string, body []byte) {
 // error code; it returns the message.
 func (w *headlessWorld) headlessFailure(t *testing.T, status int, body []byte, wantStatus int, wantCode string) string {
 	t.Helper()
-	var e struct {
-		Code        int    `json:"code"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-		Message     string `json:"message"`
-	}
-	_ = json.Unmarshal(body, &e)
-	if status != wantStatus || e.Error != wantCode || e.Code != wantStatus || e.Message == "" || e.Description != e.Message {
+	e := errorResponseOf(body)
+	if status != wantStatus || e.Error != wantCode || !e.wellFormed(wantStatus) {
 		t.Fatalf("got %d %s, want %d %s with the code repeated and a message", status, body, wantStatus, wantCode)
 	}
 	w.validate(t, "ErrorResponse", body)
@@ -247,7 +188,7 @@ func TestHeadlessPATRequired(t *testing.T) {
 	expired := w.pat(t, pats.NewToken{UserID: anne.ID, ExpiresAt: &soon})
 	w.clock.Advance(time.Hour)
 	in := w.register(t)
-	_, userCode := w.startFlow(t, in, "profile:read")
+	userCode := in.StartDeviceFlow(t, "profile:read").UserCode
 
 	for _, route := range []struct{ method, path string }{
 		{"GET", "/oauth2/device/information"}, {"POST", "/oauth2/device/approve"}, {"POST", "/oauth2/device/deny"},
@@ -288,7 +229,7 @@ func TestHeadlessInformation(t *testing.T) {
 	pat := w.pat(t, pats.NewToken{UserID: anne.ID})
 
 	fresh := w.register(t)
-	_, code := w.startFlow(t, fresh, "assistant profile:read offline")
+	code := fresh.StartDeviceFlow(t, "assistant profile:read offline").UserCode
 	status, body := w.information(t, pat, strings.ToLower(strings.ReplaceAll(code, "-", "")))
 	if status != http.StatusOK {
 		t.Fatalf("information: %d %s", status, body)
@@ -314,14 +255,14 @@ func TestHeadlessInformation(t *testing.T) {
 		info.Scope != "assistant profile:read offline" {
 		t.Fatalf("scopes %v (%q)", got, info.Scope)
 	}
-	if info.Client.ID != fresh.clientID || time.Since(time.Unix(info.Client.RegisteredAt, 0)) > time.Minute || info.Client.Instance != nil {
+	if info.Client.ID != fresh.ClientID || time.Since(time.Unix(info.Client.RegisteredAt, 0)) > time.Minute || info.Client.Instance != nil {
 		t.Fatalf("client of an unclaimed instance: %s", body)
 	}
 
 	claimed := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, claimed.instanceID, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	_, err := w.a.Access.ClaimInstance(ctx, claimed.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
-	_, code = w.startFlow(t, claimed, "profile:read")
+	code = claimed.StartDeviceFlow(t, "profile:read").UserCode
 	status, body = w.information(t, pat, code)
 	if status != http.StatusOK {
 		t.Fatalf("information: %d %s", status, body)
@@ -339,15 +280,15 @@ func TestHeadlessInformation(t *testing.T) {
 	}
 	testenv.Must(t, json.Unmarshal(body, &claimedInfo))
 	ci := claimedInfo.Client.Instance
-	if ci.ID != claimed.instanceID || ci.Name != "laptop" || ci.RegisteredAt == 0 ||
+	if ci.ID != claimed.ID || ci.Name != "laptop" || ci.RegisteredAt == 0 ||
 		ci.Workspace.ID != anne.DefaultWorkspaceID || ci.Workspace.Name != "Default" {
 		t.Fatalf("instance of a claimed one: %s", body)
 	}
 
 	// Wrong codes: never issued, malformed, decided, one answer for all.
-	_, approved := w.startFlow(t, claimed, "profile:read")
+	approved := claimed.StartDeviceFlow(t, "profile:read").UserCode
 	testenv.Must(t, w.a.Devices.Approve(ctx, approved, anne.ID, []string{"profile:read"}))
-	_, denied := w.startFlow(t, claimed, "profile:read")
+	denied := claimed.StartDeviceFlow(t, "profile:read").UserCode
 	testenv.Must(t, w.a.Devices.Deny(ctx, denied))
 	var first string
 	for name, code := range map[string]string{
@@ -375,7 +316,8 @@ func TestHeadlessApproveClaimsUnclaimed(t *testing.T) {
 	anne := testenv.User(t, w.a, "anne@example.test")
 	pat := w.pat(t, pats.NewToken{UserID: anne.ID})
 	in := w.register(t)
-	deviceCode, code := w.startFlow(t, in, "profile:read assistant offline")
+	da := in.StartDeviceFlow(t, "profile:read assistant offline")
+	deviceCode, code := da.DeviceCode, da.UserCode
 	w.pollError(t, in, deviceCode, "authorization_pending")
 
 	status, body := w.approve(t, pat, code, "profile:read,offline")
@@ -384,19 +326,19 @@ func TestHeadlessApproveClaimsUnclaimed(t *testing.T) {
 	}
 	var name, workspaceID, claimedBy string
 	testenv.Must(t, w.a.DB.QueryRow(context.Background(), `SELECT name, workspace_id::text, claimed_by::text FROM instances WHERE id = $1`,
-		in.instanceID).Scan(&name, &workspaceID, &claimedBy))
-	if name != "Instance "+in.instanceID[:8] || workspaceID != anne.DefaultWorkspaceID || claimedBy != anne.ID {
+		in.ID).Scan(&name, &workspaceID, &claimedBy))
+	if name != "Instance "+in.ID[:8] || workspaceID != anne.DefaultWorkspaceID || claimedBy != anne.ID {
 		t.Fatalf("claimed as %q into %s by %s", name, workspaceID, claimedBy)
 	}
-	testenv.AssertCheck(t, w.a, anne.ID, "can_use", authz.InstanceObject(in.instanceID), true)
+	testenv.AssertCheck(t, w.a, anne.ID, "can_use", authz.InstanceObject(in.ID), true)
 	var actor string
 	testenv.Must(t, w.a.DB.QueryRow(context.Background(), `SELECT actor_label FROM audit_log WHERE action = 'instance.claim' AND target_id = $1`,
-		in.instanceID).Scan(&actor))
+		in.ID).Scan(&actor))
 	if actor != "anne@example.test" {
 		t.Fatalf("the claim is audited as %q's, want the token owner's", actor)
 	}
 
-	status, tok, raw := w.poll(t, in, deviceCode)
+	status, tok, raw := in.PollDevice(t, deviceCode)
 	if status != http.StatusOK || tok["scope"] != "profile:read offline" || tok["refresh_token"] == nil {
 		t.Fatalf("poll after approval: %d %s", status, raw)
 	}
@@ -423,8 +365,9 @@ func TestHeadlessApproveScopes(t *testing.T) {
 	anne := testenv.User(t, w.a, "anne@example.test")
 	pat := w.pat(t, pats.NewToken{UserID: anne.ID})
 	in := w.register(t)
-	deviceCode, code := w.startFlow(t, in, "profile:read assistant")
-	before := w.instanceRow(t, in.instanceID)
+	da := in.StartDeviceFlow(t, "profile:read assistant")
+	deviceCode, code := da.DeviceCode, da.UserCode
+	before := w.instanceRow(t, in.ID)
 	for _, scope := range []string{"offline", "profile:read,offline", "profile:read,billing:write"} {
 		t.Run(scope, func(t *testing.T) {
 			status, body := w.approve(t, pat, code, scope)
@@ -433,7 +376,7 @@ func TestHeadlessApproveScopes(t *testing.T) {
 				t.Fatalf("the refusal does not say what was asked: %s", msg)
 			}
 			w.pollError(t, in, deviceCode, "authorization_pending")
-			if after := w.instanceRow(t, in.instanceID); after != before {
+			if after := w.instanceRow(t, in.ID); after != before {
 				t.Fatalf("a refused approval changed the instance: %s -> %s", before, after)
 			}
 			time.Sleep(time.Second) // the poll interval
@@ -445,7 +388,7 @@ func TestHeadlessApproveScopes(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("approve: %d %s", status, body)
 	}
-	status, tok, raw := w.poll(t, in, deviceCode)
+	status, tok, raw := in.PollDevice(t, deviceCode)
 	if status != http.StatusOK || tok["scope"] != "assistant profile:read" && tok["scope"] != "profile:read assistant" {
 		t.Fatalf("poll: %d %s", status, raw)
 	}
@@ -461,10 +404,11 @@ func TestHeadlessApproveClaimedNotMine(t *testing.T) {
 	bob := testenv.User(t, w.a, "bob@example.test")
 	bobPAT := w.pat(t, pats.NewToken{UserID: bob.ID})
 	in := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, in.instanceID, anne.ID, anne.DefaultWorkspaceID, "anne's laptop")
+	_, err := w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "anne's laptop")
 	testenv.Must(t, err)
-	deviceCode, code := w.startFlow(t, in, "profile:read")
-	before := w.instanceRow(t, in.instanceID)
+	da := in.StartDeviceFlow(t, "profile:read")
+	deviceCode, code := da.DeviceCode, da.UserCode
+	before := w.instanceRow(t, in.ID)
 
 	status, body := w.approve(t, bobPAT, code, "profile:read")
 	msg := w.headlessFailure(t, status, body, http.StatusForbidden, "access_denied")
@@ -478,23 +422,23 @@ func TestHeadlessApproveClaimedNotMine(t *testing.T) {
 	if e.Ask.Kind != "user" || e.Ask.Email != "anne@example.test" || e.Ask.Workspace != "Default" {
 		t.Fatalf("ask: %+v", e.Ask)
 	}
-	if after := w.instanceRow(t, in.instanceID); after != before {
+	if after := w.instanceRow(t, in.ID); after != before {
 		t.Fatalf("the refusal changed the instance: %s -> %s", before, after)
 	}
 	w.pollError(t, in, deviceCode, "authorization_pending")
 
-	_, err = w.a.Access.Grant(ctx, in.instanceID, access.Grantee{UserID: bob.ID}, nil, anne.ID)
+	_, err = w.a.Access.Grant(ctx, in.ID, access.Grantee{UserID: bob.ID}, nil, anne.ID)
 	testenv.Must(t, err)
 	status, body = w.approve(t, bobPAT, code, "profile:read")
 	if status != http.StatusOK {
 		t.Fatalf("approve once shared: %d %s", status, body)
 	}
 	time.Sleep(time.Second)
-	status, tok, raw := w.poll(t, in, deviceCode)
+	status, tok, raw := in.PollDevice(t, deviceCode)
 	if status != http.StatusOK || tok["access_token"] == nil {
 		t.Fatalf("poll: %d %s", status, raw)
 	}
-	if after := w.instanceRow(t, in.instanceID); after != before {
+	if after := w.instanceRow(t, in.ID); after != before {
 		t.Fatalf("approving changed the claimed instance: %s -> %s", before, after)
 	}
 }
@@ -517,34 +461,35 @@ func TestHeadlessTeamPAT(t *testing.T) {
 
 	annes := w.pat(t, pats.NewToken{UserID: anne.ID, TeamID: team.ID})
 	in := w.register(t)
-	deviceCode, code := w.startFlow(t, in, "profile:read")
+	da := in.StartDeviceFlow(t, "profile:read")
+	deviceCode, code := da.DeviceCode, da.UserCode
 	if status, body := w.approve(t, annes, code, "profile:read"); status != http.StatusOK {
 		t.Fatalf("approve by anne: %d %s", status, body)
 	}
 	var workspaceID string
-	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, in.instanceID).Scan(&workspaceID))
+	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT workspace_id::text FROM instances WHERE id = $1`, in.ID).Scan(&workspaceID))
 	if workspaceID != team.DefaultWorkspaceID {
 		t.Fatalf("anne's team token claimed into %s, want the team's %s", workspaceID, team.DefaultWorkspaceID)
 	}
-	if status, _, raw := w.poll(t, in, deviceCode); status != http.StatusOK {
+	if status, _, raw := in.PollDevice(t, deviceCode); status != http.StatusOK {
 		t.Fatalf("poll: %d %s", status, raw)
 	}
 
 	bobs := w.pat(t, pats.NewToken{UserID: bob.ID, TeamID: team.ID})
 	fresh := w.register(t)
-	_, code = w.startFlow(t, fresh, "profile:read")
-	before := w.instanceRow(t, fresh.instanceID)
+	code = fresh.StartDeviceFlow(t, "profile:read").UserCode
+	before := w.instanceRow(t, fresh.ID)
 	status, body := w.approve(t, bobs, code, "profile:read")
 	w.headlessFailure(t, status, body, http.StatusForbidden, "access_denied")
-	if after := w.instanceRow(t, fresh.instanceID); after != before {
+	if after := w.instanceRow(t, fresh.ID); after != before {
 		t.Fatalf("a refused approval claimed the instance: %s -> %s", before, after)
 	}
 
 	// Anne's own instance: she may use it, but not with her team's token.
 	own := w.register(t)
-	_, err = w.a.Access.ClaimInstance(ctx, own.instanceID, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	_, err = w.a.Access.ClaimInstance(ctx, own.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
-	_, code = w.startFlow(t, own, "profile:read")
+	code = own.StartDeviceFlow(t, "profile:read").UserCode
 	status, body = w.approve(t, annes, code, "profile:read")
 	if msg := w.headlessFailure(t, status, body, http.StatusForbidden, "access_denied"); !strings.Contains(msg, "acts only within it") {
 		t.Fatalf("the refusal does not say why: %s", msg)
@@ -560,7 +505,8 @@ func TestHeadlessDeny(t *testing.T) {
 	anne := testenv.User(t, w.a, "anne@example.test")
 	pat := w.pat(t, pats.NewToken{UserID: anne.ID})
 	in := w.register(t)
-	deviceCode, code := w.startFlow(t, in, "profile:read")
+	da := in.StartDeviceFlow(t, "profile:read")
+	deviceCode, code := da.DeviceCode, da.UserCode
 	status, body := w.deny(t, pat, code)
 	if status != http.StatusOK || len(body) != 0 {
 		t.Fatalf("deny: %d %s", status, body)
@@ -571,7 +517,7 @@ func TestHeadlessDeny(t *testing.T) {
 	status, body = w.approve(t, pat, code, "profile:read")
 	w.headlessFailure(t, status, body, http.StatusNotFound, "invalid_user_code")
 	var claimed bool
-	testenv.Must(t, w.a.DB.QueryRow(context.Background(), `SELECT workspace_id IS NOT NULL FROM instances WHERE id = $1`, in.instanceID).Scan(&claimed))
+	testenv.Must(t, w.a.DB.QueryRow(context.Background(), `SELECT workspace_id IS NOT NULL FROM instances WHERE id = $1`, in.ID).Scan(&claimed))
 	if claimed {
 		t.Fatal("a denied instance was claimed")
 	}
@@ -586,7 +532,8 @@ func TestHeadlessGuessLimit(t *testing.T) {
 	guesser := w.pat(t, pats.NewToken{UserID: anne.ID, Name: "guesser"})
 	honest := w.pat(t, pats.NewToken{UserID: anne.ID, Name: "honest"})
 	in := w.register(t)
-	deviceCode, code := w.startFlow(t, in, "profile:read")
+	da := in.StartDeviceFlow(t, "profile:read")
+	deviceCode, code := da.DeviceCode, da.UserCode
 
 	for range 15 {
 		if status, body := w.information(t, honest, code); status != http.StatusOK {

@@ -26,8 +26,7 @@ import (
 type world struct {
 	a                  *app.App
 	base               string
-	clientID, secret   string
-	instanceID         string
+	in                 testenv.Instance
 	owner              access.User
 	instanceToken      string
 	userToken, refresh string
@@ -44,57 +43,17 @@ func newWorld(t testing.TB) *world {
 	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "instance-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	w.postJSON(t, "/oauth2/register", `{"scope":"profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`, &reg)
-	w.clientID, w.secret = reg.ClientID, reg.ClientSecret
-	c, err := w.a.Clients.Get(ctx, w.clientID)
-	testenv.Must(t, err)
-	w.instanceID = c.InstanceID
+	w.in = testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
 	w.owner = testenv.User(t, w.a, "anne@example.test")
-	_, err = w.a.Access.ClaimInstance(ctx, w.instanceID, w.owner.ID, w.owner.DefaultWorkspaceID, "laptop")
+	_, err = w.a.Access.ClaimInstance(ctx, w.in.ID, w.owner.ID, w.owner.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
-	w.instanceToken = w.token(t, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
-	tok := w.signIn(t, w.owner.ID, "profile:read offline")
-	w.userToken, w.refresh = tok["access_token"].(string), tok["refresh_token"].(string)
-	return w
-}
-
-func (w *world) postJSON(t testing.TB, path, body string, out any) {
-	t.Helper()
-	resp, err := http.Post(w.base+path, "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(out))
-}
-
-func (w *world) token(t testing.TB, form url.Values) map[string]any {
-	t.Helper()
-	form.Set("client_id", w.clientID)
-	form.Set("client_secret", w.secret)
-	resp, err := http.PostForm(w.base+"/oauth2/token", form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var body map[string]any
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&body))
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d %v", resp.StatusCode, body)
+	w.instanceToken = w.in.Token(t)
+	tok := w.in.SignIn(t, w.a, w.owner.ID, "profile:read offline")
+	w.userToken, w.refresh = tok.AccessToken, tok.RefreshToken
+	if w.refresh == "" {
+		t.Fatalf("no refresh token for the offline scope: %+v", tok)
 	}
-	return body
-}
-
-// signIn runs a device flow for userID, approving it directly.
-func (w *world) signIn(t testing.TB, userID, scope string) map[string]any {
-	t.Helper()
-	resp, err := http.PostForm(w.base+"/oauth2/device/authorize", url.Values{"client_id": {w.clientID}, "client_secret": {w.secret}, "scope": {scope}})
-	testenv.Must(t, err)
-	var da map[string]any
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&da))
-	resp.Body.Close()
-	testenv.Must(t, w.a.Devices.Approve(context.Background(), da["user_code"].(string), userID, strings.Fields(scope)))
-	return w.token(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
+	return w
 }
 
 // call makes a request with a bearer token and returns status and body.
@@ -124,12 +83,34 @@ func (w *world) validate(t testing.TB, schema string, body []byte) {
 	}
 }
 
-func errorCode(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
+// errorResponse is an error answer (ErrorResponse in the references): Error
+// is the OAuth error, or the reason.
+type errorResponse struct {
+	Code        int    `json:"code"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Message     string `json:"message"`
+}
+
+// errorResponseOf reads an error answer; a body that is not one reads as
+// empty.
+func errorResponseOf(body []byte) errorResponse {
+	var e errorResponse
 	_ = json.Unmarshal(body, &e)
-	return e.Error
+	return e
+}
+
+// wellFormed says whether e is an error answer of status as every one must
+// be: the status repeated as its code, and a message, repeated as its
+// description.
+func (e errorResponse) wellFormed(status int) bool {
+	return e.Code == status && e.Message != "" && e.Description == e.Message
+}
+
+// errorCode is the error of an error answer: the OAuth error, or the
+// reason of an ErrorResponse.
+func errorCode(body []byte) string {
+	return errorResponseOf(body).Error
 }
 
 // TestTokensEachEndpointRefuses: every authenticated endpoint with no token,
@@ -139,20 +120,16 @@ func TestTokensEachEndpointRefuses(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	minter := w.a.Provider.Minter()
-	expired, err := minter.Sign(ctx, oidc.Claims{Subject: w.owner.ID, Audience: w.clientID, ClientID: w.clientID, Kind: oidc.KindUser,
-		SessionID: uuid.NewString(), InstanceID: w.instanceID, Expiry: time.Now().Add(-oidc.Leeway - time.Minute).Unix(), ID: uuid.NewString()})
+	expired, err := minter.Sign(ctx, oidc.Claims{Subject: w.owner.ID, Audience: w.in.ClientID, ClientID: w.in.ClientID, Kind: oidc.KindUser,
+		SessionID: uuid.NewString(), InstanceID: w.in.ID, Expiry: time.Now().Add(-oidc.Leeway - time.Minute).Unix(), ID: uuid.NewString()})
 	testenv.Must(t, err)
-	wrongAudience, err := minter.Sign(ctx, oidc.Claims{Subject: w.clientID, Audience: "https://elsewhere.example", ClientID: w.clientID, Kind: oidc.KindInstance,
-		InstanceID: w.instanceID, Expiry: time.Now().Add(time.Hour).Unix(), ID: uuid.NewString()})
+	wrongAudience, err := minter.Sign(ctx, oidc.Claims{Subject: w.in.ClientID, Audience: "https://elsewhere.example", ClientID: w.in.ClientID, Kind: oidc.KindInstance,
+		InstanceID: w.in.ID, Expiry: time.Now().Add(time.Hour).Unix(), ID: uuid.NewString()})
 	testenv.Must(t, err)
-	revokedInstance := w.token(t, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
-	resp, err := http.PostForm(w.base+"/oauth2/revoke", url.Values{"token": {revokedInstance}, "client_id": {w.clientID}, "client_secret": {w.secret}})
-	testenv.Must(t, err)
-	resp.Body.Close()
-	revokedUser := w.signIn(t, w.owner.ID, "profile:read")["access_token"].(string)
-	resp, err = http.PostForm(w.base+"/oauth2/revoke", url.Values{"token": {revokedUser}, "client_id": {w.clientID}, "client_secret": {w.secret}})
-	testenv.Must(t, err)
-	resp.Body.Close()
+	revokedInstance := w.in.Token(t)
+	w.in.PostForm(t, "/oauth2/revoke", url.Values{"token": {revokedInstance}})
+	revokedUser := w.in.SignIn(t, w.a, w.owner.ID, "profile:read").AccessToken
+	w.in.PostForm(t, "/oauth2/revoke", url.Values{"token": {revokedUser}})
 
 	endpoints := []struct {
 		method, path string
@@ -206,7 +183,7 @@ func TestInstanceCalls(t *testing.T) {
 	var days int
 	var version, osName string
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT (SELECT count(*) FROM instance_liveness WHERE instance_id = $1),
-		version, os_name FROM instance_last_seen WHERE instance_id = $1`, w.instanceID).Scan(&days, &version, &osName))
+		version, os_name FROM instance_last_seen WHERE instance_id = $1`, w.in.ID).Scan(&days, &version, &osName))
 	if days != 1 || version != "0.51.3" || osName != "Debian" {
 		t.Fatalf("liveness: %d history rows, last seen version %q os %q", days, version, osName)
 	}
@@ -228,18 +205,9 @@ func TestInstanceCalls(t *testing.T) {
 	}
 
 	// An unclaimed instance has neither.
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	w.postJSON(t, "/oauth2/register", `{"scope":"","grant_types":["client_credentials"]}`, &reg)
-	resp, err := http.PostForm(w.base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {reg.ClientID}, "client_secret": {reg.ClientSecret}})
-	testenv.Must(t, err)
-	var tok map[string]any
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&tok))
-	resp.Body.Close()
+	unclaimed := testenv.RegisterInstance(t, w.a, w.base, "", "client_credentials").Token(t)
 	for _, path := range []string{"/instance/workspace", "/instance/owner"} {
-		if status, body := w.call(t, "GET", path, tok["access_token"].(string), nil); status != 404 || errorCode(body) != "not_found" {
+		if status, body := w.call(t, "GET", path, unclaimed, nil); status != 404 || errorCode(body) != "not_found" {
 			t.Fatalf("%s of an unclaimed instance: %d %s", path, status, body)
 		}
 	}
@@ -313,7 +281,7 @@ func TestUserCalls(t *testing.T) {
 	if !strings.Contains(string(body), `"Team"`) || !strings.Contains(string(body), `{"name":"assistant"}`) {
 		t.Fatalf("profile after a plan change: %s", body)
 	}
-	noProfile := w.signIn(t, w.owner.ID, "offline")["access_token"].(string)
+	noProfile := w.in.SignIn(t, w.a, w.owner.ID, "offline").AccessToken
 	if status, body := w.call(t, "GET", "/instance/user/profile", noProfile, nil); status != 403 || errorCode(body) != "insufficient_scope" {
 		t.Fatalf("profile without profile:read: %d %s", status, body)
 	}
@@ -330,11 +298,8 @@ func TestUserCalls(t *testing.T) {
 	if status, body := w.call(t, "GET", "/instance/user/session", w.userToken, nil); status != 401 || errorCode(body) != "session_ended" {
 		t.Fatalf("after logout: %d %s", status, body)
 	}
-	resp, err := http.PostForm(w.base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}, "client_id": {w.clientID}, "client_secret": {w.secret}})
-	testenv.Must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != 400 {
-		t.Fatalf("refresh after logout: %d", resp.StatusCode)
+	if status, _ := w.in.PostForm(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}}); status != 400 {
+		t.Fatalf("refresh after logout: %d", status)
 	}
 }
 
@@ -347,27 +312,19 @@ func TestRevocationIsSeenEverywhereWithinTheBound(t *testing.T) {
 	cfg.DevicePollInterval = time.Second
 	one, baseOne := testenv.Serve(t, cfg, testenv.Options{})
 	_, baseTwo := testenv.Serve(t, cfg, testenv.Options{PublicURL: baseOne})
-	w := &world{a: one, base: baseOne}
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	w.postJSON(t, "/oauth2/register", `{"scope":"profile:read","grant_types":["urn:ietf:params:oauth:grant-type:device_code"]}`, &reg)
-	w.clientID, w.secret = reg.ClientID, reg.ClientSecret
-	c, err := one.Clients.Get(ctx, w.clientID)
-	testenv.Must(t, err)
+	in := testenv.RegisterInstance(t, one, baseOne, "profile:read", "urn:ietf:params:oauth:grant-type:device_code")
 	anne := testenv.User(t, one, "anne@example.test")
 	bob := testenv.User(t, one, "bob@example.test")
-	_, err = one.Access.ClaimInstance(ctx, c.InstanceID, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	_, err := one.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
-	_, err = one.Access.Grant(ctx, c.InstanceID, access.Grantee{UserID: bob.ID}, nil, anne.ID)
+	_, err = one.Access.Grant(ctx, in.ID, access.Grantee{UserID: bob.ID}, nil, anne.ID)
 	testenv.Must(t, err)
-	token := w.signIn(t, bob.ID, "profile:read")["access_token"].(string)
+	token := in.SignIn(t, one, bob.ID, "profile:read").AccessToken
 	onTwo := &world{base: baseTwo}
 	if status, body := onTwo.call(t, "GET", "/instance/user/session", token, nil); status != 200 {
 		t.Fatalf("before the revocation, on two: %d %s", status, body)
 	}
-	ch, err := one.Access.Revoke(ctx, c.InstanceID, access.Grantee{UserID: bob.ID})
+	ch, err := one.Access.Revoke(ctx, in.ID, access.Grantee{UserID: bob.ID})
 	testenv.Must(t, err)
 	if ch.Pending {
 		t.Fatal("the revocation is still pending in OpenFGA")

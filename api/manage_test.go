@@ -26,7 +26,7 @@ type manageWorld struct {
 	anne, bob, olga          access.User
 	team                     access.Team
 	annePAT, bobPAT, olgaPAT string
-	personal                 apiInstance
+	personal                 testenv.Instance
 	teamInstance             access.Instance
 }
 
@@ -44,7 +44,7 @@ func newManageWorld(t *testing.T) *manageWorld {
 	testenv.Must(t, err)
 	w.annePAT, w.bobPAT, w.olgaPAT = w.pat(t, w.anne.ID, ""), w.pat(t, w.bob.ID, ""), w.pat(t, w.olga.ID, "")
 	w.personal = w.register(t)
-	_, err = w.a.Access.ClaimInstance(ctx, w.personal.id, w.anne.ID, w.anne.DefaultWorkspaceID, "laptop")
+	_, err = w.a.Access.ClaimInstance(ctx, w.personal.ID, w.anne.ID, w.anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
 	w.teamInstance = testenv.ClaimedInstance(t, w.a, w.anne.ID, w.team.DefaultWorkspaceID, "shared-box")
 	return w
@@ -66,7 +66,7 @@ func TestManageInstances(t *testing.T) {
 	ctx := context.Background()
 	// Both use the team's instance, so both hold a seat.
 	testenv.Seat(t, w.a, w.team.ID, w.anne.ID, w.bob.ID)
-	p, ti := w.personal.id, w.teamInstance.ID
+	p, ti := w.personal.ID, w.teamInstance.ID
 
 	list := decodeAs[[]map[string]any](t, w.expect(t, w.annePAT, "GET", "/api/v1/instances", nil, http.StatusOK, ""))
 	if len(list) != 2 {
@@ -126,14 +126,15 @@ func TestManageInstances(t *testing.T) {
 
 	// New credentials: the old secret stops working, the new one works.
 	creds := decodeAs[map[string]any](t, w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+p+"/credentials", nil, http.StatusOK, ""))
-	if creds["client_id"] != w.personal.clientID || creds["client_secret"] == "" || creds["client_secret"] == w.personal.secret {
+	if creds["client_id"] != w.personal.ClientID || creds["client_secret"] == "" || creds["client_secret"] == w.personal.Secret {
 		t.Fatalf("credentials: %v", creds)
 	}
-	if status, _ := w.form(t, w.personal, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusUnauthorized {
+	if status, _ := w.personal.PostForm(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusUnauthorized {
 		t.Fatalf("the old secret still works: %d", status)
 	}
-	fresh := apiInstance{clientID: w.personal.clientID, secret: creds["client_secret"].(string), id: p}
-	if status, body := w.form(t, fresh, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusOK {
+	fresh := w.personal
+	fresh.Secret = creds["client_secret"].(string)
+	if status, body := fresh.PostForm(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}); status != http.StatusOK {
 		t.Fatalf("the new secret: %d %v", status, body)
 	}
 	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+ti+"/credentials", nil, http.StatusNotFound, "NOT_FOUND") // no client
@@ -249,7 +250,7 @@ func manageState(t testing.TB, w *manageWorld) string {
 func TestManageBadInput(t *testing.T) {
 	w := newManageWorld(t)
 	ctx := context.Background()
-	p, ti := w.personal.id, w.teamInstance.ID
+	p, ti := w.personal.ID, w.teamInstance.ID
 	_, err := w.a.Access.Grant(ctx, p, access.Grantee{UserID: w.bob.ID}, nil, w.anne.ID)
 	testenv.Must(t, err)
 	grantsBefore, err := w.a.Access.Grants(ctx, p)

@@ -211,9 +211,9 @@ func authorizationMatrix(t *testing.T, seatsOff bool) {
 	i3 := claim(8, u(8).DefaultWorkspaceID, "i3")
 	i4 := claim(7, u(7).DefaultWorkspaceID, "i4")
 	reg := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, reg.id, u(0).ID, t1.DefaultWorkspaceID, "i5")
+	_, err := w.a.Access.ClaimInstance(ctx, reg.ID, u(0).ID, t1.DefaultWorkspaceID, "i5")
 	testenv.Must(t, err)
-	i5 := reg.id
+	i5 := reg.ID
 	m.workspace[i5] = t1.DefaultWorkspaceID
 	instances = append(instances, i5)
 	name[i5] = "i5"
@@ -244,11 +244,11 @@ func authorizationMatrix(t *testing.T, seatsOff bool) {
 
 	// u3 signs in at i5 through the device flow: a real session; so does
 	// u2, whose seat the round releases.
-	session := w.signIn(t, reg, u(3).ID, "profile:read")
+	session := reg.SignIn(t, w.a, u(3).ID, "profile:read").AccessToken
 	if status := w.sessionStatus(t, session); status != http.StatusOK {
 		t.Fatalf("u3's session before the removal: %d", status)
 	}
-	seatSession := w.signIn(t, reg, u(2).ID, "profile:read")
+	seatSession := reg.SignIn(t, w.a, u(2).ID, "profile:read").AccessToken
 
 	checkAll := func(phase string) {
 		t.Helper()

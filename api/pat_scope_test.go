@@ -100,7 +100,7 @@ func TestTeamPATStaysInItsTeam(t *testing.T) {
 			call{"GET", "/api/v1/workspace/" + ws, nil, 404, "NOT_FOUND"},
 			call{"GET", "/api/v1/registration-keys?workspace_id=" + ws, nil, 404, "NOT_FOUND"})
 	}
-	for _, in := range []string{betaInstance.ID, w.personal.id} {
+	for _, in := range []string{betaInstance.ID, w.personal.ID} {
 		calls = append(calls,
 			call{"GET", "/api/v1/instances/" + in, nil, 404, "NOT_FOUND"},
 			call{"PATCH", "/api/v1/instances/" + in, map[string]any{"name": "taken"}, 404, "NOT_FOUND"},
@@ -139,7 +139,7 @@ func TestAuditIPOnlyForActorAndTeamAdmins(t *testing.T) {
 	// A share by email reaches only a verified address (and is answered
 	// 202 whatever the address).
 	markVerified(t, w.a, w.olga.ID)
-	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+w.personal.id+"/grants", map[string]any{"user_email": w.olga.Email}, http.StatusAccepted, "")
+	w.expect(t, w.annePAT, "POST", "/api/v1/instances/"+w.personal.ID+"/grants", map[string]any{"user_email": w.olga.Email}, http.StatusAccepted, "")
 	w.expect(t, w.bobPAT, "POST", "/api/v1/teams", map[string]any{"name": "Bob's", "billing_email": "bob@example.test"}, http.StatusCreated, "")
 
 	log := func(token, query string) []map[string]any {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,13 +63,19 @@ func newAPIWorldConfig(t testing.TB, opts testenv.Options, set func(*config.Conf
 	w := &apiWorld{logs: &testenv.Buffer{}}
 	opts.Log = w.logs
 	w.a, w.base = testenv.Serve(t, cfg, opts)
+	w.loadDocuments(t)
+	return w
+}
+
+// loadDocuments loads the documents answers are validated against.
+func (w *apiWorld) loadDocuments(t testing.TB) {
+	t.Helper()
 	var err error
 	w.ours, err = public.OpenAPIDocument()
 	testenv.Must(t, err)
 	w.ref = loadReference(t, "public-api.openapi.yaml")
 	w.refRouter, err = gorillamux.NewRouter(w.ref)
 	testenv.Must(t, err)
-	return w
 }
 
 // pat makes a personal access token for userID (of teamID when set).
@@ -140,14 +145,7 @@ func (w *apiWorld) validate(t testing.TB, method, path string, status int, body 
 		}
 	}
 	if status >= 400 {
-		var e struct {
-			Code        int    `json:"code"`
-			Error       string `json:"error"`
-			Message     string `json:"message"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(body, &e)
-		if e.Code != status || !upperSnake.MatchString(e.Error) || e.Message == "" || e.Description != e.Message {
+		if e := errorResponseOf(body); !e.wellFormed(status) || !upperSnake.MatchString(e.Error) {
 			t.Errorf("%s %s %d: want an ErrorResponse with code %d, an UPPER_SNAKE error and a message: %s", method, p, status, status, body)
 		}
 	}
@@ -158,18 +156,10 @@ func (w *apiWorld) validate(t testing.TB, method, path string, status int, body 
 func (w *apiWorld) expect(t testing.TB, token, method, path string, body any, status int, reason string) []byte {
 	t.Helper()
 	got, out := w.call(t, token, method, path, body)
-	if got != status || reason != "" && reasonOf(out) != reason {
+	if got != status || reason != "" && errorCode(out) != reason {
 		t.Fatalf("%s %s: %d %s, want %d %s", method, path, got, out, status, reason)
 	}
 	return out
-}
-
-func reasonOf(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.Error
 }
 
 // decodeAs decodes a JSON body into T.
@@ -182,56 +172,10 @@ func decodeAs[T any](t testing.TB, body []byte) T {
 	return v
 }
 
-// apiInstance is a registered instance's credentials.
-type apiInstance struct {
-	clientID, secret, id string
-}
-
 // register registers an instance as an instance does.
-func (w *apiWorld) register(t testing.TB) apiInstance {
+func (w *apiWorld) register(t testing.TB) testenv.Instance {
 	t.Helper()
-	body := `{"scope":"profile:read offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`
-	resp, err := http.Post(w.base+"/oauth2/register", "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&reg))
-	c, err := w.a.Clients.Get(context.Background(), reg.ClientID)
-	testenv.Must(t, err)
-	return apiInstance{reg.ClientID, reg.ClientSecret, c.InstanceID}
-}
-
-// form posts to an OAuth endpoint with the instance's credentials.
-func (w *apiWorld) form(t testing.TB, in apiInstance, path string, form url.Values) (int, map[string]any) {
-	t.Helper()
-	form.Set("client_id", in.clientID)
-	form.Set("client_secret", in.secret)
-	resp, err := http.PostForm(w.base+path, form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
-// signIn runs a device flow at the instance for userID (approved directly)
-// and returns the user's access token there.
-func (w *apiWorld) signIn(t testing.TB, in apiInstance, userID, scope string) string {
-	t.Helper()
-	status, da := w.form(t, in, "/oauth2/device/authorize", url.Values{"scope": {scope}})
-	if status != http.StatusOK {
-		t.Fatalf("device authorize: %d %v", status, da)
-	}
-	testenv.Must(t, w.a.Devices.Approve(context.Background(), da["user_code"].(string), userID, strings.Fields(scope)))
-	status, tok := w.form(t, in, "/oauth2/token", url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
-	if status != http.StatusOK {
-		t.Fatalf("token: %d %v", status, tok)
-	}
-	return tok["access_token"].(string)
+	return testenv.RegisterInstance(t, w.a, w.base, "profile:read offline")
 }
 
 // sessionStatus is the status of the instance API's session call with a
@@ -282,8 +226,7 @@ func TestPublicAPIUnauthorized(t *testing.T) {
 	_, err = w.a.DB.Exec(ctx, `UPDATE personal_access_tokens SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' WHERE id = $1`, et.ID)
 	testenv.Must(t, err)
 	in := w.register(t)
-	_, tok := w.form(t, in, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
-	instanceToken := tok["access_token"].(string)
+	instanceToken := in.Token(t)
 	unknown := pats.Prefix + strings.Repeat("a", 52)
 
 	endpoints := append(referenceEndpoints(team.ID),
@@ -462,10 +405,10 @@ func TestPublicAPIUserAndVouchers(t *testing.T) {
 
 	// Access tokens: profile:read reads the user; billing:write claims.
 	in := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, in.id, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	_, err := w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
-	profile := w.signIn(t, in, anne.ID, "profile:read")
-	offline := w.signIn(t, in, anne.ID, "offline")
+	profile := in.SignIn(t, w.a, anne.ID, "profile:read").AccessToken
+	offline := in.SignIn(t, w.a, anne.ID, "offline").AccessToken
 	if got := decodeAs[map[string]any](t, w.expect(t, profile, "GET", "/api/v1/user", nil, http.StatusOK, "")); got["id"] != anne.ID {
 		t.Fatalf("user with an access token: %v", got)
 	}
@@ -475,8 +418,8 @@ func TestPublicAPIUserAndVouchers(t *testing.T) {
 	// open session of anne's, as the token endpoint would.
 	var sessionID string
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT id::text FROM sessions WHERE user_id = $1 AND revoked_at IS NULL LIMIT 1`, anne.ID).Scan(&sessionID))
-	billing, err := w.a.Provider.Minter().Sign(ctx, oidc.Claims{Subject: anne.ID, Audience: in.clientID, ClientID: in.clientID, Kind: oidc.KindUser,
-		Scope: "billing:write", SessionID: sessionID, InstanceID: in.id, IssuedAt: time.Now().Unix(), Expiry: time.Now().Add(time.Hour).Unix(), ID: uuid.NewString()})
+	billing, err := w.a.Provider.Minter().Sign(ctx, oidc.Claims{Subject: anne.ID, Audience: in.ClientID, ClientID: in.ClientID, Kind: oidc.KindUser,
+		Scope: "billing:write", SessionID: sessionID, InstanceID: in.ID, IssuedAt: time.Now().Unix(), Expiry: time.Now().Add(time.Hour).Unix(), ID: uuid.NewString()})
 	testenv.Must(t, err)
 	w.expect(t, billing, "GET", "/api/v1/user", nil, http.StatusForbidden, "FORBIDDEN")
 

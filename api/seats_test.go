@@ -33,25 +33,21 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 	_, err = w.a.Access.SetTeamSubscription(ctx, team.ID, "team", 2, false, nil) // one more, for the owner below
 	testenv.Must(t, err)
 	in := w.register(t)
-	_, err = w.a.Access.ClaimInstance(ctx, in.id, owner.ID, team.DefaultWorkspaceID, "Team box")
+	_, err = w.a.Access.ClaimInstance(ctx, in.ID, owner.ID, team.DefaultWorkspaceID, "Team box")
 	testenv.Must(t, err)
 
 	// Noah is a member without a seat: he sees the workspace, but the
 	// token endpoint refuses his approved device flow.
 	testenv.AssertCheck(t, w.a, noah.ID, "can_view", "workspace:"+team.DefaultWorkspaceID, true)
-	status, da := w.form(t, in, "/oauth2/device/authorize", url.Values{"scope": {"profile:read"}})
-	if status != http.StatusOK {
-		t.Fatalf("device authorize: %d %v", status, da)
-	}
-	testenv.Must(t, w.a.Devices.Approve(ctx, da["user_code"].(string), noah.ID, []string{"profile:read"}))
-	status, tok := w.form(t, in, "/oauth2/token", url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da["device_code"].(string)}})
+	da := in.StartDeviceFlow(t, "profile:read")
+	testenv.Must(t, w.a.Devices.Approve(ctx, da.UserCode, noah.ID, []string{"profile:read"}))
+	status, tok, _ := in.PollDevice(t, da.DeviceCode)
 	if status != http.StatusBadRequest || tok["error"] != "access_denied" {
 		t.Errorf("a member without a seat redeemed the device code: %d %v, want 400 access_denied", status, tok["error"]) // not the token
 	}
 
 	// Mia holds a seat: her session works until the owner releases it.
-	session := w.signIn(t, in, mia.ID, "profile:read")
+	session := in.SignIn(t, w.a, mia.ID, "profile:read").AccessToken
 	if got := w.sessionStatus(t, session); got != http.StatusOK {
 		t.Fatalf("Mia's session with a seat: %d, want 200", got)
 	}
@@ -64,15 +60,15 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 
 	// The owner too uses the team's instances only with a seat, taken
 	// through the same control.
-	testenv.AssertCheck(t, w.a, owner.ID, "can_use", "instance:"+in.id, false)
-	testenv.AssertCheck(t, w.a, owner.ID, "can_manage", "instance:"+in.id, true)
+	testenv.AssertCheck(t, w.a, owner.ID, "can_use", "instance:"+in.ID, false)
+	testenv.AssertCheck(t, w.a, owner.ID, "can_manage", "instance:"+in.ID, true)
 	w.expect(t, ownerPAT, "PATCH", "/api/v1/team/users/"+owner.ID, map[string]any{"use_seat": true}, http.StatusOK, "")
-	testenv.AssertCheck(t, w.a, owner.ID, "can_use", "instance:"+in.id, true)
+	testenv.AssertCheck(t, w.a, owner.ID, "can_use", "instance:"+in.ID, true)
 	w.expect(t, ownerPAT, "PATCH", "/api/v1/team/users/"+owner.ID, map[string]any{"role": "member"}, http.StatusConflict, "CONFLICT")
 
 	// The subscription ends: Mia's new seat holds until then, not after.
 	w.expect(t, ownerPAT, "PATCH", "/api/v1/team/users/"+mia.ID, map[string]any{"use_seat": true}, http.StatusOK, "")
-	session = w.signIn(t, in, mia.ID, "profile:read")
+	session = in.SignIn(t, w.a, mia.ID, "profile:read").AccessToken
 	ends := time.Now().Add(3 * time.Second)
 	sub, err := w.a.Access.TeamSubscription(ctx, team.ID)
 	testenv.Must(t, err)
@@ -85,7 +81,7 @@ func TestSeatsDecideTeamInstances(t *testing.T) {
 	if got := w.sessionStatus(t, session); got != http.StatusUnauthorized {
 		t.Errorf("Mia's session after the subscription ended: %d, want 401", got)
 	}
-	testenv.AssertCheck(t, w.a, mia.ID, "can_use", "instance:"+in.id, false)
+	testenv.AssertCheck(t, w.a, mia.ID, "can_use", "instance:"+in.ID, false)
 }
 
 // TestDashboardSeats: on the dashboard, a team's member without a seat is

@@ -10,13 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/public"
-	"github.com/caido-cloud/caido-cloud/audit"
-
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -35,12 +31,7 @@ func newShareWorld(t *testing.T) *shareWorld {
 	t.Helper()
 	ww, smtp := newMailWorld(t, nil, nil)
 	aw := &apiWorld{a: ww.a, base: ww.base, logs: &testenv.Buffer{}}
-	var err error
-	aw.ours, err = public.OpenAPIDocument()
-	testenv.Must(t, err)
-	aw.ref = loadReference(t, "public-api.openapi.yaml")
-	aw.refRouter, err = gorillamux.NewRouter(aw.ref)
-	testenv.Must(t, err)
+	aw.loadDocuments(t)
 	return &shareWorld{dash: &dashWorld{webWorld: ww, mail: smtp}, api: aw}
 }
 
@@ -60,9 +51,9 @@ func (w *shareWorld) user(t *testing.T, name, email string) *sharer {
 func (w *shareWorld) instance(t *testing.T, u *sharer, name string) string {
 	t.Helper()
 	reg := w.dash.register(t)
-	_, err := w.dash.a.Access.ClaimInstance(context.Background(), reg.id, u.id, u.workspace, name)
+	_, err := w.dash.a.Access.ClaimInstance(context.Background(), reg.ID, u.id, u.workspace, name)
 	testenv.Must(t, err)
-	return reg.id
+	return reg.ID
 }
 
 // unchanged runs refused requests and checks that they changed no row that
@@ -374,7 +365,7 @@ func TestShareByEmailLimitedPerSharer(t *testing.T) {
 	}
 	w.unchanged(t, func() {
 		status, out := w.api.call(t, anne.pat, "POST", grants, map[string]any{"user_email": "one-more@example.test"})
-		if status != http.StatusTooManyRequests || reasonOf(out) != "RATE_LIMITED" {
+		if status != http.StatusTooManyRequests || errorCode(out) != "RATE_LIMITED" {
 			t.Fatalf("share past the limit: %d %s", status, out)
 		}
 		resp, body := anne.form(page+"/grants", url.Values{"email": {"one-more@example.test"}})

@@ -10,12 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/public"
-	"github.com/caido-cloud/caido-cloud/audit"
-
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
@@ -105,12 +101,7 @@ func newTeamsWorld(t *testing.T) *teamsWorld {
 	gone := mailtest.Start(t, mailtest.Options{})
 	gone.Close()
 	_, w.down = testenv.Serve(t, cfg, testenv.Options{NoMigrate: true, Mail: gone, PublicURL: w.base})
-	var err error
-	w.ours, err = public.OpenAPIDocument()
-	testenv.Must(t, err)
-	w.ref = loadReference(t, "public-api.openapi.yaml")
-	w.refRouter, err = gorillamux.NewRouter(w.ref)
-	testenv.Must(t, err)
+	w.loadDocuments(t)
 	w.anne, w.carl, w.bob, w.olga = w.user(t, "Anne"), w.user(t, "Carl"), w.user(t, "Bob"), w.user(t, "Olga")
 	w.olgaPAT = w.pat(t, w.olga.id, "")
 	ctx := context.Background()
@@ -256,7 +247,7 @@ var teamsAPI = teamsSurface{
 		w.base = base
 		status, out := w.call(t, token, method, path, body)
 		w.base = saved
-		switch reason := reasonOf(out); {
+		switch reason := errorCode(out); {
 		case status < 300:
 			return teamsOK, string(out)
 		case status == http.StatusNotFound && reason == "NOT_FOUND":

@@ -3,17 +3,13 @@ package api_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 )
@@ -39,15 +35,7 @@ func newMailWorld(t testing.TB, opts *accounts.Options, log *testenv.Buffer) (*w
 	w.accounts, w.web = w.a.Accounts, w.base
 	if opts != nil {
 		w.accounts = accounts.New(w.a.DB, w.a.Access, *opts)
-		r := gin.New()
-		r.ContextWithFallback = true
-		srv := httptest.NewUnstartedServer(r)
-		d := w.a.Routes.Identity.Web
-		d.Accounts, d.PublicURL = w.accounts, "http://"+srv.Listener.Addr().String()
-		testenv.Must(t, web.Mount(r, d))
-		srv.Start()
-		t.Cleanup(srv.Close)
-		w.web = srv.URL
+		w.web = w.serveWeb(t, "", nil)
 	}
 	resp, err := http.Get(w.base + "/healthz")
 	testenv.Must(t, err)

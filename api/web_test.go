@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"html"
 	"io"
@@ -42,7 +41,7 @@ func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
 	w := &webWorld{}
 	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
 	w.accounts = accounts.New(w.a.DB, w.a.Access, opts)
-	w.web = w.serveWeb(t, "")
+	w.web = w.serveWeb(t, "", nil)
 	// Answered once the server is up (its signing keys ready), so that even
 	// a short test ends after its start.
 	resp, err := http.Get(w.base + "/healthz")
@@ -52,8 +51,9 @@ func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
 }
 
 // serveWeb routes the pages as NewRouter will; publicURL "" is the
-// server's own (http) address.
-func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
+// server's own (http) address. with, when set, changes the pages' Deps
+// further (their PublicURL set by then).
+func (w *webWorld) serveWeb(t testing.TB, publicURL string, with func(d *web.Deps)) string {
 	r := gin.New()
 	r.ContextWithFallback = true
 	srv := httptest.NewUnstartedServer(r)
@@ -62,59 +62,19 @@ func (w *webWorld) serveWeb(t testing.TB, publicURL string) string {
 	}
 	d := w.a.Routes.Identity.Web
 	d.Accounts, d.PublicURL = w.accounts, publicURL
+	if with != nil {
+		with(&d)
+	}
 	testenv.Must(t, web.Mount(r, d))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-// webInstance is a registered instance, talking to the identity server.
-type webInstance struct {
-	clientID, secret, id string
-}
-
-func (w *webWorld) register(t testing.TB) webInstance {
+// register registers an instance at the identity server.
+func (w *webWorld) register(t testing.TB) testenv.Instance {
 	t.Helper()
-	var reg struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	body := `{"scope":"profile:read assistant offline","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}`
-	resp, err := http.Post(w.base+"/oauth2/register", "application/json", strings.NewReader(body))
-	testenv.Must(t, err)
-	testenv.Must(t, json.NewDecoder(resp.Body).Decode(&reg))
-	resp.Body.Close()
-	c, err := w.a.Clients.Get(context.Background(), reg.ClientID)
-	testenv.Must(t, err)
-	return webInstance{clientID: reg.ClientID, secret: reg.ClientSecret, id: c.InstanceID}
-}
-
-func (w *webWorld) instanceForm(t testing.TB, in webInstance, path string, form url.Values) (int, map[string]any) {
-	t.Helper()
-	form.Set("client_id", in.clientID)
-	form.Set("client_secret", in.secret)
-	resp, err := http.PostForm(w.base+path, form)
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
-}
-
-// startFlow starts a device flow: user_code, device_code, verification_uri_complete…
-func (w *webWorld) startFlow(t testing.TB, in webInstance, scope string) map[string]any {
-	t.Helper()
-	status, da := w.instanceForm(t, in, "/oauth2/device/authorize", url.Values{"scope": {scope}})
-	if status != http.StatusOK {
-		t.Fatalf("device authorize: %d %v", status, da)
-	}
-	return da
-}
-
-func (w *webWorld) poll(t testing.TB, in webInstance, deviceCode string) (int, map[string]any) {
-	t.Helper()
-	return w.instanceForm(t, in, "/oauth2/token", url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
+	return testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
 }
 
 // webBrowser is a cookie-keeping client of the pages that does not follow
@@ -303,7 +263,7 @@ func TestWebCookieFlags(t *testing.T) {
 	} {
 		// Cookies by hand, not through a jar: it would not send a Secure
 		// cookie over http.
-		base := w.serveWeb(t, tc.publicURL)
+		base := w.serveWeb(t, tc.publicURL, nil)
 		resp, err := http.Get(base + "/signin")
 		testenv.Must(t, err)
 		page, _ := io.ReadAll(resp.Body)
@@ -366,8 +326,8 @@ func TestWebCSRF(t *testing.T) {
 	ctx := context.Background()
 	w := newWebWorld(t, accounts.Options{})
 	in := w.register(t)
-	da := w.startFlow(t, in, "profile:read")
-	code := da["user_code"].(string)
+	da := in.StartDeviceFlow(t, "profile:read")
+	code := da.UserCode
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	_, page := b.get("/device?user_code=" + code)
@@ -397,7 +357,7 @@ func TestWebCSRF(t *testing.T) {
 	if _, err := w.a.Devices.Lookup(ctx, code); err != nil {
 		t.Fatalf("flow after refused forms: %v", err)
 	}
-	if in, err := w.a.Access.InstanceInfo(ctx, in.id); err != nil || in.Claimed {
+	if in, err := w.a.Access.InstanceInfo(ctx, in.ID); err != nil || in.Claimed {
 		t.Fatalf("instance after refused forms: %+v %v", in, err)
 	}
 	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
@@ -412,9 +372,9 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	ctx := context.Background()
 	w := newWebWorld(t, accounts.Options{})
 	in := w.register(t)
-	da := w.startFlow(t, in, "profile:read assistant offline")
-	code := da["user_code"].(string)
-	complete, err := url.Parse(da["verification_uri_complete"].(string))
+	da := in.StartDeviceFlow(t, "profile:read assistant offline")
+	code := da.UserCode
+	complete, err := url.Parse(da.VerificationURIComplete)
 	testenv.Must(t, err)
 	b := w.browser(t)
 
@@ -456,7 +416,7 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 			t.Fatalf("the scope choices were not kept:\n%s", body)
 		}
 	}
-	if st, _ := w.poll(t, in, da["device_code"].(string)); st != http.StatusBadRequest {
+	if st, _, _ := in.PollDevice(t, da.DeviceCode); st != http.StatusBadRequest {
 		t.Fatalf("poll before approval: %d", st)
 	}
 
@@ -464,7 +424,7 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	resp, body = b.post("/device/approve", url.Values{"csrf": {csrf}, "user_code": {code}, "instance_name": {"work laptop"},
 		"workspace_id": {ws}, "scope": {"assistant"}})
 	webExpect(t, resp, body, http.StatusOK, "You approved the sign-in of work laptop")
-	inst, err := w.a.Access.InstanceInfo(ctx, in.id)
+	inst, err := w.a.Access.InstanceInfo(ctx, in.ID)
 	testenv.Must(t, err)
 	if !inst.Claimed || inst.Name != "work laptop" || inst.Workspace.ID != ws {
 		t.Fatalf("instance after approval: %+v", inst)
@@ -472,14 +432,14 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	// The claim is in the audit log, as the user's, from the browser's address.
 	var actor, ip string
 	testenv.Must(t, w.a.DB.QueryRow(ctx, `SELECT actor_label, host(ip) FROM audit_log WHERE action = 'instance.claim' AND target_id = $1`,
-		in.id).Scan(&actor, &ip))
+		in.ID).Scan(&actor, &ip))
 	if actor != "anne@example.test" || ip != "127.0.0.1" {
 		t.Fatalf("claim audited as %q from %q", actor, ip)
 	}
 	var status int
 	var tok map[string]any
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(1100 * time.Millisecond) {
-		if status, tok = w.poll(t, in, da["device_code"].(string)); status != http.StatusBadRequest || tok["error"] != "slow_down" {
+		if status, tok, _ = in.PollDevice(t, da.DeviceCode); status != http.StatusBadRequest || tok["error"] != "slow_down" {
 			break
 		}
 	}
@@ -495,16 +455,16 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 	webExpect(t, resp, body, http.StatusBadRequest, "That code is not valid")
 
 	// A second flow of the now claimed instance: approved without claiming.
-	da = w.startFlow(t, in, "profile:read offline")
-	_, body = b.get("/device?user_code=" + strings.ToLower(strings.ReplaceAll(da["user_code"].(string), "-", "")))
+	da = in.StartDeviceFlow(t, "profile:read offline")
+	_, body = b.get("/device?user_code=" + strings.ToLower(strings.ReplaceAll(da.UserCode, "-", "")))
 	webExpect(t, &http.Response{StatusCode: http.StatusOK}, body, http.StatusOK, "work laptop", "Default (Anne)", "Approve")
 	if strings.Contains(body, "Name of the instance") {
 		t.Fatal("a claimed instance is offered to be claimed")
 	}
-	resp, body = b.post("/device/deny", url.Values{"csrf": {csrf}, "user_code": {da["user_code"].(string)}})
+	resp, body = b.post("/device/deny", url.Values{"csrf": {csrf}, "user_code": {da.UserCode}})
 	webExpect(t, resp, body, http.StatusOK, "You refused the sign-in")
 	time.Sleep(1100 * time.Millisecond)
-	if status, tok = w.poll(t, in, da["device_code"].(string)); tok["error"] != "access_denied" {
+	if status, tok, _ = in.PollDevice(t, da.DeviceCode); tok["error"] != "access_denied" {
 		t.Fatalf("poll after deny: %d %v", status, tok)
 	}
 }
@@ -514,25 +474,25 @@ func TestWebDeviceNotAllowed(t *testing.T) {
 	w := newWebWorld(t, accounts.Options{})
 	anne := testenv.User(t, w.a, "anne@example.test")
 	in := w.register(t)
-	_, err := w.a.Access.ClaimInstance(ctx, in.id, anne.ID, anne.DefaultWorkspaceID, "anne's laptop")
+	_, err := w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "anne's laptop")
 	testenv.Must(t, err)
 	team, _, err := w.a.Access.CreateTeam(ctx, anne.ID, "Red Team", "billing@example.test")
 	testenv.Must(t, err)
 	teamInstance := w.register(t)
-	_, err = w.a.Access.ClaimInstance(ctx, teamInstance.id, anne.ID, team.DefaultWorkspaceID, "team box")
+	_, err = w.a.Access.ClaimInstance(ctx, teamInstance.ID, anne.ID, team.DefaultWorkspaceID, "team box")
 	testenv.Must(t, err)
 
 	b := w.browser(t)
 	b.signUp("Bob", "bob@example.test")
 	for _, tc := range []struct {
-		in  webInstance
+		in  testenv.Instance
 		ask string
 	}{
 		{in, "Ask anne, who manages"},
 		{teamInstance, "Ask an admin of the team Red Team, who manages"},
 	} {
-		da := w.startFlow(t, tc.in, "profile:read")
-		code := da["user_code"].(string)
+		da := tc.in.StartDeviceFlow(t, "profile:read")
+		code := da.UserCode
 		resp, body := b.get("/device?user_code=" + code)
 		webExpect(t, resp, body, http.StatusForbidden, "You may not use this instance", tc.ask, "Nothing was approved")
 		if strings.Contains(body, `id="approve"`) {
@@ -554,16 +514,16 @@ func TestWebWrongCodeIdentical(t *testing.T) {
 	b.signUp("Anne", "anne@example.test")
 	anne, err := w.accounts.SignIn(ctx, "anne@example.test", webPassword, "192.0.2.1")
 	testenv.Must(t, err)
-	_, err = w.a.Access.ClaimInstance(ctx, in.id, anne.ID, anne.DefaultWorkspaceID, "laptop")
+	_, err = w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
 
-	expired := w.startFlow(t, in, "profile:read")["user_code"].(string)
+	expired := in.StartDeviceFlow(t, "profile:read").UserCode
 	_, err = w.a.DB.Exec(ctx, `UPDATE device_authorizations SET created_at = now() - interval '1 hour', expires_at = now() - interval '1 minute'
 		WHERE user_code = $1`, strings.ReplaceAll(expired, "-", ""))
 	testenv.Must(t, err)
-	used := w.startFlow(t, in, "profile:read")["user_code"].(string)
+	used := in.StartDeviceFlow(t, "profile:read").UserCode
 	testenv.Must(t, w.a.Devices.Approve(ctx, used, anne.ID, []string{"profile:read"}))
-	denied := w.startFlow(t, in, "profile:read")["user_code"].(string)
+	denied := in.StartDeviceFlow(t, "profile:read").UserCode
 	testenv.Must(t, w.a.Devices.Deny(ctx, denied))
 	never := "BCDF-GHJK"
 	for _, c := range []string{expired, used, denied} {
@@ -595,7 +555,7 @@ func TestWebCodeLimit(t *testing.T) {
 	in := w.register(t)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
-	code := w.startFlow(t, in, "profile:read")["user_code"].(string)
+	code := in.StartDeviceFlow(t, "profile:read").UserCode
 	// Right codes do not count.
 	for range 5 {
 		if resp, body := b.get("/device?user_code=" + code); resp.StatusCode != http.StatusOK {
