@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,6 +57,11 @@ const (
 	DefaultSignInWindow    = 15 * time.Minute
 	DefaultCodeLimit       = 10
 	DefaultCodeWindow      = 10 * time.Minute
+	DefaultSignUpLimit     = 10
+	DefaultSignUpTotal     = 1000
+	DefaultSignUpWindow    = time.Hour
+	DefaultSignedInLimit   = 60
+	DefaultHashWait        = 3 * time.Second
 	// MinPasswordLength is accounts/password's rule, in characters.
 	MinPasswordLength = 8
 )
@@ -72,6 +78,21 @@ type Options struct {
 	// in each fixed CodeWindow.
 	CodeLimit  int
 	CodeWindow time.Duration
+	// SignUpLimit sign-ups are allowed per client address, and SignUpTotal
+	// from every address together, in each fixed SignUpWindow: each one
+	// costs a password hash and sends a mail to an address of the
+	// caller's choosing.
+	SignUpLimit  int
+	SignUpTotal  int
+	SignUpWindow time.Duration
+	// SignedInLimit successful sign-ins are allowed per client address in
+	// each SignInWindow: a right password costs a hash too.
+	SignedInLimit int
+	// HashConcurrency Argon2id computations run at once in this process
+	// (default: the number of CPUs), each waiting at most HashWait
+	// (default 3 s) for its turn before ErrBusy.
+	HashConcurrency int
+	HashWait        time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -82,6 +103,7 @@ type Service struct {
 	access  *access.Service
 	opts    Options
 	limiter *limits.Limiter
+	hashing hashing
 }
 
 // New returns a Service on db, creating users through acc.
@@ -101,10 +123,26 @@ func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
 	if opts.CodeWindow <= 0 {
 		opts.CodeWindow = DefaultCodeWindow
 	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&opts.SignUpLimit, DefaultSignUpLimit}, {&opts.SignUpTotal, DefaultSignUpTotal}, {&opts.SignedInLimit, DefaultSignedInLimit},
+		{&opts.HashConcurrency, runtime.NumCPU()}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if opts.SignUpWindow <= 0 {
+		opts.SignUpWindow = DefaultSignUpWindow
+	}
+	if opts.HashWait <= 0 {
+		opts.HashWait = DefaultHashWait
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{db: db, access: acc, opts: opts, limiter: limits.New(db, opts.Now)}
+	return &Service{db: db, access: acc, opts: opts, limiter: limits.New(db, opts.Now),
+		hashing: hashing{slots: make(chan struct{}, opts.HashConcurrency), wait: opts.HashWait}}
 }
 
 // SessionLifetime is how long a new session lasts, for the cookie's Max-Age.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	pw "github.com/caido-cloud/caido-cloud/accounts/password"
+	"github.com/caido-cloud/caido-cloud/limits"
 )
 
 // PasswordChange is what the password form sends.
@@ -41,7 +42,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, in PasswordC
 	userID := sess.Account.ID
 	// The keys SignIn counts failures under.
 	att, err := s.attempt(ctx, s.opts.SignInLimit, s.opts.SignInWindow,
-		"signin-account:"+strings.ToLower(sess.Account.Email), "signin-ip:"+in.IP)
+		"signin-account:"+strings.ToLower(sess.Account.Email), "signin-ip:"+limits.AddressKey(in.IP))
 	if err != nil {
 		return 0, err
 	}
@@ -50,10 +51,10 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, in PasswordC
 		return 0, fmt.Errorf("change password: %w", err)
 	}
 	if encoded == nil {
-		_, _ = verifyPassword(dummyHash(), in.Current)
+		_, _ = s.verifyPassword(ctx, dummyHash(), in.Current)
 		return 0, ErrBadCredentials
 	}
-	ok, err := verifyPassword(*encoded, in.Current)
+	ok, err := s.verifyPassword(ctx, *encoded, in.Current)
 	if err != nil {
 		return 0, fmt.Errorf("change password: verify the password of user %s: %w", userID, err)
 	}
@@ -66,7 +67,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, in PasswordC
 	if in.New == in.Current {
 		return 0, &FieldError{"new_password", "Choose a new password, not your current one."}
 	}
-	newHash, err := pw.Hash(in.New)
+	newHash, err := s.hash(ctx, in.New)
 	if err != nil {
 		return 0, fmt.Errorf("change password: hash the password: %w", err)
 	}

@@ -23,7 +23,7 @@ func (s *Service) attempt(ctx context.Context, limit int, window time.Duration, 
 // when the code turned out to be right.
 func (s *Service) CodeAttempt(ctx context.Context, sess Session, ip string) (Attempt, error) {
 	return s.attempt(ctx, s.opts.CodeLimit, s.opts.CodeWindow,
-		"code-ip:"+ip, fmt.Sprintf("code-session:%x", sess.idHash))
+		"code-ip:"+limits.AddressKey(ip), fmt.Sprintf("code-session:%x", sess.idHash))
 }
 
 // Right takes back an attempt that turned out right.

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts/password"
+	"github.com/caido-cloud/caido-cloud/limits"
 )
 
 // Account is a signed-up user as the pages show them.
@@ -27,6 +27,9 @@ type SignUp struct {
 	Name, Email, Password string
 	// UserAgent is the browser's User-Agent header, recorded with the account.
 	UserAgent string
+	// IP is the client address, whose sign-ups are limited; "" is the
+	// operator's CLI, which is not.
+	IP string
 }
 
 // maxUserAgent bounds what is stored of a User-Agent header.
@@ -34,9 +37,10 @@ const maxUserAgent = 512
 
 // SignUp creates an account: the user and their Default workspace, the
 // password's argon2id hash and the sign-up user agent, in one transaction
-// (access.CreateAccount). Bad
-// input is a *FieldError and an existing email ErrEmailTaken; neither
-// stores anything.
+// (access.CreateAccount). Bad input is a *FieldError and an existing
+// email ErrEmailTaken; too many sign-ups from the address, or from all, a
+// *LimitError; too many password hashes at once ErrBusy. None stores
+// anything.
 func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	name, email := strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
 	if name == "" || len(name) > 200 {
@@ -48,6 +52,17 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if fe := newPasswordProblem("password", in.Password); fe != nil {
 		return Account{}, fe
 	}
+	// Counted once the input is good, before the hash and the mail that
+	// follow; an address's own limit first, so that one flooding address
+	// does not use up everyone's.
+	if in.IP != "" {
+		if _, err := s.attempt(ctx, s.opts.SignUpLimit, s.opts.SignUpWindow, "signup-ip:"+limits.AddressKey(in.IP)); err != nil {
+			return Account{}, err
+		}
+		if _, err := s.attempt(ctx, s.opts.SignUpTotal, s.opts.SignUpWindow, "signup-all"); err != nil {
+			return Account{}, err
+		}
+	}
 	// Before the hash, which costs: the insert below catches a race.
 	var taken bool
 	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, email).Scan(&taken); err != nil {
@@ -56,7 +71,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if taken {
 		return Account{}, ErrEmailTaken
 	}
-	encoded, err := password.Hash(in.Password)
+	encoded, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return Account{}, fmt.Errorf("sign up: hash the password: %w", err)
 	}

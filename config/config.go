@@ -59,6 +59,17 @@ type Config struct {
 	SignInWindow time.Duration
 	CodeLimit    int
 	CodeWindow   time.Duration
+	// SignUpLimit sign-ups are allowed per client address and SignUpTotal
+	// from everyone in each SignUpWindow; SignedInLimit successful
+	// sign-ins per client address in each SignInWindow.
+	SignUpLimit   int
+	SignUpTotal   int
+	SignUpWindow  time.Duration
+	SignedInLimit int
+	// HashConcurrency password hashes run at once per process (0: the
+	// number of CPUs), each waiting at most HashWait for its turn.
+	HashConcurrency int
+	HashWait        time.Duration
 
 	AssistantBaseURL string
 	AssistantAPIKey  string
@@ -227,6 +238,30 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_CODE_WINDOW", "10m", "The window of CAIDO_CLOUD_CODE_LIMIT.", func(c *Config, v string) (err error) {
 		c.CodeWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_UP_LIMIT", "10", "Sign-ups allowed per client address (an IPv6 address by its /64) per window.", func(c *Config, v string) (err error) {
+		c.SignUpLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_UP_TOTAL", "1000", "Sign-ups allowed from every address together per window.", func(c *Config, v string) (err error) {
+		c.SignUpTotal, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_UP_WINDOW", "1h", "The window of CAIDO_CLOUD_SIGN_UP_LIMIT and CAIDO_CLOUD_SIGN_UP_TOTAL.", func(c *Config, v string) (err error) {
+		c.SignUpWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGNED_IN_LIMIT", "60", "Successful sign-ins allowed per client address per CAIDO_CLOUD_SIGN_IN_WINDOW (each costs a password hash).", func(c *Config, v string) (err error) {
+		c.SignedInLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_HASH_CONCURRENCY", "", "Password hashes (Argon2id, 64 MiB each) computed at once per process. Default: the number of CPUs.", func(c *Config, v string) (err error) {
+		c.HashConcurrency, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_HASH_WAIT", "3s", "How long a sign-in or sign-up waits for a free hash slot before 503 with Retry-After.", func(c *Config, v string) (err error) {
+		c.HashWait, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_ASSISTANT_BASE_URL", "", "OpenAI-compatible API the assistant proxies to, e.g. https://api.openai.com/v1 (unset: the assistant answers that it is unavailable).", func(c *Config, v string) error {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -118,4 +119,15 @@ func (a Attempt) Refund(ctx context.Context) error {
 		return fmt.Errorf("refund attempt: %w", err)
 	}
 	return nil
+}
+
+// AddressKey is the part of a limit's key that names a client address:
+// an IPv4 address as it is, an IPv6 address by its /64, which one client
+// (a home, a server) usually holds whole and can rotate within at will.
+func AddressKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Unmap().Is4() {
+		return ip
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }

@@ -63,6 +63,9 @@ func (h *dashHandlers) deleteAccount(c *gin.Context) {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "wrong passwords for this account or from this network")
 		return
+	case errors.Is(err, accounts.ErrBusy):
+		h.busy(c)
+		return
 	case errors.Is(err, accounts.ErrBadCredentials):
 		h.renderSettings(c, http.StatusBadRequest, "That is not your password. Nothing was deleted.")
 		return

@@ -234,6 +234,14 @@ func (h *webHandlers) tooMany(c *gin.Context, err error, what string) {
 		fmt.Sprintf("There were too many %s. For your account's safety, try again in %d %s.", what, minutes, unit))
 }
 
+// busy answers a password that could not be checked in time: too many
+// sign-ins and sign-ups at once. Nothing was done.
+func (h *webHandlers) busy(c *gin.Context) {
+	c.Header("Retry-After", "5")
+	h.message(c, http.StatusServiceUnavailable, "Busy",
+		"Too many people are signing in or up right now. Nothing was done: try again in a few seconds.")
+}
+
 func (h *webHandlers) setCookie(c *gin.Context, name, value string, maxAge time.Duration) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
@@ -309,9 +317,16 @@ func (h *webHandlers) signUp(c *gin.Context) {
 		Name: c.PostForm("name"), Email: c.PostForm("email")}
 	acct, err := h.accounts.SignUp(c.Request.Context(), accounts.SignUp{
 		Name: p.Name, Email: p.Email, Password: c.PostForm("password"), UserAgent: c.GetHeader("User-Agent"),
+		IP: httpx.ClientIP(c.Request),
 	})
 	var fe *accounts.FieldError
 	switch {
+	case errors.Is(err, accounts.ErrRateLimited):
+		h.tooMany(c, err, "sign-ups from this network, or from everyone")
+		return
+	case errors.Is(err, accounts.ErrBusy):
+		h.busy(c)
+		return
 	case errors.As(err, &fe):
 		p.Error = fe.Message
 		h.render(c, http.StatusBadRequest, "signup", p)
@@ -357,6 +372,9 @@ func (h *webHandlers) signIn(c *gin.Context) {
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "sign-in attempts for this account or from this network")
+		return
+	case errors.Is(err, accounts.ErrBusy):
+		h.busy(c)
 		return
 	case errors.Is(err, accounts.ErrBadCredentials):
 		p.Error = "Wrong email or password."

@@ -205,6 +205,9 @@ func (p *accountPages) changePassword(c *gin.Context) {
 	case errors.Is(err, accounts.ErrRateLimited):
 		p.tooMany(c, err, "wrong passwords for this account or from this network")
 		return
+	case errors.Is(err, accounts.ErrBusy):
+		p.busy(c)
+		return
 	case err != nil:
 		p.unavailable(c, err)
 		return

@@ -106,6 +106,12 @@ func Config(t testing.TB) config.Config {
 	// when the machine is slow, and a test that expects a change applied
 	// must not find it "pending" because a loaded machine took over 2 s.
 	cfg.AuthzWait = 20 * time.Second
+	// Every test browser signs up and in from 127.0.0.1, many times in
+	// one test; the tests of these limits set them low themselves. A
+	// loaded machine (-race, the whole suite at once) may take longer than
+	// the default wait for a password-hashing slot.
+	cfg.SignUpLimit, cfg.SignedInLimit = 10_000, 10_000
+	cfg.HashWait = time.Minute
 	return cfg
 }
 
