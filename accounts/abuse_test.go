@@ -167,3 +167,72 @@ func peakRSS(b *testing.B) int64 {
 	b.Skip("no VmHWM")
 	return 0
 }
+
+// TestNoLockOut: guessing an account's password from many addresses does
+// not lock its owner out. Past the account's limit, the browser that
+// signed in before (its device cookie) signs in at once; a browser it does
+// not know gets through only from an address with no failure on the
+// account, one attempt per slow interval, so guessing slows to a crawl.
+func TestNoLockOut(t *testing.T) {
+	ctx := context.Background()
+	clock := testenv.NewClock(time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC))
+	_, s := newAccounts(t, accounts.Options{SignInLimit: 3, SignInAccountLimit: 6, SignInSlowInterval: 30 * time.Second,
+		SignInWindow: 15 * time.Minute, Now: clock.Now})
+	_, err := s.SignUp(ctx, accounts.SignUp{Name: "Anne", Email: "anne@example.test", Password: "correct horse battery"})
+	testenv.Must(t, err)
+	_, device, err := s.SignInBrowser(ctx, "anne@example.test", "correct horse battery", "192.0.2.1", "")
+	testenv.Must(t, err)
+	if device == "" {
+		t.Fatal("no device cookie after a sign-in")
+	}
+	// The attacker: three guesses from each of two addresses reach the
+	// account's limit of 6.
+	for _, ip := range []string{"10.0.0.1", "10.0.0.2"} {
+		for range 3 {
+			if _, err := s.SignIn(ctx, "anne@example.test", "guess", ip); !errors.Is(err, accounts.ErrBadCredentials) {
+				t.Fatalf("guess from %s: %v", ip, err)
+			}
+		}
+	}
+	// A fresh address takes the slow lane's one attempt; the next fresh
+	// one waits for the interval.
+	if _, err := s.SignIn(ctx, "anne@example.test", "guess", "10.0.0.3"); !errors.Is(err, accounts.ErrBadCredentials) {
+		t.Fatalf("a guess in the slow lane: %v", err)
+	}
+	_, err = s.SignIn(ctx, "anne@example.test", "guess", "10.0.0.4")
+	var le *accounts.LimitError
+	if !errors.As(err, &le) || le.RetryAfter > 30*time.Second {
+		t.Fatalf("a second guess in the interval: %v, want a wait of at most 30 s", err)
+	}
+	// An address that failed on the account stays refused.
+	clock.Advance(30 * time.Second)
+	if _, err := s.SignIn(ctx, "anne@example.test", "correct horse battery", "10.0.0.1"); !errors.Is(err, accounts.ErrRateLimited) {
+		t.Fatalf("from an address that guessed: %v, want the limit", err)
+	}
+	// Anne's browser, from wherever she is, is not locked out.
+	_, again, err := s.SignInBrowser(ctx, "anne@example.test", "correct horse battery", "198.51.100.5", device)
+	testenv.Must(t, err)
+	if again != device {
+		t.Errorf("the known browser got another device cookie")
+	}
+	// Nor is Anne from a new browser at a clean address, in the slow lane.
+	_, fresh, err := s.SignInBrowser(ctx, "anne@example.test", "correct horse battery", "198.51.100.6", "")
+	testenv.Must(t, err)
+	// Another account's device cookie is no key to this one.
+	_, err = s.SignUp(ctx, accounts.SignUp{Name: "Mallory", Email: "mallory@example.test", Password: "correct horse battery"})
+	testenv.Must(t, err)
+	_, mallorys, err := s.SignInBrowser(ctx, "mallory@example.test", "correct horse battery", "10.0.0.9", "")
+	testenv.Must(t, err)
+	// (Anne's sign-ins gave the slow lane's attempt back: right passwords
+	// count for nothing.) With it, guesses take the slow lane, one per
+	// interval, as with none.
+	if _, _, err := s.SignInBrowser(ctx, "anne@example.test", "guess", "10.0.0.10", mallorys); !errors.Is(err, accounts.ErrBadCredentials) {
+		t.Fatalf("a guess with another account's device cookie: %v", err)
+	}
+	if _, _, err := s.SignInBrowser(ctx, "anne@example.test", "guess", "10.0.0.11", mallorys); !errors.Is(err, accounts.ErrRateLimited) {
+		t.Fatalf("a second guess with another account's device cookie: %v, want the slow lane's limit", err)
+	}
+	if fresh == device || fresh == "" {
+		t.Errorf("a new browser's device cookie: %q", fresh)
+	}
+}

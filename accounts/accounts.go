@@ -52,16 +52,18 @@ type LimitError = limits.Error
 
 // Defaults of Options.
 const (
-	DefaultSessionLifetime = 30 * 24 * time.Hour
-	DefaultSignInLimit     = 10
-	DefaultSignInWindow    = 15 * time.Minute
-	DefaultCodeLimit       = 10
-	DefaultCodeWindow      = 10 * time.Minute
-	DefaultSignUpLimit     = 10
-	DefaultSignUpTotal     = 1000
-	DefaultSignUpWindow    = time.Hour
-	DefaultSignedInLimit   = 60
-	DefaultHashWait        = 3 * time.Second
+	DefaultSessionLifetime    = 30 * 24 * time.Hour
+	DefaultSignInLimit        = 10
+	DefaultSignInWindow       = 15 * time.Minute
+	DefaultCodeLimit          = 10
+	DefaultCodeWindow         = 10 * time.Minute
+	DefaultSignInAccountLimit = 50
+	DefaultSignInSlowInterval = 30 * time.Second
+	DefaultSignUpLimit        = 10
+	DefaultSignUpTotal        = 1000
+	DefaultSignUpWindow       = time.Hour
+	DefaultSignedInLimit      = 60
+	DefaultHashWait           = 3 * time.Second
 	// MinPasswordLength is accounts/password's rule, in characters.
 	MinPasswordLength = 8
 )
@@ -78,6 +80,12 @@ type Options struct {
 	// in each fixed CodeWindow.
 	CodeLimit  int
 	CodeWindow time.Duration
+	// SignInAccountLimit failed sign-ins are allowed per account in each
+	// SignInWindow before it is taken as guessed from many addresses; then
+	// one attempt per SignInSlowInterval gets through for it (from an
+	// address with no failure on it), and browsers with its device cookie.
+	SignInAccountLimit int
+	SignInSlowInterval time.Duration
 	// SignUpLimit sign-ups are allowed per client address, and SignUpTotal
 	// from every address together, in each fixed SignUpWindow: each one
 	// costs a password hash and sends a mail to an address of the
@@ -127,10 +135,14 @@ func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
 		v   *int
 		def int
 	}{{&opts.SignUpLimit, DefaultSignUpLimit}, {&opts.SignUpTotal, DefaultSignUpTotal}, {&opts.SignedInLimit, DefaultSignedInLimit},
+		{&opts.SignInAccountLimit, DefaultSignInAccountLimit},
 		{&opts.HashConcurrency, runtime.NumCPU()}} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
+	}
+	if opts.SignInSlowInterval <= 0 {
+		opts.SignInSlowInterval = DefaultSignInSlowInterval
 	}
 	if opts.SignUpWindow <= 0 {
 		opts.SignUpWindow = DefaultSignUpWindow

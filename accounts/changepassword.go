@@ -23,8 +23,8 @@ type PasswordChange struct {
 // web session of theirs (this one stays signed in), returning how many it
 // ended. Bad input is a *FieldError and changes nothing. A wrong current
 // password is ErrBadCredentials and counts as a failed sign-in, against the
-// account and the address alike (*LimitError once over): the form must not
-// be a way around the sign-in limit. Instances signed in by the user stay
+// account at this address and the address (*LimitError once over): the
+// form must not be a way around the sign-in limit. Instances signed in by the user stay
 // signed in.
 func (s *Service) ChangePassword(ctx context.Context, sess Session, in PasswordChange) (int, error) {
 	if fe := newPasswordProblem("new_password", in.New); fe != nil {
@@ -41,8 +41,10 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, in PasswordC
 	}
 	userID := sess.Account.ID
 	// The keys SignIn counts failures under.
+	// Per account and address, and per address, as SignIn counts them:
+	// not per account, whose count others' guessing raises.
 	att, err := s.attempt(ctx, s.opts.SignInLimit, s.opts.SignInWindow,
-		"signin-account:"+strings.ToLower(sess.Account.Email), "signin-ip:"+limits.AddressKey(in.IP))
+		"signin-pair:"+strings.ToLower(sess.Account.Email)+"|"+limits.AddressKey(in.IP), "signin-ip:"+limits.AddressKey(in.IP))
 	if err != nil {
 		return 0, err
 	}

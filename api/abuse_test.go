@@ -31,3 +31,41 @@ func TestWebSignUpLimit(t *testing.T) {
 		t.Fatalf("users %d after a refused sign-up, want %d", got, before)
 	}
 }
+
+// TestWebDeviceCookie: a browser that signs in keeps a device cookie
+// (HttpOnly, a year and more) that outlives its sign-out; with it, a
+// sign-in past the account's failure limit goes through.
+func TestWebDeviceCookie(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.SignInLimit, cfg.SignInAccountLimit = 100, 3
+	a, base := testenv.Serve(t, cfg, testenv.Options{})
+	w := &webWorld{a: a, base: base, web: base}
+	anne := w.browser(t)
+	anne.signUp("Anne", "anne@example.test")
+	anne.post("/signout", url.Values{"csrf": {anne.csrf("/signout")}})
+	resp := anne.signIn("anne@example.test", webPassword)
+	var device *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "cc_device" {
+			device = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || device == nil || !device.HttpOnly || device.MaxAge < 365*24*3600 {
+		t.Fatalf("sign-in: %d, device cookie %+v", resp.StatusCode, device)
+	}
+	anne.post("/signout", url.Values{"csrf": {anne.csrf("/signout")}})
+	// Someone else's guesses (from this same test address) pass the
+	// account's limit of 3.
+	guesser := w.browser(t)
+	for range 3 {
+		if r := guesser.signIn("anne@example.test", "a guess!"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess: %d", r.StatusCode)
+		}
+	}
+	if r := guesser.signIn("anne@example.test", webPassword); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the guesser with the right password past the account's limit: %d, want 429", r.StatusCode)
+	}
+	if r := anne.signIn("anne@example.test", webPassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Anne's browser past the account's limit: %d, want signed in", r.StatusCode)
+	}
+}

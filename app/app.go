@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{
 		SignInLimit: cfg.SignInLimit, SignInWindow: cfg.SignInWindow,
 		CodeLimit: cfg.CodeLimit, CodeWindow: cfg.CodeWindow,
+		SignInAccountLimit: cfg.SignInAccountLimit, SignInSlowInterval: cfg.SignInSlowInterval,
 		SignUpLimit: cfg.SignUpLimit, SignUpTotal: cfg.SignUpTotal, SignUpWindow: cfg.SignUpWindow, SignedInLimit: cfg.SignedInLimit,
 		HashConcurrency: cfg.HashConcurrency, HashWait: cfg.HashWait,
 		Now: opts.Now,

@@ -62,10 +62,15 @@ type Config struct {
 	// SignUpLimit sign-ups are allowed per client address and SignUpTotal
 	// from everyone in each SignUpWindow; SignedInLimit successful
 	// sign-ins per client address in each SignInWindow.
-	SignUpLimit   int
-	SignUpTotal   int
-	SignUpWindow  time.Duration
-	SignedInLimit int
+	// SignInAccountLimit failed sign-ins per account in a SignInWindow
+	// before the account is guessed from many addresses: then one attempt
+	// per SignInSlowInterval (and browsers it signed in before).
+	SignInAccountLimit int
+	SignInSlowInterval time.Duration
+	SignUpLimit        int
+	SignUpTotal        int
+	SignUpWindow       time.Duration
+	SignedInLimit      int
 	// HashConcurrency password hashes run at once per process (0: the
 	// number of CPUs), each waiting at most HashWait for its turn.
 	HashConcurrency int
@@ -224,7 +229,7 @@ var Settings = []Setting{
 		c.ShareMailLimit = n
 		return nil
 	}},
-	{"CAIDO_CLOUD_SIGN_IN_LIMIT", "10", "Failed sign-ins (wrong current passwords included) allowed per account and per client IP per window.", func(c *Config, v string) (err error) {
+	{"CAIDO_CLOUD_SIGN_IN_LIMIT", "10", "Failed sign-ins (wrong current passwords included) allowed per account from one client address, and per address, per window.", func(c *Config, v string) (err error) {
 		c.SignInLimit, err = positiveInt(v)
 		return err
 	}},
@@ -238,6 +243,14 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_CODE_WINDOW", "10m", "The window of CAIDO_CLOUD_CODE_LIMIT.", func(c *Config, v string) (err error) {
 		c.CodeWindow, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_IN_ACCOUNT_LIMIT", "50", "Failed sign-ins per account from all addresses per CAIDO_CLOUD_SIGN_IN_WINDOW; past it, browsers that signed in to it before still do, others get one attempt per CAIDO_CLOUD_SIGN_IN_SLOW_INTERVAL.", func(c *Config, v string) (err error) {
+		c.SignInAccountLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_SIGN_IN_SLOW_INTERVAL", "30s", "How often an account whose password is being guessed takes a sign-in from a browser it does not know.", func(c *Config, v string) (err error) {
+		c.SignInSlowInterval, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_SIGN_UP_LIMIT", "10", "Sign-ups allowed per client address (an IPv6 address by its /64) per window.", func(c *Config, v string) (err error) {

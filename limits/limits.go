@@ -131,3 +131,15 @@ func AddressKey(ip string) string {
 	}
 	return netip.PrefixFrom(addr, 64).Masked().String()
 }
+
+// Count is how many attempts key holds in the current window.
+func (l *Limiter) Count(ctx context.Context, window time.Duration, key string) (int, error) {
+	sum := sha256.Sum256([]byte(key))
+	var n int
+	err := l.db.QueryRow(ctx, `SELECT coalesce(sum(attempts), 0) FROM attempt_windows WHERE key_hash = $1 AND window_start = $2`,
+		sum[:], l.now().UTC().Truncate(time.Microsecond).Truncate(window)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count attempts: %w", err)
+	}
+	return n, nil
+}

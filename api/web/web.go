@@ -80,10 +80,10 @@ func Mount(r gin.IRouter, d Deps) error {
 		accounts: d.Accounts, approval: d.Approval, access: d.Access, log: d.Log,
 		secure: strings.HasPrefix(d.PublicURL, "https://"),
 	}
-	h.sessionCookie, h.formCookie = "cc_session", "cc_form"
+	h.sessionCookie, h.formCookie, h.deviceCookie = "cc_session", "cc_form", "cc_device"
 	if h.secure {
 		// __Host-: only ever set by this origin over https, for every path.
-		h.sessionCookie, h.formCookie = "__Host-cc_session", "__Host-cc_form"
+		h.sessionCookie, h.formCookie, h.deviceCookie = "__Host-cc_session", "__Host-cc_form", "__Host-cc_device"
 	}
 	web := r.Group("", webHeaders, h.loadSession)
 	web.GET("/signup", h.signUpPage)
@@ -111,6 +111,7 @@ type webHandlers struct {
 	secure        bool
 	sessionCookie string
 	formCookie    string
+	deviceCookie  string
 	account       *accountPages // web_account.go: verification, password change
 }
 
@@ -233,6 +234,10 @@ func (h *webHandlers) tooMany(c *gin.Context, err error, what string) {
 	h.message(c, http.StatusTooManyRequests, "Too many attempts",
 		fmt.Sprintf("There were too many %s. For your account's safety, try again in %d %s.", what, minutes, unit))
 }
+
+// deviceCookieLifetime is how long a browser is remembered after its last
+// sign-in: browsers keep a cookie 400 days at most.
+const deviceCookieLifetime = 400 * 24 * time.Hour
 
 // busy answers a password that could not be checked in time: too many
 // sign-ins and sign-ups at once. Nothing was done.
@@ -368,7 +373,11 @@ func (h *webHandlers) signIn(c *gin.Context) {
 		return
 	}
 	p := webPage{Title: "Sign in", CSRF: h.formToken(c), Next: safeNext(c.PostForm("next")), Email: c.PostForm("email")}
-	acct, err := h.accounts.SignIn(c.Request.Context(), p.Email, c.PostForm("password"), httpx.ClientIP(c.Request))
+	var device string
+	if ck, err := c.Request.Cookie(h.deviceCookie); err == nil {
+		device = ck.Value
+	}
+	acct, device, err := h.accounts.SignInBrowser(c.Request.Context(), p.Email, c.PostForm("password"), httpx.ClientIP(c.Request), device)
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "sign-in attempts for this account or from this network")
@@ -384,6 +393,9 @@ func (h *webHandlers) signIn(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
+	// Kept past sign-out: it says this browser signed in to the account
+	// before, which no guessing of its password elsewhere can lock out.
+	h.setCookie(c, h.deviceCookie, device, deviceCookieLifetime)
 	h.startSession(c, acct.ID, p.Next)
 }
 
