@@ -16,21 +16,21 @@ import (
 // the notice arrives.
 func TestBrowserEmailVerificationAndPassword(t *testing.T) {
 	webChromium(t) // fail first, before starting anything
-	w, smtp := newMailWorld(t, nil, nil)
+	w, smtp := newMailWorld(t)
 	browser := webBrowserContext(t)
-	steps := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(w.web + "/signup")}, webSignUp("Anne", "anne@example.test")...)
+	steps := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(w.base + "/signup")}, webSignUp("Anne", "anne@example.test")...)
 	steps = append(steps, chromedp.WaitVisible(chromedp.ID("unverified")))
 	webRun(t, browser, "sign up", steps...)
 	link := linkIn(t, w, smtp.WaitFor(t, "anne@example.test", mailTimeout))
 	webRun(t, browser, "follow the mailed link",
-		chromedp.Navigate(w.web+link),
+		chromedp.Navigate(w.base+link),
 		chromedp.WaitVisible(chromedp.ID("message")),
 	)
 	if msg := webText(t, browser, "#message"); !strings.Contains(msg, "anne@example.test is verified") {
 		t.Fatalf("after the link: %s", msg)
 	}
 	webRun(t, browser, "change the password",
-		chromedp.Navigate(w.web+"/"),
+		chromedp.Navigate(w.base+"/"),
 		chromedp.WaitVisible(chromedp.ID("to-password")),
 		chromedp.Click(chromedp.ID("to-password")),
 		chromedp.WaitVisible(chromedp.ID("current_password")),
@@ -46,7 +46,7 @@ func TestBrowserEmailVerificationAndPassword(t *testing.T) {
 	if notice := smtp.WaitFor(t, "anne@example.test", mailTimeout); notice.Subject != "Your caido-cloud password was changed" {
 		t.Fatalf("notice %q", notice.Subject)
 	}
-	webRun(t, browser, "back home", chromedp.Navigate(w.web+"/"), chromedp.WaitVisible(chromedp.ID("who")))
+	webRun(t, browser, "back home", chromedp.Navigate(w.base+"/"), chromedp.WaitVisible(chromedp.ID("who")))
 	n, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll('#unverified').length`))
 	testenv.Must(t, err)
 	if n != 0 {

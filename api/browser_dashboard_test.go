@@ -70,7 +70,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	admin := webBrowserContext(t)
 
 	steps := append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(w.web + "/"),
+		chromedp.Navigate(w.base + "/"),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
 	}, webSignUp("Anne", "anne@example.test")...)
@@ -95,7 +95,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	_, err = w.a.Access.SetTeamSubscription(ctx, team, "team", 3, false, nil)
 	testenv.Must(t, err)
 	webRun(t, admin, "invite Bob with a seat",
-		chromedp.Navigate(w.web+teamPage),
+		chromedp.Navigate(w.base+teamPage),
 		chromedp.WaitVisible(chromedp.ID("invite-form")),
 		chromedp.SendKeys(chromedp.ID("invite_email"), "bob@example.test"),
 		chromedp.Click(chromedp.ID("invite_seat")),
@@ -105,8 +105,8 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	dashWant(t, webText(t, admin, "main"), "the team's page after inviting", "The invitation is sent", "bob@example.test", "0 of 3 seats used")
 
 	link := w.invitationLink(t, "bob@example.test")
-	if !strings.HasPrefix(link, w.web+"/invitations/accept?token=") {
-		t.Fatalf("the mail's link %s is not to the pages at %s", link, w.web)
+	if !strings.HasPrefix(link, w.base+"/invitations/accept?token=") {
+		t.Fatalf("the mail's link %s is not to the pages at %s", link, w.base)
 	}
 	bob := dashContext(t, admin)
 	webRun(t, bob, "Bob follows the link",
@@ -130,7 +130,7 @@ func TestBrowserDashboardInvite(t *testing.T) {
 	testenv.AssertCheck(t, w.a, bobID, "member", authz.TeamObject(team), true)
 
 	webRun(t, admin, "the admin reloads the team's page",
-		chromedp.Navigate(w.web+teamPage),
+		chromedp.Navigate(w.base+teamPage),
 		chromedp.WaitVisible(chromedp.ID("members")),
 	)
 	dashWant(t, webText(t, admin, "#members"), "the members", "Anne", "anne@example.test", "Bob", "bob@example.test")
@@ -151,12 +151,12 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	webChromium(t)
 	ctx := context.Background()
 	w := newDashWorld(t)
-	_, err := w.accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
+	_, err := w.a.Accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
 	testenv.Must(t, err)
 
 	admin := webBrowserContext(t)
 	steps := append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(w.web + "/instances"),
+		chromedp.Navigate(w.base + "/instances"),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
 	}, webSignUp("Anne", "anne@example.test")...)
@@ -171,7 +171,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 
 	bob := dashContext(t, admin)
 	webRun(t, bob, "Bob signs in to his instances",
-		chromedp.Navigate(w.web+"/instances"),
+		chromedp.Navigate(w.base+"/instances"),
 		chromedp.WaitVisible(chromedp.ID("signin")),
 		chromedp.SendKeys(chromedp.ID("email"), "bob@example.test"),
 		chromedp.SendKeys(chromedp.ID("password"), webPassword),
@@ -209,7 +209,7 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	)
 
 	webRun(t, admin, "Anne revokes the share",
-		chromedp.Navigate(w.web+"/instances/"+in.ID),
+		chromedp.Navigate(w.base+"/instances/"+in.ID),
 		chromedp.WaitVisible(chromedp.ID("grants")),
 		chromedp.Click(chromedp.CSS(`button.revoke-grant[data-email="bob@example.test"]`)),
 		chromedp.WaitVisible(chromedp.ID("no-grants")),
@@ -218,11 +218,11 @@ func TestBrowserDashboardSharing(t *testing.T) {
 	testenv.AssertCheck(t, w.a, bobID, "can_use", authz.InstanceObject(in.ID), false)
 
 	webRun(t, bob, "Bob's instances no longer list it",
-		chromedp.Navigate(w.web+"/instances"),
+		chromedp.Navigate(w.base+"/instances"),
 		chromedp.WaitVisible(chromedp.ID("no-instances")),
 	)
 	webRun(t, bob, "its page is not found for him",
-		chromedp.Navigate(w.web+"/instances/"+in.ID),
+		chromedp.Navigate(w.base+"/instances/"+in.ID),
 		chromedp.WaitVisible(chromedp.ID("message")),
 	)
 	dashWant(t, webText(t, bob, "main"), "the instance's page", "No such instance")

@@ -117,7 +117,7 @@ func webText(t *testing.T, ctx context.Context, sel string) string {
 func TestBrowserDeviceApproval(t *testing.T) {
 	webChromium(t) // fail first, before starting anything
 	ctx := context.Background()
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	in := w.register(t)
 	da := in.StartDeviceFlow(t, "profile:read assistant offline")
 	code := da.UserCode
@@ -129,7 +129,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 
 	browser := webBrowserContext(t)
 	steps := append([]chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(w.web + complete.RequestURI()),
+		chromedp.Navigate(w.base + complete.RequestURI()),
 		chromedp.WaitVisible(chromedp.ID("to-signup")),
 		chromedp.Click(chromedp.ID("to-signup")),
 	}, webSignUp("Anne", "anne@example.test")...)
@@ -170,7 +170,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	}
 
 	// Bob, in a browser context of his own, may not use Anne's instance.
-	_, err = w.accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
+	_, err = w.a.Accounts.SignUp(ctx, accounts.SignUp{Name: "Bob", Email: "bob@example.test", Password: webPassword})
 	testenv.Must(t, err)
 	da = in.StartDeviceFlow(t, "profile:read")
 	code = da.UserCode
@@ -181,7 +181,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	// Its first run opens its tab and must not carry a timeout.
 	testenv.Must(t, chromedp.Do(bob, chromedp.Navigate("about:blank")))
 	webRun(t, bob, "Bob opens the code and signs in",
-		chromedp.Navigate(w.web+complete.RequestURI()),
+		chromedp.Navigate(w.base+complete.RequestURI()),
 		chromedp.WaitVisible(chromedp.ID("signin")),
 		chromedp.SendKeys(chromedp.ID("email"), "bob@example.test"),
 		chromedp.SendKeys(chromedp.ID("password"), webPassword),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	netmail "net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,23 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caido-cloud/caido-cloud/api/web"
-	"github.com/caido-cloud/caido-cloud/audit"
-
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
-	"github.com/caido-cloud/caido-cloud/mail"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
-	"github.com/caido-cloud/caido-cloud/teams"
 )
 
-// dashWorld is a webWorld whose pages have everything the dashboard uses:
-// personal access tokens, registration keys, and mail sent to a test SMTP
-// server.
+// dashWorld is a webWorld whose mail (verifications, the team pages'
+// invitations, shares) goes to a test SMTP server; the invitations' links
+// are to its pages, its public URL.
 type dashWorld struct {
 	*webWorld
 	mail *mailtest.Server
@@ -40,22 +34,8 @@ func newDashWorld(t testing.TB) *dashWorld {
 	t.Helper()
 	cfg := testenv.Config(t)
 	cfg.DevicePollInterval = time.Second
-	w := &dashWorld{webWorld: &webWorld{}, mail: mailtest.Start(t, mailtest.Options{})}
-	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
-	w.accounts = accounts.New(w.a.DB, w.a.Access, accounts.Options{})
-	w.web = w.serveWeb(t, "", func(d *web.Deps) {
-		sender := &mail.SMTPSender{Host: w.mail.Host, Port: w.mail.Port, From: netmail.Address{Name: "caido-cloud", Address: "noreply@example.test"},
-			Timeout: 10 * time.Second}
-		// The team pages' invitations go to this world's mail server, with links to its pages.
-		tm, err := teams.New(teams.Deps{Directory: w.a.Access, Audit: w.a.Audit, Access: w.a.Access, Tokens: w.a.PATs, Usage: w.a.Assistant, Authz: w.a.Authz,
-			Mail: sender, PublicURL: d.PublicURL, Log: w.a.Log})
-		testenv.Must(t, err)
-		d.Teams, d.Mail = tm, sender
-	})
-	resp, err := http.Get(w.base + "/healthz")
-	testenv.Must(t, err)
-	resp.Body.Close()
-	return w
+	smtp := mailtest.Start(t, mailtest.Options{})
+	return &dashWorld{webWorld: serveWebWorld(t, cfg, testenv.Options{Mail: smtp}), mail: smtp}
 }
 
 // dashUser is a signed-up user with a browser of their own.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,11 +12,8 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/access"
-	"github.com/caido-cloud/caido-cloud/api/httpx"
-	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/internal/openapitest"
@@ -25,14 +21,11 @@ import (
 	"github.com/caido-cloud/caido-cloud/pats"
 )
 
-// headlessWorld is the real server (registration, device authorization,
-// token endpoint) plus the headless routes on an engine of the test's own,
-// on the same database.
+// headlessWorld is the real server: registration, device authorization,
+// the token endpoint and the headless routes, on the test's clock.
 type headlessWorld struct {
 	a     *app.App
-	base  string // the real server
-	url   string // the headless routes
-	pats  *pats.Service
+	base  string
 	clock *testenv.Clock
 	doc   *openapi3.T
 	logs  *testenv.Buffer
@@ -43,22 +36,14 @@ type headlessWorld struct {
 func newHeadlessWorld(t *testing.T) *headlessWorld {
 	t.Helper()
 	cfg := testenv.Config(t)
+	// The device flows pace polls by the clock too, which stands still: a
+	// test waits this interval out by moving the clock on.
 	cfg.DevicePollInterval = time.Second
 	w := &headlessWorld{logs: &testenv.Buffer{}, clock: testenv.NewClock(time.Now())}
-	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{Log: w.logs})
+	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{Log: w.logs, Clock: w.clock})
 	doc, err := openapi3.NewLoader().LoadFromFile(openapitest.Reference(t, "public-api.openapi.yaml"))
 	testenv.Must(t, err)
 	w.doc = doc
-	w.pats = pats.New(w.a.DB, w.a.Authz, pats.Options{Now: w.clock.Now, Log: w.a.Log})
-	r := gin.New()
-	r.ContextWithFallback = true
-	r.Use(httpx.AccessLog(w.a.Log))
-	d := w.a.Routes.Identity.Public
-	d.PATs = w.pats
-	testenv.Must(t, public.Mount(r, d))
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	w.url = srv.URL
 	t.Cleanup(func() {
 		if !strings.Contains(w.logs.String(), "/oauth2/device/") {
 			t.Errorf("the headless requests were not logged, so the check below proves nothing:\n%s", w.logs.String())
@@ -79,13 +64,13 @@ func (w *headlessWorld) pat(t *testing.T, n pats.NewToken) string {
 		n.Name = "ci"
 	}
 	n.Via = pats.ViaOperator
-	secret, _, err := w.pats.Create(context.Background(), n)
+	secret, _, err := w.a.PATs.Create(context.Background(), n)
 	testenv.Must(t, err)
 	w.secrets = append(w.secrets, secret)
 	return secret
 }
 
-// register registers an instance at the real server.
+// register registers an instance at the server.
 func (w *headlessWorld) register(t *testing.T) testenv.Instance {
 	t.Helper()
 	return testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
@@ -103,7 +88,7 @@ func (w *headlessWorld) pollError(t *testing.T, in testenv.Instance, deviceCode,
 // call makes a headless request; the approver sends exactly these headers.
 func (w *headlessWorld) call(t *testing.T, method, path string, query url.Values, auth string) (int, http.Header, []byte) {
 	t.Helper()
-	u := w.url + path
+	u := w.base + path
 	if query != nil {
 		u += "?" + query.Encode()
 	}
@@ -180,10 +165,10 @@ func TestHeadlessPATRequired(t *testing.T) {
 	ctx := context.Background()
 	anne := testenv.User(t, w.a, "anne@example.test")
 	live := w.pat(t, pats.NewToken{UserID: anne.ID})
-	revoked, rt, err := w.pats.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old", Via: pats.ViaOperator})
+	revoked, rt, err := w.a.PATs.Create(ctx, pats.NewToken{UserID: anne.ID, Name: "old", Via: pats.ViaOperator})
 	testenv.Must(t, err)
 	w.secrets = append(w.secrets, revoked)
-	testenv.Must(t, w.pats.Revoke(ctx, anne.ID, rt.ID))
+	testenv.Must(t, w.a.PATs.Revoke(ctx, anne.ID, rt.ID))
 	soon := w.clock.Now().Add(time.Hour)
 	expired := w.pat(t, pats.NewToken{UserID: anne.ID, ExpiresAt: &soon})
 	w.clock.Advance(time.Hour)
@@ -343,7 +328,7 @@ func TestHeadlessApproveClaimsUnclaimed(t *testing.T) {
 		t.Fatalf("poll after approval: %d %s", status, raw)
 	}
 	w.validate(t, "TokenPayload", raw)
-	// The token works at the instance API of the real server.
+	// The token works at the instance API.
 	req, _ := http.NewRequest("GET", w.base+"/instance/user/profile", nil)
 	req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
 	resp, err := http.DefaultClient.Do(req)
@@ -379,7 +364,7 @@ func TestHeadlessApproveScopes(t *testing.T) {
 			if after := w.instanceRow(t, in.ID); after != before {
 				t.Fatalf("a refused approval changed the instance: %s -> %s", before, after)
 			}
-			time.Sleep(time.Second) // the poll interval
+			w.clock.Advance(time.Second) // the poll interval
 		})
 	}
 	// Spaces, repeats and several parameters are read too; profile:read,
@@ -433,7 +418,7 @@ func TestHeadlessApproveClaimedNotMine(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("approve once shared: %d %s", status, body)
 	}
-	time.Sleep(time.Second)
+	w.clock.Advance(time.Second)
 	status, tok, raw := in.PollDevice(t, deviceCode)
 	if status != http.StatusOK || tok["access_token"] == nil {
 		t.Fatalf("poll: %d %s", status, raw)

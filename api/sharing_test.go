@@ -29,7 +29,7 @@ type shareWorld struct {
 
 func newShareWorld(t *testing.T) *shareWorld {
 	t.Helper()
-	ww, smtp := newMailWorld(t, nil, nil)
+	ww, smtp := newMailWorld(t)
 	aw := &apiWorld{a: ww.a, base: ww.base, logs: &testenv.Buffer{}}
 	aw.loadDocuments(t)
 	return &shareWorld{dash: &dashWorld{webWorld: ww, mail: smtp}, api: aw}

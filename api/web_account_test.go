@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/accounts"
+	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/mail/mailtest"
 )
@@ -19,28 +20,16 @@ import (
 const mailTimeout = 10 * time.Second
 
 // newMailWorld is a running caido-cloud whose CAIDO_CLOUD_SMTP_* settings
-// point at a real SMTP server of the test. With opts nil the pages are the
-// app's own (app.New, NewRouter); otherwise they are routed on a server of
-// their own with an accounts.Service of opts (a clock, limits) and the
-// app's SMTP sender.
-func newMailWorld(t testing.TB, opts *accounts.Options, log *testenv.Buffer) (*webWorld, *mailtest.Server) {
+// point at a real SMTP server of the test.
+func newMailWorld(t testing.TB, set ...webSetting) (*webWorld, *mailtest.Server) {
 	t.Helper()
 	smtp := mailtest.Start(t, mailtest.Options{})
-	w := &webWorld{}
-	tops := testenv.Options{Mail: smtp}
-	if log != nil {
-		tops.Log = log
-	}
-	w.a, w.base = testenv.Serve(t, testenv.Config(t), tops)
-	w.accounts, w.web = w.a.Accounts, w.base
-	if opts != nil {
-		w.accounts = accounts.New(w.a.DB, w.a.Access, *opts)
-		w.web = w.serveWeb(t, "", nil)
-	}
-	resp, err := http.Get(w.base + "/healthz")
-	testenv.Must(t, err)
-	resp.Body.Close()
-	return w, smtp
+	return serveWebWorld(t, testenv.Config(t), testenv.Options{Mail: smtp}, set...), smtp
+}
+
+// withLog sends the app's logs to log.
+func withLog(log *testenv.Buffer) webSetting {
+	return func(_ *config.Config, opts *testenv.Options) { opts.Log = log }
 }
 
 var verifyLink = regexp.MustCompile(`(https?://\S+)(/verify-email\?token=[A-Za-z0-9_-]{43})\n`)
@@ -52,8 +41,8 @@ func linkIn(t testing.TB, w *webWorld, m *mailtest.Received) string {
 	if found == nil {
 		t.Fatalf("no verification link in the mail:\n%s", m.Text)
 	}
-	if found[1] != w.web {
-		t.Fatalf("the link goes to %s, not the public URL %s", found[1], w.web)
+	if found[1] != w.base {
+		t.Fatalf("the link goes to %s, not the public URL %s", found[1], w.base)
 	}
 	return found[2]
 }
@@ -74,7 +63,7 @@ func mailCount(w *webWorld) int {
 
 func TestWebEmailVerification(t *testing.T) {
 	var log testenv.Buffer
-	w, smtp := newMailWorld(t, nil, &log)
+	w, smtp := newMailWorld(t, withLog(&log))
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	m := smtp.WaitFor(t, "anne@example.test", mailTimeout)
@@ -121,9 +110,7 @@ func TestWebEmailVerification(t *testing.T) {
 // written to the log: the development stand-in for a mailbox.
 func TestWebVerificationMailInTheLog(t *testing.T) {
 	var log testenv.Buffer
-	cfg := testenv.Config(t)
-	a, base := testenv.Serve(t, cfg, testenv.Options{Log: &log})
-	w := &webWorld{a: a, base: base, web: base, accounts: a.Accounts}
+	w := serveWebWorld(t, testenv.Config(t), testenv.Options{Log: &log})
 	w.browser(t).signUp("Anne", "anne@example.test")
 	out := log.String()
 	for _, want := range []string{"level=INFO", "mail not sent", "to=anne@example.test", "Verify your email address", "/verify-email?token="} {
@@ -135,7 +122,7 @@ func TestWebVerificationMailInTheLog(t *testing.T) {
 
 func TestWebEmailVerificationExpired(t *testing.T) {
 	clock := testenv.NewClock(time.Now())
-	w, smtp := newMailWorld(t, &accounts.Options{Now: clock.Now}, nil)
+	w, smtp := newMailWorld(t, withClock(clock))
 	b := w.browser(t)
 	b.signUp("Bob", "bob@example.test")
 	link := linkIn(t, w, smtp.WaitFor(t, "bob@example.test", mailTimeout))
@@ -162,7 +149,7 @@ func TestWebEmailVerificationExpired(t *testing.T) {
 
 func TestWebVerificationRequest(t *testing.T) {
 	// A stopped clock: the limit counts in fixed windows (see TestWebSignInLimit).
-	w, smtp := newMailWorld(t, &accounts.Options{Now: testenv.NewClock(time.Now()).Now}, nil)
+	w, smtp := newMailWorld(t, withClock(testenv.NewClock(time.Now())))
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	smtp.WaitFor(t, "anne@example.test", mailTimeout)
@@ -203,7 +190,7 @@ func TestWebVerificationRequest(t *testing.T) {
 
 func TestWebChangePassword(t *testing.T) {
 	ctx := context.Background()
-	w, smtp := newMailWorld(t, nil, nil)
+	w, smtp := newMailWorld(t)
 	a := w.browser(t)
 	a.signUp("Anne", "anne@example.test")
 	smtp.WaitFor(t, "anne@example.test", mailTimeout)
@@ -317,7 +304,8 @@ func TestWebChangePassword(t *testing.T) {
 // account's sign-in limit, and over it even the right one is refused.
 func TestWebChangePasswordSignInLimit(t *testing.T) {
 	// A stopped clock: the limit counts in fixed windows (see TestWebSignInLimit).
-	w, smtp := newMailWorld(t, &accounts.Options{SignInLimit: 2, Now: testenv.NewClock(time.Now()).Now}, nil)
+	w, smtp := newMailWorld(t, withClock(testenv.NewClock(time.Now())),
+		func(cfg *config.Config, _ *testenv.Options) { cfg.SignInLimit = 2 })
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	smtp.WaitFor(t, "anne@example.test", mailTimeout)

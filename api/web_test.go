@@ -7,41 +7,48 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/caido-cloud/caido-cloud/accounts"
-	"github.com/caido-cloud/caido-cloud/api/web"
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 )
 
-// webWorld is a running caido-cloud (instances register and poll there)
-// and the web pages routed on a server of their own, on the same database.
+// webWorld is a running caido-cloud, the app's own router: instances
+// register and poll on the server whose pages the browsers use.
 type webWorld struct {
-	a        *app.App
-	base     string // the identity server
-	web      string // the pages' server
-	accounts *accounts.Service
+	a    *app.App
+	base string // the server, also its public URL unless a setting says another
 }
 
 const webPassword = "correct horse battery"
 
-func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
+// webSetting changes a world's configuration or testenv options (its
+// clock, limits, public URL) before the app is built.
+type webSetting func(cfg *config.Config, opts *testenv.Options)
+
+// newWebWorld is a running caido-cloud whose devices may poll every second.
+func newWebWorld(t testing.TB, set ...webSetting) *webWorld {
 	t.Helper()
 	cfg := testenv.Config(t)
 	cfg.DevicePollInterval = time.Second
+	return serveWebWorld(t, cfg, testenv.Options{}, set...)
+}
+
+// serveWebWorld serves the app on cfg with opts, changed by set.
+func serveWebWorld(t testing.TB, cfg config.Config, opts testenv.Options, set ...webSetting) *webWorld {
+	t.Helper()
+	for _, s := range set {
+		s(&cfg, &opts)
+	}
 	w := &webWorld{}
-	w.a, w.base = testenv.Serve(t, cfg, testenv.Options{})
-	w.accounts = accounts.New(w.a.DB, w.a.Access, opts)
-	w.web = w.serveWeb(t, "", nil)
+	w.a, w.base = testenv.Serve(t, cfg, opts)
 	// Answered once the server is up (its signing keys ready), so that even
 	// a short test ends after its start.
 	resp, err := http.Get(w.base + "/healthz")
@@ -50,28 +57,14 @@ func newWebWorld(t testing.TB, opts accounts.Options) *webWorld {
 	return w
 }
 
-// serveWeb routes the pages as NewRouter will; publicURL "" is the
-// server's own (http) address. with, when set, changes the pages' Deps
-// further (their PublicURL set by then).
-func (w *webWorld) serveWeb(t testing.TB, publicURL string, with func(d *web.Deps)) string {
-	r := gin.New()
-	r.ContextWithFallback = true
-	srv := httptest.NewUnstartedServer(r)
-	if publicURL == "" {
-		publicURL = "http://" + srv.Listener.Addr().String()
-	}
-	d := w.a.Routes.Identity.Web
-	d.Accounts, d.PublicURL = w.accounts, publicURL
-	if with != nil {
-		with(&d)
-	}
-	testenv.Must(t, web.Mount(r, d))
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
+// withClock makes clock the app's: the time of every service (sessions,
+// device flows, limits, tokens' expiries) is the clock's, which stands
+// still unless the test moves it.
+func withClock(clock *testenv.Clock) webSetting {
+	return func(_ *config.Config, opts *testenv.Options) { opts.Clock = clock }
 }
 
-// register registers an instance at the identity server.
+// register registers an instance at the server.
 func (w *webWorld) register(t testing.TB) testenv.Instance {
 	t.Helper()
 	return testenv.RegisterInstance(t, w.a, w.base, "profile:read assistant offline")
@@ -88,7 +81,7 @@ type webBrowser struct {
 func (w *webWorld) browser(t testing.TB) *webBrowser {
 	jar, err := cookiejar.New(nil)
 	testenv.Must(t, err)
-	return &webBrowser{t: t, base: w.web, c: &http.Client{Jar: jar,
+	return &webBrowser{t: t, base: w.base, c: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -171,7 +164,7 @@ func webExpect(t testing.TB, resp *http.Response, body string, status int, texts
 }
 
 func TestWebSignUpValidation(t *testing.T) {
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
 	b2 := w.browser(t)
@@ -204,7 +197,7 @@ func TestWebSignUpValidation(t *testing.T) {
 }
 
 func TestWebSignInAndOut(t *testing.T) {
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	w.browser(t).signUp("Anne", "anne@example.test")
 	b := w.browser(t)
 	resp := b.signIn("anne@example.test", "wrong password")
@@ -243,7 +236,7 @@ func TestWebSignInAndOut(t *testing.T) {
 		t.Fatalf("%d sessions left, want 1", n)
 	}
 	replay := w.browser(t)
-	u, _ := url.Parse(w.web)
+	u, _ := url.Parse(w.base)
 	replay.c.Jar.SetCookies(u, []*http.Cookie{{Name: session.Name, Value: session.Value, Path: "/"}})
 	resp, _ = replay.get("/")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
@@ -252,8 +245,6 @@ func TestWebSignInAndOut(t *testing.T) {
 }
 
 func TestWebCookieFlags(t *testing.T) {
-	w := newWebWorld(t, accounts.Options{})
-	w.browser(t).signUp("Anne", "anne@example.test")
 	for _, tc := range []struct {
 		publicURL, prefix string
 		secure            bool
@@ -261,15 +252,21 @@ func TestWebCookieFlags(t *testing.T) {
 		{"", "", false},
 		{"https://cloud.example.test", "__Host-", true},
 	} {
+		// A server of each public URL, both serving plain http: the pages
+		// mark their cookies by the public URL alone.
+		w := newWebWorld(t, func(_ *config.Config, opts *testenv.Options) { opts.PublicURL = tc.publicURL })
+		// Signed up by the service, not a browser: its jar would not send
+		// the https server's Secure form cookie back over http.
+		_, err := w.a.Accounts.SignUp(context.Background(), accounts.SignUp{Name: "Anne", Email: "anne@example.test", Password: webPassword})
+		testenv.Must(t, err)
 		// Cookies by hand, not through a jar: it would not send a Secure
 		// cookie over http.
-		base := w.serveWeb(t, tc.publicURL, nil)
-		resp, err := http.Get(base + "/signin")
+		resp, err := http.Get(w.base + "/signin")
 		testenv.Must(t, err)
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		form := webCookie(t, resp, tc.prefix+"cc_form", tc.secure)
-		req, _ := http.NewRequest(http.MethodPost, base+"/signin", strings.NewReader(url.Values{
+		req, _ := http.NewRequest(http.MethodPost, w.base+"/signin", strings.NewReader(url.Values{
 			"csrf": {webCSRFField.FindStringSubmatch(string(page))[1]}, "email": {"anne@example.test"}, "password": {webPassword}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(form)
@@ -307,7 +304,7 @@ func webCookie(t testing.TB, resp *http.Response, name string, secure bool) *htt
 func TestWebSignInLimit(t *testing.T) {
 	// A stopped clock: the limit counts in fixed windows, and a test that
 	// crossed into the next one would find its count gone.
-	w := newWebWorld(t, accounts.Options{Now: testenv.NewClock(time.Now()).Now})
+	w := newWebWorld(t, withClock(testenv.NewClock(time.Now())))
 	w.browser(t).signUp("Anne", "anne@example.test")
 	b := w.browser(t)
 	for i := range accounts.DefaultSignInLimit {
@@ -324,7 +321,7 @@ func TestWebSignInLimit(t *testing.T) {
 
 func TestWebCSRF(t *testing.T) {
 	ctx := context.Background()
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	in := w.register(t)
 	da := in.StartDeviceFlow(t, "profile:read")
 	code := da.UserCode
@@ -370,7 +367,7 @@ func TestWebCSRF(t *testing.T) {
 
 func TestWebDeviceClaimAndApprove(t *testing.T) {
 	ctx := context.Background()
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	in := w.register(t)
 	da := in.StartDeviceFlow(t, "profile:read assistant offline")
 	code := da.UserCode
@@ -471,7 +468,7 @@ func TestWebDeviceClaimAndApprove(t *testing.T) {
 
 func TestWebDeviceNotAllowed(t *testing.T) {
 	ctx := context.Background()
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	anne := testenv.User(t, w.a, "anne@example.test")
 	in := w.register(t)
 	_, err := w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "anne's laptop")
@@ -508,11 +505,11 @@ func TestWebDeviceNotAllowed(t *testing.T) {
 
 func TestWebWrongCodeIdentical(t *testing.T) {
 	ctx := context.Background()
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	in := w.register(t)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
-	anne, err := w.accounts.SignIn(ctx, "anne@example.test", webPassword, "192.0.2.1")
+	anne, err := w.a.Accounts.SignIn(ctx, "anne@example.test", webPassword, "192.0.2.1")
 	testenv.Must(t, err)
 	_, err = w.a.Access.ClaimInstance(ctx, in.ID, anne.ID, anne.DefaultWorkspaceID, "laptop")
 	testenv.Must(t, err)
@@ -551,7 +548,7 @@ func TestWebWrongCodeIdentical(t *testing.T) {
 
 func TestWebCodeLimit(t *testing.T) {
 	// A stopped clock, as in TestWebSignInLimit.
-	w := newWebWorld(t, accounts.Options{CodeLimit: 3, Now: testenv.NewClock(time.Now()).Now})
+	w := newWebWorld(t, withClock(testenv.NewClock(time.Now())), func(cfg *config.Config, _ *testenv.Options) { cfg.CodeLimit = 3 })
 	in := w.register(t)
 	b := w.browser(t)
 	b.signUp("Anne", "anne@example.test")
@@ -574,7 +571,7 @@ func TestWebCodeLimit(t *testing.T) {
 }
 
 func TestWebSignedOutRedirects(t *testing.T) {
-	w := newWebWorld(t, accounts.Options{})
+	w := newWebWorld(t)
 	b := w.browser(t)
 	for path, want := range map[string]string{
 		"/":                               "/signin?next=%2F",

@@ -80,9 +80,6 @@ type App struct {
 	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
-	// Routes are what Handler was built from: each surface's dependencies,
-	// which tests take to route one surface again with a part replaced.
-	Routes api.Deps
 
 	// now is Options.Now, for the parts built after New's first lines.
 	now func() time.Time
@@ -172,7 +169,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 				PublicURL: cfg.PublicURL},
 		}
 	}
-	a.Routes = deps
 	if a.Handler, err = api.NewRouter(deps); err != nil {
 		db.Close()
 		return nil, err
