@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/caido-cloud/caido-cloud/config"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
 )
 
@@ -12,10 +13,7 @@ import (
 // with 429 and Retry-After (CAIDO_CLOUD_SIGN_UP_LIMIT), creating no
 // account, while another address still signs up.
 func TestWebSignUpLimit(t *testing.T) {
-	cfg := testenv.Config(t)
-	cfg.SignUpLimit = 2
-	a, base := testenv.Serve(t, cfg, testenv.Options{})
-	w := &webWorld{a: a, base: base, web: base}
+	w := newWebWorld(t, func(cfg *config.Config, _ *testenv.Options) { cfg.SignUpLimit = 2 })
 	b := w.browser(t)
 	b.signUp("One", "one@example.test")
 	b.post("/signout", url.Values{"csrf": {b.csrf("/signout")}})
@@ -36,10 +34,7 @@ func TestWebSignUpLimit(t *testing.T) {
 // (HttpOnly, a year and more) that outlives its sign-out; with it, a
 // sign-in past the account's failure limit goes through.
 func TestWebDeviceCookie(t *testing.T) {
-	cfg := testenv.Config(t)
-	cfg.SignInLimit, cfg.SignInAccountLimit = 100, 3
-	a, base := testenv.Serve(t, cfg, testenv.Options{})
-	w := &webWorld{a: a, base: base, web: base}
+	w := newWebWorld(t, func(cfg *config.Config, _ *testenv.Options) { cfg.SignInLimit, cfg.SignInAccountLimit = 100, 3 })
 	anne := w.browser(t)
 	anne.signUp("Anne", "anne@example.test")
 	anne.post("/signout", url.Values{"csrf": {anne.csrf("/signout")}})
