@@ -38,7 +38,8 @@ const maxUserAgent = 512
 // SignUp creates an account: the user and their Default workspace, the
 // password's argon2id hash and the sign-up user agent, in one transaction
 // (access.CreateAccount). Bad input is a *FieldError and an existing
-// email ErrEmailTaken; too many sign-ups from the address, or from all, a
+// email a *TakenError (ErrEmailTaken), reached in about the time a new
+// account takes; too many sign-ups from the address, or from all, a
 // *LimitError; too many password hashes at once ErrBusy. None stores
 // anything.
 func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
@@ -63,17 +64,18 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 			return Account{}, err
 		}
 	}
-	// Before the hash, which costs: the insert below catches a race.
 	var taken bool
 	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, email).Scan(&taken); err != nil {
 		return Account{}, fmt.Errorf("sign up: %w", err)
 	}
-	if taken {
-		return Account{}, ErrEmailTaken
-	}
+	// Hashed whether or not the address is taken, so that both answers
+	// take as long: the time must not tell who has an account.
 	encoded, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return Account{}, fmt.Errorf("sign up: hash the password: %w", err)
+	}
+	if taken {
+		return Account{}, s.taken(ctx, email)
 	}
 	ua := strings.ToValidUTF8(in.UserAgent, "")
 	if len(ua) > maxUserAgent {
@@ -82,11 +84,37 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	u, _, err := s.access.CreateAccount(ctx, access.NewUser{Email: email, Name: name, PasswordHash: encoded, SignupUserAgent: ua})
 	switch {
 	case errors.Is(err, access.ErrConflict):
-		return Account{}, ErrEmailTaken
+		return Account{}, s.taken(ctx, email)
 	case errors.Is(err, access.ErrInvalid):
 		return Account{}, &FieldError{"email", "Enter an email address like name@example.com."}
 	case err != nil:
 		return Account{}, fmt.Errorf("sign up: %w", err)
 	}
 	return Account{ID: u.ID, Email: u.Email, Name: u.Name, DefaultWorkspaceID: u.DefaultWorkspaceID}, nil
+}
+
+// TakenError is a sign-up with the address of an existing account.
+// Notify says whether to mail its owner about it: at most
+// takenNoticeLimit times per address per SignUpWindow, so that sign-ups
+// from many addresses cannot flood a mailbox.
+type TakenError struct{ Notify bool }
+
+func (e *TakenError) Error() string { return ErrEmailTaken.Error() }
+
+// Is makes errors.Is(err, ErrEmailTaken) hold.
+func (e *TakenError) Is(target error) bool { return target == ErrEmailTaken }
+
+// takenNoticeLimit bounds the notices mailed to one address about sign-ups
+// with it.
+const takenNoticeLimit = 3
+
+func (s *Service) taken(ctx context.Context, email string) error {
+	_, err := s.attempt(ctx, takenNoticeLimit, s.opts.SignUpWindow, "signup-taken:"+strings.ToLower(email))
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		return &TakenError{}
+	case err != nil:
+		return err
+	}
+	return &TakenError{Notify: true}
 }

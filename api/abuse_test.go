@@ -3,6 +3,8 @@ package api_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/caido-cloud/caido-cloud/config"
@@ -62,5 +64,54 @@ func TestWebDeviceCookie(t *testing.T) {
 	}
 	if r := anne.signIn("anne@example.test", webPassword); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("Anne's browser past the account's limit: %d, want signed in", r.StatusCode)
+	}
+}
+
+// TestWebSignUpTellsNoOne: a sign-up with an address that has an account
+// answers exactly as one with a new address (status, page, no session),
+// and the address's owner learns of it by mail, at most three times per
+// window; before, it answered 409 "already exists" at once.
+func TestWebSignUpTellsNoOne(t *testing.T) {
+	w, smtp := newMailWorld(t)
+	w.browser(t).signUp("Anne", "anne@example.test")
+	smtp.WaitFor(t, "anne@example.test", mailTimeout) // her verification mail
+	page := func(email string) (int, string, bool) {
+		b := w.browser(t)
+		resp, body := b.post("/signup", url.Values{"csrf": {b.csrf("/signup")}, "name": {"Someone"}, "email": {email}, "password": {webPassword}})
+		session := false
+		for _, ck := range resp.Cookies() {
+			session = session || ck.Name == "cc_session"
+		}
+		return resp.StatusCode, strings.ReplaceAll(body, email, "ADDRESS"), session
+	}
+	takenStatus, takenPage, takenSession := page("anne@example.test")
+	newStatus, newPage, newSession := page("new@example.test")
+	if takenStatus != http.StatusOK || takenStatus != newStatus || takenPage != newPage || takenSession || newSession {
+		t.Fatalf("taken: %d (session %v), new: %d (session %v); pages alike: %v\n%s\n%s",
+			takenStatus, takenSession, newStatus, newSession, takenPage == newPage, takenPage, newPage)
+	}
+	notice := smtp.WaitFor(t, "anne@example.test", mailTimeout)
+	if !strings.Contains(notice.Subject, "tried to sign up") || !strings.Contains(notice.Text, "/signin") {
+		t.Fatalf("the owner's notice: %q\n%s", notice.Subject, notice.Text)
+	}
+	if welcome := smtp.WaitFor(t, "new@example.test", mailTimeout); !strings.Contains(welcome.Text, "/verify-email?token=") {
+		t.Fatalf("the new address's mail: %s", welcome.Text)
+	}
+	// Three notices per window: then the page stays the same, the mailbox quiet.
+	for range 3 {
+		if status, _, _ := page("anne@example.test"); status != http.StatusOK {
+			t.Fatalf("another sign-up with the taken address: %d", status)
+		}
+	}
+	// A notice is sent before the page answers (the SMTP server has it
+	// once it accepted it), so none can still be on its way.
+	notices := 0
+	for _, m := range smtp.Messages() {
+		if slices.Contains(m.To, "anne@example.test") && strings.Contains(m.Subject, "tried to sign up") {
+			notices++
+		}
+	}
+	if notices != 3 {
+		t.Fatalf("%d notices to the owner, want 3", notices)
 	}
 }

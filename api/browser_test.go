@@ -87,7 +87,8 @@ func webRun(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 	t.Fatalf("%s: %v\nat %s, screenshot %s, page:\n%s", what, err, where, path, text)
 }
 
-// webSignUp fills in the sign-up form shown and sends it.
+// webSignUp fills in the sign-up form shown and sends it, then signs in
+// from the page that answers, as a person does.
 func webSignUp(name, email string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
 		chromedp.WaitVisible(chromedp.ID("name")),
@@ -95,6 +96,12 @@ func webSignUp(name, email string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), webPassword),
 		chromedp.Click(chromedp.ID("signup")),
+		chromedp.WaitVisible(chromedp.ID("to-signin")),
+		chromedp.Click(chromedp.ID("to-signin")),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), webPassword),
+		chromedp.Click(chromedp.ID("signin")),
 	}
 }
 

@@ -124,7 +124,7 @@ var webTemplates = func() map[string]*template.Template {
 		"when": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signup", "signin", "signout", "home", "device", "message"} {
+	for _, name := range []string{"signup", "signedup", "signin", "signout", "home", "device", "message"} {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(webTemplateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return pages
@@ -325,6 +325,7 @@ func (h *webHandlers) signUp(c *gin.Context) {
 		IP: httpx.ClientIP(c.Request),
 	})
 	var fe *accounts.FieldError
+	var taken *accounts.TakenError
 	switch {
 	case errors.Is(err, accounts.ErrRateLimited):
 		h.tooMany(c, err, "sign-ups from this network, or from everyone")
@@ -336,16 +337,19 @@ func (h *webHandlers) signUp(c *gin.Context) {
 		p.Error = fe.Message
 		h.render(c, http.StatusBadRequest, "signup", p)
 		return
-	case errors.Is(err, accounts.ErrEmailTaken):
-		p.Error = "An account with this email already exists: sign in instead."
-		h.render(c, http.StatusConflict, "signup", p)
-		return
+	case errors.As(err, &taken):
+		if taken.Notify {
+			h.account.mailTaken(c, p.Email)
+		}
 	case err != nil:
 		h.unavailable(c, err)
 		return
+	default:
+		h.account.afterSignUp(c, acct)
 	}
-	h.account.afterSignUp(c, acct)
-	h.startSession(c, acct.ID, p.Next)
+	// Alike for a new address and a taken one, so that the page does not
+	// tell who has an account: the mailbox learns which it was.
+	h.render(c, http.StatusOK, "signedup", webPage{Title: "Check your mail", Email: p.Email, Next: p.Next})
 }
 
 func (h *webHandlers) startSession(c *gin.Context, userID, next string) {

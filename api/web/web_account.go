@@ -94,6 +94,26 @@ func (p *accountPages) afterSignUp(c *gin.Context, acct accounts.Account) {
 	}
 }
 
+// mailTaken tells the owner of an address that someone signed up with it:
+// the sign-up page answers as for a new address, so this mail is the only
+// place that says the account exists. A failure is logged.
+func (p *accountPages) mailTaken(c *gin.Context, email string) {
+	text := fmt.Sprintf(`Hello,
+
+Someone, perhaps you, tried to create a caido-cloud account with this
+address (%s), which has one already. Nothing was changed.
+
+If it was you, sign in instead:
+
+%s
+
+If it was not you, you may ignore this mail.
+`, email, p.publicURL+"/signin")
+	if err := p.sendMail(c, mail.Message{To: email, Subject: "Someone tried to sign up to caido-cloud with your address", Text: text}); err != nil {
+		p.log.ErrorContext(c.Request.Context(), "sign-up notice to an existing account not sent", "error", err)
+	}
+}
+
 // verifyEmail follows a mailed link (?token=…); without one, it shows the
 // signed-in user whether their address is verified, with a form to mail a
 // new link. The link needs no session: the mailbox is the proof.
