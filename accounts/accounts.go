@@ -101,6 +101,9 @@ type Options struct {
 	// (default 3 s) for its turn before ErrBusy.
 	HashConcurrency int
 	HashWait        time.Duration
+	// ResetLifetime is how long a mailed password reset link works
+	// (default an hour).
+	ResetLifetime time.Duration
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -140,6 +143,9 @@ func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
+	}
+	if opts.ResetLifetime <= 0 {
+		opts.ResetLifetime = DefaultResetLifetime
 	}
 	if opts.SignInSlowInterval <= 0 {
 		opts.SignInSlowInterval = DefaultSignInSlowInterval

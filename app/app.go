@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		CodeLimit: cfg.CodeLimit, CodeWindow: cfg.CodeWindow,
 		SignInAccountLimit: cfg.SignInAccountLimit, SignInSlowInterval: cfg.SignInSlowInterval,
 		SignUpLimit: cfg.SignUpLimit, SignUpTotal: cfg.SignUpTotal, SignUpWindow: cfg.SignUpWindow, SignedInLimit: cfg.SignedInLimit,
-		HashConcurrency: cfg.HashConcurrency, HashWait: cfg.HashWait,
+		HashConcurrency: cfg.HashConcurrency, HashWait: cfg.HashWait, ResetLifetime: cfg.ResetLifetime,
 		Now: opts.Now,
 	})
 	a.InstanceAPI = instanceapi.New(db)

@@ -71,6 +71,8 @@ type Config struct {
 	SignUpTotal        int
 	SignUpWindow       time.Duration
 	SignedInLimit      int
+	// ResetLifetime is how long a mailed password reset link works.
+	ResetLifetime time.Duration
 	// HashConcurrency password hashes run at once per process (0: the
 	// number of CPUs), each waiting at most HashWait for its turn.
 	HashConcurrency int
@@ -267,6 +269,10 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_SIGNED_IN_LIMIT", "60", "Successful sign-ins allowed per client address per CAIDO_CLOUD_SIGN_IN_WINDOW (each costs a password hash).", func(c *Config, v string) (err error) {
 		c.SignedInLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_PASSWORD_RESET_LIFETIME", "1h", "How long a mailed password reset link works (it works once).", func(c *Config, v string) (err error) {
+		c.ResetLifetime, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_HASH_CONCURRENCY", "", "Password hashes (Argon2id, 64 MiB each) computed at once per process. Default: the number of CPUs.", func(c *Config, v string) (err error) {

@@ -146,6 +146,8 @@ type webPage struct {
 	Device   *deviceView
 	// The message page.
 	Heading, Message string
+	// Token is a password reset link's, carried by its form.
+	Token string
 }
 
 // webHeaders keep the pages out of frames and caches and their URLs (which

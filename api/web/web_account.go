@@ -46,13 +46,17 @@ func mountAccountPages(web *gin.RouterGroup, d Deps, h *webHandlers) *accountPag
 	web.POST(pathVerifyEmailSend, p.requestVerification)
 	web.GET(pathPasswordSettings, p.passwordPage)
 	web.POST(pathPasswordSettings, p.changePassword)
+	web.GET(pathForgotPassword, p.forgotPasswordPage)
+	web.POST(pathForgotPassword, p.requestPasswordReset)
+	web.GET(pathResetPassword, p.resetPasswordPage)
+	web.POST(pathResetPassword, p.resetPassword)
 	return p
 }
 
 // The account pages' templates join webTemplates here rather than in its
 // list, so that pages added elsewhere do not edit the same line.
 func init() {
-	for _, name := range []string{"verify_email", "settings_password"} {
+	for _, name := range []string{"verify_email", "settings_password", "forgot_password", "reset_password"} {
 		webTemplates[name] = template.Must(template.New(name).ParseFS(webTemplateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 }
@@ -107,8 +111,12 @@ If it was you, sign in instead:
 
 %s
 
+Forgot your password? Set a new one here:
+
+%s
+
 If it was not you, you may ignore this mail.
-`, email, p.publicURL+"/signin")
+`, email, p.publicURL+"/signin", p.publicURL+pathForgotPassword)
 	if err := p.sendMail(c, mail.Message{To: email, Subject: "Someone tried to sign up to caido-cloud with your address", Text: text}); err != nil {
 		p.log.ErrorContext(c.Request.Context(), "sign-up notice to an existing account not sent", "error", err)
 	}
