@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,9 @@ func TestSignUpLimits(t *testing.T) {
 	if got := countUsers(t, a); got != before+1 {
 		t.Fatalf("users: %d, want %d (refused sign-ups store nothing)", got, before+1)
 	}
-	testenv.Must(t, signUp("")) // the operator's `user create`
+	n++
+	_, err := s.SignUp(ctx, accounts.SignUp{Name: "X", Email: fmt.Sprintf("u%d@example.test", n), Password: "correct horse battery", ByOperator: true})
+	testenv.Must(t, err) // the operator's `user create`
 }
 
 // TestSuccessfulSignInsLimited: right passwords are limited per address
@@ -235,4 +238,48 @@ func TestNoLockOut(t *testing.T) {
 	if fresh == device || fresh == "" {
 		t.Errorf("a new browser's device cookie: %q", fresh)
 	}
+}
+
+// TestSignUpPolicy: CAIDO_CLOUD_SIGNUP admits anyone (open), only the
+// listed domains, or only invited addresses; the operator's `user create`
+// is not bound by it.
+func TestSignUpPolicy(t *testing.T) {
+	for v, want := range map[string]accounts.SignUpPolicy{
+		"open": {}, "": {}, "invite-only": {InviteOnly: true},
+		"Example.com, @example.org": {Domains: []string{"example.com", "example.org"}},
+	} {
+		got, err := accounts.ParseSignUpPolicy(v)
+		if err != nil || got.InviteOnly != want.InviteOnly || !slices.Equal(got.Domains, want.Domains) {
+			t.Errorf("ParseSignUpPolicy(%q) = %+v, %v; want %+v", v, got, err, want)
+		}
+	}
+	for _, bad := range []string{"closed", "example", "a@b.c", "example.com,,"} {
+		if _, err := accounts.ParseSignUpPolicy(bad); err == nil {
+			t.Errorf("ParseSignUpPolicy(%q): no error", bad)
+		}
+	}
+	ctx := context.Background()
+	signUp := func(s *accounts.Service, email string, operator bool) error {
+		_, err := s.SignUp(ctx, accounts.SignUp{Name: "X", Email: email, Password: "correct horse battery", IP: "192.0.2.1", ByOperator: operator})
+		return err
+	}
+	_, domains := newAccounts(t, accounts.Options{SignUpPolicy: accounts.SignUpPolicy{Domains: []string{"example.com"}}})
+	testenv.Must(t, signUp(domains, "anne@EXAMPLE.com", false))
+	for _, email := range []string{"bob@example.org", "eve@sub.example.com"} {
+		if err := signUp(domains, email, false); !errors.Is(err, accounts.ErrSignUpClosed) {
+			t.Errorf("%s under the domain list: %v, want ErrSignUpClosed", email, err)
+		}
+	}
+	testenv.Must(t, signUp(domains, "ops@example.org", true))
+
+	a, invited := newAccounts(t, accounts.Options{SignUpPolicy: accounts.SignUpPolicy{InviteOnly: true}})
+	owner := testenv.User(t, a, "owner@example.test")
+	team, _, err := a.Access.CreateTeam(ctx, owner.ID, "Red", "owner@example.test")
+	testenv.Must(t, err)
+	_, _, err = a.Access.Invite(ctx, team.ID, "bob@example.test", "member", false, time.Hour)
+	testenv.Must(t, err)
+	if err := signUp(invited, "eve@example.test", false); !errors.Is(err, accounts.ErrSignUpClosed) {
+		t.Fatalf("an uninvited address under invite-only: %v", err)
+	}
+	testenv.Must(t, signUp(invited, "Bob@example.test", false))
 }

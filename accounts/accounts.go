@@ -101,6 +101,9 @@ type Options struct {
 	// (default 3 s) for its turn before ErrBusy.
 	HashConcurrency int
 	HashWait        time.Duration
+	// SignUpPolicy is who may sign up (the CLI's `user create` too: the
+	// operator names the policy and may widen it).
+	SignUpPolicy SignUpPolicy
 	// ResetLifetime is how long a mailed password reset link works
 	// (default an hour).
 	ResetLifetime time.Duration

@@ -27,9 +27,11 @@ type SignUp struct {
 	Name, Email, Password string
 	// UserAgent is the browser's User-Agent header, recorded with the account.
 	UserAgent string
-	// IP is the client address, whose sign-ups are limited; "" is the
-	// operator's CLI, which is not.
+	// IP is the client address, whose sign-ups are limited.
 	IP string
+	// ByOperator: the operator's `user create`, which neither the limits
+	// nor the sign-up policy apply to.
+	ByOperator bool
 }
 
 // maxUserAgent bounds what is stored of a User-Agent header.
@@ -39,7 +41,8 @@ const maxUserAgent = 512
 // password's argon2id hash and the sign-up user agent, in one transaction
 // (access.CreateAccount). Bad input is a *FieldError and an existing
 // email a *TakenError (ErrEmailTaken), reached in about the time a new
-// account takes; too many sign-ups from the address, or from all, a
+// account takes; an address the SignUpPolicy does not admit
+// ErrSignUpClosed; too many sign-ups from the address, or from all, a
 // *LimitError; too many password hashes at once ErrBusy. None stores
 // anything.
 func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
@@ -53,10 +56,18 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if fe := newPasswordProblem("password", in.Password); fe != nil {
 		return Account{}, fe
 	}
+	if !in.ByOperator {
+		switch ok, err := s.admits(ctx, email); {
+		case err != nil:
+			return Account{}, err
+		case !ok:
+			return Account{}, ErrSignUpClosed
+		}
+	}
 	// Counted once the input is good, before the hash and the mail that
 	// follow; an address's own limit first, so that one flooding address
 	// does not use up everyone's.
-	if in.IP != "" {
+	if !in.ByOperator {
 		if _, err := s.attempt(ctx, s.opts.SignUpLimit, s.opts.SignUpWindow, "signup-ip:"+limits.AddressKey(in.IP)); err != nil {
 			return Account{}, err
 		}

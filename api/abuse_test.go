@@ -115,3 +115,16 @@ func TestWebSignUpTellsNoOne(t *testing.T) {
 		t.Fatalf("%d notices to the owner, want 3", notices)
 	}
 }
+
+// TestWebSignUpPolicy: with CAIDO_CLOUD_SIGNUP=invite-only the sign-up page
+// refuses an address nobody invited (403, the form again, nothing stored).
+func TestWebSignUpPolicy(t *testing.T) {
+	w := newWebWorld(t, func(cfg *config.Config, _ *testenv.Options) { cfg.SignUp = "invite-only" })
+	b := w.browser(t)
+	before := webCountUsers(t, w)
+	resp, body := b.post("/signup", url.Values{"csrf": {b.csrf("/signup")}, "name": {"Eve"}, "email": {"eve@example.test"}, "password": {webPassword}})
+	webExpect(t, resp, body, http.StatusForbidden, "invited addresses only", `action="/signup"`)
+	if got := webCountUsers(t, w); got != before {
+		t.Fatalf("users %d, want %d", got, before)
+	}
+}

@@ -114,8 +114,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	a.Outbox = authz.NewOutbox(db, a.Authz, log)
 	a.Outbox.AwaitFor = cfg.AuthzWait
 	a.Access = access.NewService(db, a.Outbox)
+	policy, err := accounts.ParseSignUpPolicy(cfg.SignUp)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("CAIDO_CLOUD_SIGNUP: %w", err)
+	}
 	a.Accounts = accounts.New(db, a.Access, accounts.Options{
-		SignInLimit: cfg.SignInLimit, SignInWindow: cfg.SignInWindow,
+		SignUpPolicy: policy,
+		SignInLimit:  cfg.SignInLimit, SignInWindow: cfg.SignInWindow,
 		CodeLimit: cfg.CodeLimit, CodeWindow: cfg.CodeWindow,
 		SignInAccountLimit: cfg.SignInAccountLimit, SignInSlowInterval: cfg.SignInSlowInterval,
 		SignUpLimit: cfg.SignUpLimit, SignUpTotal: cfg.SignUpTotal, SignUpWindow: cfg.SignUpWindow, SignedInLimit: cfg.SignedInLimit,

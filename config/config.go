@@ -71,6 +71,10 @@ type Config struct {
 	SignUpTotal        int
 	SignUpWindow       time.Duration
 	SignedInLimit      int
+	// SignUp is who may sign up: "open", "invite-only" or email domains
+	// (accounts.ParseSignUpPolicy reads it; app refuses to start on a bad
+	// one).
+	SignUp string
 	// ResetLifetime is how long a mailed password reset link works.
 	ResetLifetime time.Duration
 	// HashConcurrency password hashes run at once per process (0: the
@@ -270,6 +274,10 @@ var Settings = []Setting{
 	{"CAIDO_CLOUD_SIGNED_IN_LIMIT", "60", "Successful sign-ins allowed per client address per CAIDO_CLOUD_SIGN_IN_WINDOW (each costs a password hash).", func(c *Config, v string) (err error) {
 		c.SignedInLimit, err = positiveInt(v)
 		return err
+	}},
+	{"CAIDO_CLOUD_SIGNUP", "open", "Who may sign up on the pages: open, invite-only (an address with an open team invitation or a share waiting for it), or a comma-separated list of email domains. `user create` is not limited by it.", func(c *Config, v string) error {
+		c.SignUp = v
+		return nil
 	}},
 	{"CAIDO_CLOUD_PASSWORD_RESET_LIFETIME", "1h", "How long a mailed password reset link works (it works once).", func(c *Config, v string) (err error) {
 		c.ResetLifetime, err = positiveDuration(v)

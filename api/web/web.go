@@ -335,6 +335,10 @@ func (h *webHandlers) signUp(c *gin.Context) {
 	case errors.Is(err, accounts.ErrBusy):
 		h.busy(c)
 		return
+	case errors.Is(err, accounts.ErrSignUpClosed):
+		p.Error = "Sign-up here is open to invited addresses only, or to some domains: ask a team admin of this service to invite this address."
+		h.render(c, http.StatusForbidden, "signup", p)
+		return
 	case errors.As(err, &fe):
 		p.Error = fe.Message
 		h.render(c, http.StatusBadRequest, "signup", p)

@@ -50,7 +50,7 @@ func createUser(ctx context.Context, args []string) error {
 			return err
 		}
 		// The sign-up page's rules and its one transaction.
-		u, err := a.Accounts.SignUp(ctx, accounts.SignUp{Name: name, Email: email, Password: pw})
+		u, err := a.Accounts.SignUp(ctx, accounts.SignUp{Name: name, Email: email, Password: pw, ByOperator: true})
 		var fe *accounts.FieldError
 		if errors.As(err, &fe) {
 			return errors.New(fe.Message)
