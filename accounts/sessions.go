@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +28,18 @@ const pruneBatch = 100
 
 // StartSession signs userID in: a new session with a new CSRF token.
 func (s *Service) StartSession(ctx context.Context, userID string) (Session, error) {
+	return s.StartBrowserSession(ctx, userID, Client{})
+}
+
+// Client is the browser a session is started from, as its owner sees it
+// on the sessions page.
+type Client struct {
+	UserAgent string
+	IP        string
+}
+
+// StartBrowserSession is StartSession recording the browser it is for.
+func (s *Service) StartBrowserSession(ctx context.Context, userID string, from Client) (Session, error) {
 	now := s.clock()
 	sess := Session{Token: NewToken(), CSRF: NewToken(), ExpiresAt: now.Add(s.opts.SessionLifetime)}
 	sess.idHash = hash(sess.Token)
@@ -35,8 +49,16 @@ func (s *Service) StartSession(ctx context.Context, userID string) (Session, err
 		now, pruneBatch); err != nil {
 		return Session{}, fmt.Errorf("prune sessions: %w", err)
 	}
-	if _, err := s.db.Exec(ctx, `INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5)`, sess.idHash, userID, sess.CSRF, now, sess.ExpiresAt); err != nil {
+	ua := strings.ToValidUTF8(from.UserAgent, "")
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	ip := ""
+	if addr, err := netip.ParseAddr(from.IP); err == nil {
+		ip = addr.String()
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at, user_agent, ip)
+		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, '')::inet)`, sess.idHash, userID, sess.CSRF, now, sess.ExpiresAt, ua, ip); err != nil {
 		return Session{}, fmt.Errorf("start session: %w", err)
 	}
 	var err error

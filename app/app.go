@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 			Public: public.Deps{PATs: a.PATs, Provider: a.Provider, Approval: a.Approval, Sharing: a.Sharing, Teams: a.Teams,
 				RegKeys: a.RegKeys, Access: a.Access, Audit: a.Audit, Log: log},
 			Web: web.Deps{Accounts: a.Accounts, Approval: a.Approval, Sharing: a.Sharing, Teams: a.Teams, Access: a.Access,
-				PATs: a.PATs, RegKeys: a.RegKeys, Assistant: a.Assistant, Profiles: a.InstanceAPI, Mail: a.Mail, Log: log,
+				PATs: a.PATs, RegKeys: a.RegKeys, Assistant: a.Assistant, Profiles: a.InstanceAPI, Sessions: a.Sessions, Mail: a.Mail, Log: log,
 				PublicURL: cfg.PublicURL},
 		}
 	}

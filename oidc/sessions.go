@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -194,4 +196,59 @@ func (s *Sessions) Prune(ctx context.Context) error {
 	}
 	_, err := s.db.Exec(ctx, `DELETE FROM revoked_access_tokens WHERE expires_at < $1`, cutoff)
 	return err
+}
+
+// UserSession is one of a user's sign-ins at an instance, as the user's
+// sessions page lists it.
+type UserSession struct {
+	ID           string
+	InstanceID   string
+	InstanceName string
+	Scopes       []string
+	CreatedAt    time.Time
+}
+
+// ErrNoSuchSession: the user has no session of that id, whoever's it may be.
+var ErrNoSuchSession = errors.New("no such session")
+
+// listedFor is how long a session without a live refresh token is listed:
+// past the longest access token lifetime (7 days by default) it can no
+// longer be used, revoked or not.
+const listedFor = 30 * 24 * time.Hour
+
+// OfUser lists the user's sessions at instances that may still be used:
+// not ended, and with a live refresh token or young enough for their
+// access tokens to work. Newest first.
+func (s *Sessions) OfUser(ctx context.Context, userID string) ([]UserSession, error) {
+	now := s.now()
+	rows, err := s.db.Query(ctx, `SELECT s.id::text, s.instance_id::text, coalesce(i.name, ''), s.scopes, s.created_at
+		FROM sessions s LEFT JOIN instances i ON i.id = s.instance_id
+		WHERE s.user_id = $1 AND s.revoked_at IS NULL
+		  AND (s.created_at > $2 OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = s.id AND r.rotated_at IS NULL AND r.expires_at > $3))
+		ORDER BY s.created_at DESC`, userID, now.Add(-listedFor), now)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserSession, error) {
+		var u UserSession
+		return u, r.Scan(&u.ID, &u.InstanceID, &u.InstanceName, &u.Scopes, &u.CreatedAt)
+	})
+}
+
+// EndOfUser ends one of the user's own sessions at an instance, with every
+// token of it (the instance's next call with them is refused);
+// ErrNoSuchSession when the user has no live session of that id.
+func (s *Sessions) EndOfUser(ctx context.Context, userID, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return ErrNoSuchSession
+	}
+	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoked_reason = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+		id, userID, ReasonLogout)
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNoSuchSession
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
+	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
@@ -29,7 +30,7 @@ import (
 // of who may see or change what is OpenFGA's.
 func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 
-	dh := &dashHandlers{webHandlers: h, sharing: d.Sharing, teams: d.Teams, pats: d.PATs, regkeys: d.RegKeys, profiles: d.Profiles}
+	dh := &dashHandlers{webHandlers: h, sharing: d.Sharing, sessions: d.Sessions, teams: d.Teams, pats: d.PATs, regkeys: d.RegKeys, profiles: d.Profiles}
 	web.GET("/", dh.homePage)
 	web.POST("/teams", dh.createTeam)
 	web.GET("/teams/:id", dh.teamPage)
@@ -58,6 +59,9 @@ func mountDashboard(web *gin.RouterGroup, h *webHandlers, d Deps) {
 	web.POST("/developer/tokens/:id/revoke", dh.revokeToken)
 	web.GET("/settings", dh.settingsPage)
 	web.GET("/settings/export", dh.exportData)
+	web.GET("/settings/sessions", dh.sessionsPage)
+	web.POST("/settings/sessions/browsers/:id/end", dh.endBrowserSession)
+	web.POST("/settings/sessions/instances/:id/end", dh.endInstanceSession)
 	web.POST("/settings/delete", dh.deleteAccount)
 }
 
@@ -71,6 +75,8 @@ type dashHandlers struct {
 	pats     *pats.Service
 	regkeys  *regkeys.Service
 	profiles *instanceapi.Store
+	// sessions lists and ends the user's sessions at instances.
+	sessions *oidc.Sessions
 }
 
 // dashTemplates are the dashboard's pages, each with the layout.
@@ -81,7 +87,7 @@ var dashTemplates = func() map[string]*template.Template {
 		"join": strings.Join,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"home", "instances", "instance", "team", "audit", "invitation", "keys", "developer", "settings"} {
+	for _, name := range []string{"home", "instances", "instance", "team", "audit", "invitation", "keys", "developer", "settings", "sessions"} {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(webTemplateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return pages
@@ -115,23 +121,28 @@ func (h *dashHandlers) page(c *gin.Context, status int, name, title string, view
 // dashNotices are what ?done= may say after a change: fixed texts, so that
 // a link cannot put words on the page.
 var dashNotices = map[string]string{
-	"team-created":       "The team is created. Invite its members below.",
-	"invited":            "The invitation is sent.",
-	"invitation-deleted": "The invitation is withdrawn: its link no longer works.",
-	"member-updated":     "The member is updated.",
-	"member-removed":     "The member is removed from the team, with their access to its instances.",
-	"joined":             "Welcome: you are now a member of the team.",
-	"renamed":            "The instance is renamed.",
-	"moved":              "The instance is moved.",
-	"assistant-on":       "The assistant is switched on for this instance.",
-	"assistant-off":      "The assistant is switched off for this instance.",
-	"deleted":            "The instance is deleted: its credentials no longer work.",
-	"shared":             "The instance is shared.",
-	"shared-by-email":    "The instance is shared with that address, which is told by mail: its account may use it once the address is verified.",
-	"revoked":            "The share is revoked: its sessions on the instance are ended.",
-	"key-revoked":        "The registration key is revoked: instances can no longer register with it.",
-	"token-revoked":      "The token is revoked: it no longer works.",
+	"team-created":           "The team is created. Invite its members below.",
+	"invited":                "The invitation is sent.",
+	"invitation-deleted":     "The invitation is withdrawn: its link no longer works.",
+	"member-updated":         "The member is updated.",
+	"member-removed":         "The member is removed from the team, with their access to its instances.",
+	"joined":                 "Welcome: you are now a member of the team.",
+	"renamed":                "The instance is renamed.",
+	"moved":                  "The instance is moved.",
+	"assistant-on":           "The assistant is switched on for this instance.",
+	"assistant-off":          "The assistant is switched off for this instance.",
+	"deleted":                "The instance is deleted: its credentials no longer work.",
+	"shared":                 "The instance is shared.",
+	"shared-by-email":        "The instance is shared with that address, which is told by mail: its account may use it once the address is verified.",
+	"revoked":                "The share is revoked: its sessions on the instance are ended.",
+	"key-revoked":            "The registration key is revoked: instances can no longer register with it.",
+	"token-revoked":          "The token is revoked: it no longer works.",
+	"session-ended":          "That browser is signed out.",
+	"instance-session-ended": "That instance is signed out: its tokens no longer work.",
 }
+
+// accessNoChange is the access.Change of a change that touches no access.
+var accessNoChange access.Change
 
 // dashPending is added when OpenFGA had not caught up with a change yet.
 const dashPending = " Access is still being updated: some pages may show the old access for a few seconds."

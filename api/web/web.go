@@ -43,6 +43,8 @@ type Deps struct {
 	PATs      *pats.Service
 	RegKeys   *regkeys.Service
 	Assistant *assistant.Service
+	// Sessions lists and ends the user's own sessions at instances.
+	Sessions *oidc.Sessions
 	// Profiles gives the home page the plan as instances see it.
 	Profiles *instanceapi.Store
 	// Mail sends the verification mails.
@@ -55,7 +57,7 @@ type Deps struct {
 
 func (d Deps) validate() error {
 	for name, v := range map[string]any{"Accounts": d.Accounts, "Approval": d.Approval, "Sharing": d.Sharing, "Teams": d.Teams,
-		"Access": d.Access, "PATs": d.PATs, "RegKeys": d.RegKeys, "Assistant": d.Assistant, "Profiles": d.Profiles,
+		"Access": d.Access, "Sessions": d.Sessions, "PATs": d.PATs, "RegKeys": d.RegKeys, "Assistant": d.Assistant, "Profiles": d.Profiles,
 		"Mail": d.Mail, "Log": d.Log} {
 		if v == nil || reflect.ValueOf(v).Kind() == reflect.Pointer && reflect.ValueOf(v).IsNil() {
 			return fmt.Errorf("api/web: %s is required", name)
@@ -359,7 +361,8 @@ func (h *webHandlers) signUp(c *gin.Context) {
 }
 
 func (h *webHandlers) startSession(c *gin.Context, userID, next string) {
-	sess, err := h.accounts.StartSession(c.Request.Context(), userID)
+	sess, err := h.accounts.StartBrowserSession(c.Request.Context(), userID,
+		accounts.Client{UserAgent: c.GetHeader("User-Agent"), IP: httpx.ClientIP(c.Request)})
 	if err != nil {
 		h.unavailable(c, err)
 		return
