@@ -272,6 +272,8 @@ func (s *Service) Export(ctx context.Context, userID string) (json.RawMessage, e
 			'revoked_at', revoked_at)) FROM sessions WHERE user_id = $1), '[]'),
 		'session_pings', coalesce((SELECT json_agg(json_build_object('instance_id', instance_id, 'ip', host(ip), 'at', at) ORDER BY at)
 			FROM session_pings WHERE user_id = $1), '[]'),
+		'browser_sessions', coalesce((SELECT json_agg(json_build_object('started', created_at, 'until', expires_at, 'user_agent', user_agent,
+			'ip', host(ip)) ORDER BY created_at) FROM web_sessions WHERE user_id = $1), '[]'),
 		'known_browsers', coalesce((SELECT json_agg(json_build_object('first_sign_in', created_at, 'last_sign_in', last_used_at) ORDER BY created_at)
 			FROM known_devices WHERE user_id = $1), '[]'),
 		'personal_access_tokens', coalesce((SELECT json_agg(json_build_object('id', id, 'name', name, 'created_at', created_at,

@@ -244,6 +244,9 @@ func TestDeleteAccount(t *testing.T) {
 	if len(doc["instances_claimed"].([]any)) != 3 || len(doc["teams"].([]any)) != 2 {
 		t.Fatalf("export: %s", export)
 	}
+	if _, ok := doc["browser_sessions"].([]any); !ok {
+		t.Fatalf("export without the browser sessions: %s", export)
+	}
 	if _, ok := doc["known_browsers"].([]any); !ok {
 		t.Fatalf("export without the browsers that signed in: %s", export)
 	}
