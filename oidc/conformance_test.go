@@ -254,3 +254,32 @@ func TestRegistrationReadAndDelete(t *testing.T) {
 		t.Errorf("after the deletion: %d instances claimed by anne, audit actor %q", instances, actor)
 	}
 }
+
+// TestIntrospectRefreshTokens: RFC 7662 §2.1 has introspection take any
+// token the server issued; a refresh token introspects, for its own client
+// only, as active with its scope, exp, client_id and sub until it is
+// rotated, and inactive after. Before, every refresh token was inactive.
+func TestIntrospectRefreshTokens(t *testing.T) {
+	a, base := server(t)
+	anne := testenv.User(t, a, "anne@example.test")
+	inst := claimed(t, a, base, anne.ID, anne.DefaultWorkspaceID)
+	other := claimed(t, a, base, anne.ID, anne.DefaultWorkspaceID)
+	tok := signIn(t, a, base, inst, anne.ID, "profile:read offline")
+	refresh := tok["refresh_token"].(string)
+	body := introspect(t, base, inst, refresh)
+	if body["active"] != true || body["scope"] != "profile:read offline" || body["client_id"] != inst.ClientID ||
+		body["sub"] != anne.ID || body["exp"] == nil {
+		t.Fatalf("a live refresh token introspects as %v", body)
+	}
+	if body := introspect(t, base, other, refresh); body["active"] != false || len(body) != 1 {
+		t.Fatalf("another client's refresh token introspects as %v, want only active: false", body)
+	}
+	status, _ := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+		"client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
+	if status != 200 {
+		t.Fatalf("refresh: %d", status)
+	}
+	if body := introspect(t, base, inst, refresh); body["active"] != false {
+		t.Fatalf("a rotated refresh token introspects as %v", body)
+	}
+}

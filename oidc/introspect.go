@@ -115,6 +115,9 @@ func (p *Provider) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(r.Data.Token, refreshTokenPrefix) {
+		return p.introspectRefresh(ctx, caller.GetID(), r.Data.Token)
+	}
 	claims, err := p.Active(ctx, r.Data.Token)
 	switch {
 	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrInactive):
@@ -133,6 +136,28 @@ func (p *Provider) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 		out.Meta = &introspectionMeta{InstanceID: claims.InstanceID, WorkspaceID: claims.WorkspaceID, Kind: KindInstance}
 	}
 	return noStore(out), nil
+}
+
+// introspectRefresh answers for a refresh token of the calling client
+// (RFC 7662 §2.2: active, scope, exp, client_id, sub): active while it may
+// be redeemed and its user may still use the instance. RFC 6749 §7.1's
+// token types name access tokens only, so none is given.
+func (p *Provider) introspectRefresh(ctx context.Context, clientID, token string) (*op.Response, error) {
+	sess, expiresAt, ok, err := p.sessions.LiveRefresh(ctx, clientID, token)
+	if err != nil {
+		return nil, p.serverError(ctx, "introspect refresh token", err)
+	}
+	if ok {
+		ok, err = p.canUse(ctx, sess.UserID, sess.InstanceID)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return noStore(introspection{Active: false}), nil
+	}
+	return noStore(introspection{Active: true, ClientID: sess.ClientID, Subject: sess.UserID, Scope: strings.Join(sess.Scopes, " "),
+		Expiry: expiresAt.Unix(), Issuer: p.cfg.Issuer, SessionID: sess.ID}), nil
 }
 
 // Revocation (RFC 7009): a refresh token ends its session; an access token

@@ -252,3 +252,18 @@ func (s *Sessions) EndOfUser(ctx context.Context, userID, id string) error {
 	}
 	return nil
 }
+
+// LiveRefresh finds a refresh token of clientID that may still be redeemed:
+// not rotated, not expired, its session open. ok is false for any other
+// token, another client's included.
+func (s *Sessions) LiveRefresh(ctx context.Context, clientID, token string) (sess Session, expiresAt time.Time, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, s.instance_id::text, s.client_id, s.scopes, s.created_at, r.expires_at
+		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+		WHERE r.token_hash = $1 AND s.client_id = $2 AND r.rotated_at IS NULL AND r.expires_at > $3 AND s.revoked_at IS NULL`,
+		hashToken(token), clientID, s.now()).
+		Scan(&sess.ID, &sess.UserID, &sess.InstanceID, &sess.ClientID, &sess.Scopes, &sess.CreatedAt, &expiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, time.Time{}, false, nil
+	}
+	return sess, expiresAt, err == nil, err
+}
