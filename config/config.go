@@ -134,7 +134,7 @@ var Settings = []Setting{
 		c.ListenAddr = v
 		return nil
 	}},
-	{"CAIDO_CLOUD_PUBLIC_URL", "", "URL users and instances reach the service at (issuer, links). Default: http:// + the listen address.", func(c *Config, v string) error {
+	{"CAIDO_CLOUD_PUBLIC_URL", "", "URL users and instances reach the service at (issuer, links): https, or http on a loopback host only (serve refuses others). Default: http:// + the listen address.", func(c *Config, v string) error {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return fmt.Errorf("want an absolute http(s) URL with no path, e.g. https://cloud.example.com")
@@ -503,6 +503,27 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		c.PublicURL = scheme + c.ListenAddr
 	}
 	return c, errors.Join(problems...)
+}
+
+// SecureIssuer refuses a public URL that is not https unless its host is
+// loopback: it is the issuer of every token, and RFC 8414 §2 (as OpenID
+// Connect Discovery) has the issuer use https; over plain http anyone on
+// the way reads and changes tokens and sign-ins.
+func (c Config) SecureIssuer() error {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return fmt.Errorf("CAIDO_CLOUD_PUBLIC_URL: %w", err)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return nil
+	}
+	return fmt.Errorf("CAIDO_CLOUD_PUBLIC_URL is %s: the issuer must be https (RFC 8414 §2) unless its host is loopback; "+
+		"serve behind a TLS proxy (deploy/Caddyfile) and set CAIDO_CLOUD_PUBLIC_URL=https://…, or serve TLS with "+
+		"CAIDO_CLOUD_TLS_CERT_FILE and CAIDO_CLOUD_TLS_KEY_FILE", c.PublicURL)
 }
 
 // Require reports each named setting that is empty, with what to do.

@@ -174,3 +174,18 @@ func TestLocalEnvFile(t *testing.T) {
 		t.Fatalf("with DATABASE_URL set, local.env must be ignored: %+v", c)
 	}
 }
+
+// TestSecureIssuer: serve refuses a public URL that is not https unless
+// its host is loopback (RFC 8414 §2: the issuer uses https).
+func TestSecureIssuer(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://cloud.example.com": true, "http://127.0.0.1:8080": true, "http://[::1]:8080": true,
+		"http://localhost:8080": true, "http://dev.localhost": true,
+		"http://cloud.example.com": false, "http://0.0.0.0:8080": false, "http://192.168.1.10": false,
+	} {
+		err := Config{PublicURL: u}.SecureIssuer()
+		if (err == nil) != ok {
+			t.Errorf("%s: %v, want ok %v", u, err, ok)
+		}
+	}
+}

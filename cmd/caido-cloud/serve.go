@@ -83,6 +83,9 @@ func withApp(ctx context.Context, name string, args, required []string, extra fu
 
 func serve(ctx context.Context, args []string) error {
 	return withApp(ctx, "serve", args, []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_MASTER_KEY"}, nil, func(a *app.App) error {
+		if err := a.Config.SecureIssuer(); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", a.Config.ListenAddr)
 		if err != nil {
 			return err
