@@ -19,6 +19,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/api/admin"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
@@ -131,10 +132,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		Accounts: a.Accounts, PublicURL: cfg.PublicURL, Mail: a.Mail,
 		TrustedProxies: cfg.TrustedProxies,
 	}
-	if a.Handler, err = api.NewRouter(deps); err != nil {
+	router, err := api.NewRouter(deps)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	// The client address is decided here, at the edge, with the one header
+	// the operator says the proxy sets; the router keeps that decision.
+	a.Handler = httpx.ClientAddress(cfg.TrustedProxies, cfg.ClientIPHeader, router)
 	a.AdminHandler, err = admin.New(admin.Deps{
 		Checks: deps.Readiness,
 		Token:  cfg.AdminToken, Access: a.Access, Keys: a.Keys, Telemetry: tel, Log: log,

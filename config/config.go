@@ -78,6 +78,9 @@ type Config struct {
 	// TrustedProxies are the peers whose forwarding headers name the
 	// client; empty: the socket's address is the client's.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one forwarding header the trusted proxies set
+	// (x-forwarded-for, forwarded or x-real-ip); no other is read.
+	ClientIPHeader string
 	// Admin*: the operator-only listener; off when AdminListenAddr is empty.
 	AdminListenAddr string
 	AdminToken      string
@@ -280,7 +283,7 @@ var Settings = []Setting{
 		c.TLSKeyFile = v
 		return nil
 	}},
-	{"CAIDO_CLOUD_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For or Forwarded header names the client. Empty: no header is believed; the socket's address is the client's.", func(c *Config, v string) error {
+	{"CAIDO_CLOUD_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDR ranges of reverse proxies whose CAIDO_CLOUD_CLIENT_IP_HEADER names the client. Empty: no header is believed; the socket's address is the client's.", func(c *Config, v string) error {
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" {
@@ -296,6 +299,14 @@ var Settings = []Setting{
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
+		return nil
+	}},
+	{"CAIDO_CLOUD_CLIENT_IP_HEADER", "x-forwarded-for", "The one header the trusted proxies set to the client's address: x-forwarded-for, forwarded (RFC 7239) or x-real-ip, read from the right past trusted hops. No other header is read, so the proxy must overwrite this one (Caddy and nginx pass a client's own Forwarded and X-Real-IP through unless told to remove them).", func(c *Config, v string) error {
+		v = strings.ToLower(v)
+		if v != "x-forwarded-for" && v != "forwarded" && v != "x-real-ip" {
+			return fmt.Errorf("want x-forwarded-for, forwarded or x-real-ip")
+		}
+		c.ClientIPHeader = v
 		return nil
 	}},
 	{"CAIDO_CLOUD_ADMIN_LISTEN_ADDR", "127.0.0.1:9090", "Address of the operator-only listener (/metrics, /admin/v1/*), apart from the public one. Keep it off the public network; `none` turns it off.", func(c *Config, v string) error {
