@@ -86,6 +86,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	if err != nil {
 		return nil, err
 	}
+	// What a request logs once its client has hung up is no failure of
+	// ours: at DEBUG (api/httpx), whichever part logged it.
+	log = slog.New(httpx.ClientGoneAtDebug(log.Handler()))
 	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db}
 	// zitadel's op logs through slog's default logger: make that ours, with
 	// its client-error noise lowered.
