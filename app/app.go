@@ -78,6 +78,45 @@ type App struct {
 	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
+	// Limits bound what one connection may hold of the HTTP servers
+	// (DefaultServerLimits; tests shorten them before Serve).
+	Limits ServerLimits
+}
+
+// ServerLimits bound what a slow or hostile client may hold of an HTTP
+// server: a connection that trickles its header or body, or sends a huge
+// header, would otherwise hold a goroutine, a socket and memory for as long
+// as it likes.
+//
+// There is no WriteTimeout on purpose: net/http's covers the whole
+// response, and the assistant streams an answer for as long as the model
+// writes (POST /instance/assistant/complete/stream), which a write bound
+// would cut mid-stream. A client that stops reading is bounded by TCP
+// instead (the kernel's send buffer fills, the write blocks) and by the
+// assistant's own timeout (CAIDO_CLOUD_ASSISTANT_TIMEOUT); shutdown by
+// CAIDO_CLOUD_SHUTDOWN_TIMEOUT.
+type ServerLimits struct {
+	// ReadHeaderTimeout: the request line and headers (and the TLS
+	// handshake) must arrive within it.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout: the whole request, body included (a completion's body is
+	// at most 4 MB), must arrive within it. Once the body is read, the
+	// server stops counting: a stream's answer is not cut by it.
+	ReadTimeout time.Duration
+	// IdleTimeout: a kept-alive connection with no request is closed after it.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; more is answered
+	// 431. A bearer token, a session cookie and the usual headers are a few
+	// kilobytes.
+	MaxHeaderBytes int
+}
+
+// DefaultServerLimits are the limits of `caido-cloud serve`.
+var DefaultServerLimits = ServerLimits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	IdleTimeout:       120 * time.Second,
+	MaxHeaderBytes:    64 << 10,
 }
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
@@ -89,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	// What a request logs once its client has hung up is no failure of
 	// ours: at DEBUG (api/httpx), whichever part logged it.
 	log = slog.New(httpx.ClientGoneAtDebug(log.Handler()))
-	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db}
+	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db, Limits: DefaultServerLimits}
 	// zitadel's op logs through slog's default logger: make that ours, with
 	// its client-error noise lowered.
 	slog.SetDefault(slog.New(oidc.ClientErrorsAtDebug(log.Handler())))
@@ -285,8 +324,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, admin ...net.Listener)
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
+			ReadHeaderTimeout: a.Limits.ReadHeaderTimeout,
+			ReadTimeout:       a.Limits.ReadTimeout,
+			IdleTimeout:       a.Limits.IdleTimeout,
+			MaxHeaderBytes:    a.Limits.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		}
 	}
