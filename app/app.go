@@ -121,7 +121,9 @@ var DefaultServerLimits = ServerLimits{
 
 // New connects to PostgreSQL and prepares everything; it starts nothing.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetry.Providers) (*App, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL, tel.TracerProvider())
+	db, err := store.OpenWith(ctx, cfg.DatabaseURL, tel.TracerProvider(), store.Options{
+		StatementTimeout: cfg.DatabaseStatementTimeout, LockTimeout: cfg.DatabaseLockTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +247,7 @@ func (a *App) authzConfig() authz.Config {
 		StoreName:  a.Config.OpenFGAStoreName,
 		HTTPClient: a.Telemetry.HTTPClient("openfga"),
 		SeatsOff:   a.Config.SeatsOff,
+		Timeout:    a.Config.OpenFGATimeout,
 	}
 }
 

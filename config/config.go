@@ -42,6 +42,13 @@ type Config struct {
 	SeatsOff bool
 	DataDir  string
 
+	// OpenFGATimeout bounds every OpenFGA call a request waits on.
+	OpenFGATimeout time.Duration
+	// Database*Timeout are PostgreSQL's statement_timeout and lock_timeout
+	// on every connection of the pool.
+	DatabaseStatementTimeout time.Duration
+	DatabaseLockTimeout      time.Duration
+
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
 	KeyRotation          time.Duration
@@ -120,6 +127,14 @@ var Settings = []Setting{
 		c.DatabaseURL = v
 		return nil
 	}},
+	{"CAIDO_CLOUD_DATABASE_STATEMENT_TIMEOUT", "10s", "PostgreSQL's statement_timeout on every connection of the service: a statement still running after it is cancelled and its request answers 503 (retry) rather than hang. Migrations and other work under an advisory lock are exempt.", func(c *Config, v string) (err error) {
+		c.DatabaseStatementTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_DATABASE_LOCK_TIMEOUT", "5s", "PostgreSQL's lock_timeout on every connection: a statement waiting longer for a row or table lock fails and its request answers 503 (retry).", func(c *Config, v string) (err error) {
+		c.DatabaseLockTimeout, err = positiveDuration(v)
+		return err
+	}},
 	{"OPENFGA_API_URL", "", "OpenFGA HTTP API, e.g. http://openfga:8080 (required; `make run` starts its own).", func(c *Config, v string) error {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -135,6 +150,10 @@ var Settings = []Setting{
 	{"OPENFGA_STORE_NAME", "caido-cloud", "Name of the OpenFGA store `migrate` creates when PostgreSQL names none.", func(c *Config, v string) error {
 		c.OpenFGAStoreName = v
 		return nil
+	}},
+	{"CAIDO_CLOUD_OPENFGA_TIMEOUT", "2s", "How long a request waits for one OpenFGA answer (a check, a batch of ten, readiness) before it answers 503 with Retry-After (OAuth endpoints: temporarily_unavailable). The outbox's writes, reconcile and migrate wait up to 30 s (or this, if longer).", func(c *Config, v string) (err error) {
+		c.OpenFGATimeout, err = positiveDuration(v)
+		return err
 	}},
 	{"CAIDO_CLOUD_MASTER_KEY", "", "32 bytes, base64: encrypts signing keys at rest (required by serve; generate with `caido-cloud keys master`).", func(c *Config, v string) error {
 		key, err := base64.StdEncoding.DecodeString(v)

@@ -37,6 +37,14 @@ func Abort(c *gin.Context, status int, code, description string) {
 	c.AbortWithStatusJSON(status, Error{Code: code, Description: description})
 }
 
+// Unavailable answers 503 with the Error body and a Retry-After: a
+// dependency (PostgreSQL, OpenFGA) could not answer within its bound, and a
+// retry a few seconds later, past that bound, may well succeed.
+func Unavailable(c *gin.Context, code, description string) {
+	c.Header("Retry-After", "5")
+	Abort(c, http.StatusServiceUnavailable, code, description)
+}
+
 // NotFound answers a path no route has.
 func NotFound(c *gin.Context) {
 	Abort(c, http.StatusNotFound, "not_found", "no such path: "+c.Request.URL.Path)
