@@ -24,8 +24,9 @@ import (
 type Deps struct {
 	Telemetry *telemetry.Providers
 	Log       *slog.Logger
-	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
-	// header names the client (httpx.ResolveClientIP).
+	// TrustedProxies are the peers whose client-address header names the
+	// client: app's httpx.ClientAddress decides it, from the one header the
+	// operator names, before this router runs (httpx.ResolveClientIP).
 	TrustedProxies []netip.Prefix
 	// PublicURL starting with https turns on Strict-Transport-Security.
 	PublicURL string

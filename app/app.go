@@ -22,6 +22,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/api/web"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
@@ -80,6 +81,9 @@ type App struct {
 	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
+	// Limits bound what one connection may hold of the HTTP servers
+	// (DefaultServerLimits; tests shorten them before Serve).
+	Limits ServerLimits
 
 	// now is Options.Now, for the parts built after New's first lines.
 	now func() time.Time
@@ -97,16 +101,57 @@ type Options struct {
 	Now func() time.Time
 }
 
+// ServerLimits bound what a slow or hostile client may hold of an HTTP
+// server: a connection that trickles its header or body, or sends a huge
+// header, would otherwise hold a goroutine, a socket and memory for as long
+// as it likes.
+//
+// There is no WriteTimeout on purpose: net/http's covers the whole
+// response, and the assistant streams an answer for as long as the model
+// writes (POST /instance/assistant/complete/stream), which a write bound
+// would cut mid-stream. A client that stops reading is bounded by TCP
+// instead (the kernel's send buffer fills, the write blocks) and by the
+// assistant's own timeout (CAIDO_CLOUD_ASSISTANT_TIMEOUT); shutdown by
+// CAIDO_CLOUD_SHUTDOWN_TIMEOUT.
+type ServerLimits struct {
+	// ReadHeaderTimeout: the request line and headers (and the TLS
+	// handshake) must arrive within it.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout: the whole request, body included (a completion's body is
+	// at most 4 MB), must arrive within it. Once the body is read, the
+	// server stops counting: a stream's answer is not cut by it.
+	ReadTimeout time.Duration
+	// IdleTimeout: a kept-alive connection with no request is closed after it.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; more is answered
+	// 431. A bearer token, a session cookie and the usual headers are a few
+	// kilobytes.
+	MaxHeaderBytes int
+}
+
+// DefaultServerLimits are the limits of `caido-cloud serve`.
+var DefaultServerLimits = ServerLimits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	IdleTimeout:       120 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+}
+
 // New connects to PostgreSQL and prepares everything; it starts nothing.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetry.Providers, opts Options) (*App, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, tel.TracerProvider())
+	db, err := store.OpenWith(ctx, cfg.DatabaseURL, tel.TracerProvider(), store.Options{
+		StatementTimeout: cfg.DatabaseStatementTimeout, LockTimeout: cfg.DatabaseLockTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db, now: opts.Now}
+	// What a request logs once its client has hung up is no failure of
+	// ours: at DEBUG (api/httpx), whichever part logged it.
+	log = slog.New(httpx.ClientGoneAtDebug(log.Handler()))
+	a := &App{Config: cfg, Log: log, Telemetry: tel, DB: db, Limits: DefaultServerLimits, now: opts.Now}
 	// zitadel's op logs through slog's default logger: make that ours, with
 	// its client-error noise lowered.
 	slog.SetDefault(slog.New(oidc.ClientErrorsAtDebug(log.Handler())))
@@ -175,10 +220,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 				PublicURL: cfg.PublicURL},
 		}
 	}
-	if a.Handler, err = api.NewRouter(deps); err != nil {
+	router, err := api.NewRouter(deps)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	// The client address is decided here, at the edge, with the one header
+	// the operator says the proxy sets; the router keeps that decision.
+	a.Handler = httpx.ClientAddress(cfg.TrustedProxies, cfg.ClientIPHeader, router)
 	a.AdminHandler, err = admin.New(admin.Deps{
 		Checks: deps.Readiness,
 		Token:  cfg.AdminToken, Access: a.Access, Keys: a.Keys, Telemetry: tel, Log: log,
@@ -249,6 +298,7 @@ func (a *App) authzConfig() authz.Config {
 		StoreName:  a.Config.OpenFGAStoreName,
 		HTTPClient: a.Telemetry.HTTPClient("openfga"),
 		SeatsOff:   a.Config.SeatsOff,
+		Timeout:    a.Config.OpenFGATimeout,
 	}
 }
 
@@ -328,8 +378,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, admin ...net.Listener)
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
+			ReadHeaderTimeout: a.Limits.ReadHeaderTimeout,
+			ReadTimeout:       a.Limits.ReadTimeout,
+			IdleTimeout:       a.Limits.IdleTimeout,
+			MaxHeaderBytes:    a.Limits.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 		}
 	}

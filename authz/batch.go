@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 
 	fga "github.com/openfga/go-sdk"
@@ -42,13 +43,21 @@ func (c *Client) BatchCheck(ctx context.Context, items []CheckItem) ([]bool, err
 	// connections while it resolves; more of them than its pool has
 	// connections wait on each other until the request times out (seen
 	// with 33 checks on a pool of 20). So a batch goes in requests of
-	// batchChunk, one after another.
-	resp, err := sdk.BatchCheck(ctx).Body(fgaclient.ClientBatchCheckRequest{Checks: checks}).
-		Options(fgaclient.BatchCheckOptions{MaxBatchSize: fga.PtrInt32(batchChunk), MaxParallelRequests: fga.PtrInt32(1)}).Execute()
-	if err != nil {
-		return nil, fmt.Errorf("OpenFGA batch check of %d: %w", len(items), err)
+	// batchChunk, one after another, each bounded on its own: a long list
+	// takes as many round trips as it needs, a paused OpenFGA fails it
+	// within one bound.
+	results := map[string]fga.BatchCheckSingleResult{}
+	for start := 0; start < len(checks); start += batchChunk {
+		chunk := checks[start:min(start+batchChunk, len(checks))]
+		resp, err := bounded(ctx, c.cfg.decisionTimeout(), func(ctx context.Context) (*fga.BatchCheckResponse, error) {
+			return sdk.BatchCheck(ctx).Body(fgaclient.ClientBatchCheckRequest{Checks: chunk}).
+				Options(fgaclient.BatchCheckOptions{MaxBatchSize: fga.PtrInt32(batchChunk), MaxParallelRequests: fga.PtrInt32(1)}).Execute()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("OpenFGA batch check of %d: %w", len(items), err)
+		}
+		maps.Copy(results, resp.GetResult())
 	}
-	results := resp.GetResult()
 	out := make([]bool, len(items))
 	for i, it := range items {
 		r, ok := results[strconv.Itoa(i)]

@@ -33,6 +33,10 @@ type Config struct {
 	// seat (CAIDO_CLOUD_SEATS=off, for self-hosters who do not bill). The
 	// zero value enforces seats, as Caido does.
 	SeatsOff bool
+	// Timeout bounds every call a request waits on (checks, readiness;
+	// CAIDO_CLOUD_OPENFGA_TIMEOUT); zero is DefaultTimeout. Past it the
+	// call fails with ErrUnavailable.
+	Timeout time.Duration
 }
 
 // Client answers checks against the store and the model of this binary's
@@ -116,9 +120,11 @@ func (c *Client) Check(ctx context.Context, user, relation, object string) (bool
 		return false, err
 	}
 	checkContext := c.checkContext()
-	resp, err := sdk.Check(ctx).Body(fgaclient.ClientCheckRequest{
-		User: user, Relation: relation, Object: object, Context: &checkContext,
-	}).Execute()
+	resp, err := bounded(ctx, c.cfg.decisionTimeout(), func(ctx context.Context) (*fgaclient.ClientCheckResponse, error) {
+		return sdk.Check(ctx).Body(fgaclient.ClientCheckRequest{
+			User: user, Relation: relation, Object: object, Context: &checkContext,
+		}).Execute()
+	})
 	if err != nil {
 		return false, fmt.Errorf("OpenFGA check %s#%s@%s: %w", object, relation, user, err)
 	}
@@ -131,7 +137,10 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sdk.ReadAuthorizationModel(ctx).Execute(); err != nil {
+	_, err = bounded(ctx, c.cfg.decisionTimeout(), func(ctx context.Context) (*fgaclient.ClientReadAuthorizationModelResponse, error) {
+		return sdk.ReadAuthorizationModel(ctx).Execute()
+	})
+	if err != nil {
 		return fmt.Errorf("OpenFGA: %w", err)
 	}
 	return nil
@@ -150,7 +159,9 @@ func (c *Client) write(ctx context.Context, writes, deletes []Tuple) error {
 	for _, t := range deletes {
 		req.Deletes = append(req.Deletes, t.toFGAKey())
 	}
-	_, err = sdk.Write(ctx).Body(req).Execute()
+	_, err = bounded(ctx, c.cfg.backgroundTimeout(), func(ctx context.Context) (*fgaclient.ClientWriteResponse, error) {
+		return sdk.Write(ctx).Body(req).Execute()
+	})
 	return err
 }
 
@@ -168,7 +179,9 @@ func (c *Client) readAll(ctx context.Context) ([]Tuple, error) {
 		if token != "" {
 			opts.ContinuationToken = &token
 		}
-		resp, err := sdk.Read(ctx).Body(fgaclient.ClientReadRequest{}).Options(opts).Execute()
+		resp, err := bounded(ctx, c.cfg.backgroundTimeout(), func(ctx context.Context) (*fgaclient.ClientReadResponse, error) {
+			return sdk.Read(ctx).Body(fgaclient.ClientReadRequest{}).Options(opts).Execute()
+		})
 		if err != nil {
 			return nil, fmt.Errorf("OpenFGA read: %w", err)
 		}

@@ -99,7 +99,9 @@ func storeExists(ctx context.Context, cfg Config, storeID string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	_, err = sdk.GetStore(ctx).Execute()
+	_, err = bounded(ctx, cfg.backgroundTimeout(), func(ctx context.Context) (*fgaclient.ClientGetStoreResponse, error) {
+		return sdk.GetStore(ctx).Execute()
+	})
 	var notFound fga.FgaApiNotFoundError
 	var invalid fga.FgaApiValidationError
 	switch {
@@ -117,7 +119,9 @@ func createStore(ctx context.Context, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := sdk.CreateStore(ctx).Body(fgaclient.ClientCreateStoreRequest{Name: cfg.StoreName}).Execute()
+	resp, err := bounded(ctx, cfg.backgroundTimeout(), func(ctx context.Context) (*fgaclient.ClientCreateStoreResponse, error) {
+		return sdk.CreateStore(ctx).Body(fgaclient.ClientCreateStoreRequest{Name: cfg.StoreName}).Execute()
+	})
 	if err != nil {
 		return "", fmt.Errorf("OpenFGA create store: %w", err)
 	}
@@ -138,7 +142,9 @@ func writeModel(ctx context.Context, cfg Config, storeID, dsl string) (string, e
 	if err != nil {
 		return "", err
 	}
-	resp, err := sdk.WriteAuthorizationModel(ctx).Body(body).Execute()
+	resp, err := bounded(ctx, cfg.backgroundTimeout(), func(ctx context.Context) (*fgaclient.ClientWriteAuthorizationModelResponse, error) {
+		return sdk.WriteAuthorizationModel(ctx).Body(body).Execute()
+	})
 	if err != nil {
 		return "", fmt.Errorf("OpenFGA write model: %w", err)
 	}

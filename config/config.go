@@ -42,6 +42,13 @@ type Config struct {
 	SeatsOff bool
 	DataDir  string
 
+	// OpenFGATimeout bounds every OpenFGA call a request waits on.
+	OpenFGATimeout time.Duration
+	// Database*Timeout are PostgreSQL's statement_timeout and lock_timeout
+	// on every connection of the pool.
+	DatabaseStatementTimeout time.Duration
+	DatabaseLockTimeout      time.Duration
+
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
 	KeyRotation          time.Duration
@@ -107,6 +114,9 @@ type Config struct {
 	// TrustedProxies are the peers whose forwarding headers name the
 	// client; empty: the socket's address is the client's.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one forwarding header the trusted proxies set
+	// (x-forwarded-for, forwarded or x-real-ip); no other is read.
+	ClientIPHeader string
 	// Admin*: the operator-only listener; off when AdminListenAddr is empty.
 	AdminListenAddr string
 	AdminToken      string
@@ -146,6 +156,14 @@ var Settings = []Setting{
 		c.DatabaseURL = v
 		return nil
 	}},
+	{"CAIDO_CLOUD_DATABASE_STATEMENT_TIMEOUT", "10s", "PostgreSQL's statement_timeout on every connection of the service: a statement still running after it is cancelled and its request answers 503 (retry) rather than hang. Migrations and other work under an advisory lock are exempt.", func(c *Config, v string) (err error) {
+		c.DatabaseStatementTimeout, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_DATABASE_LOCK_TIMEOUT", "5s", "PostgreSQL's lock_timeout on every connection: a statement waiting longer for a row or table lock fails and its request answers 503 (retry).", func(c *Config, v string) (err error) {
+		c.DatabaseLockTimeout, err = positiveDuration(v)
+		return err
+	}},
 	{"OPENFGA_API_URL", "", "OpenFGA HTTP API, e.g. http://openfga:8080 (required; `make run` starts its own).", func(c *Config, v string) error {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -161,6 +179,10 @@ var Settings = []Setting{
 	{"OPENFGA_STORE_NAME", "caido-cloud", "Name of the OpenFGA store `migrate` creates when PostgreSQL names none.", func(c *Config, v string) error {
 		c.OpenFGAStoreName = v
 		return nil
+	}},
+	{"CAIDO_CLOUD_OPENFGA_TIMEOUT", "2s", "How long a request waits for one OpenFGA answer (a check, a batch of ten, readiness) before it answers 503 with Retry-After (OAuth endpoints: temporarily_unavailable). The outbox's writes, reconcile and migrate wait up to 30 s (or this, if longer).", func(c *Config, v string) (err error) {
+		c.OpenFGATimeout, err = positiveDuration(v)
+		return err
 	}},
 	{"CAIDO_CLOUD_MASTER_KEY", "", "32 bytes, base64: encrypts signing keys at rest (required by serve; generate with `caido-cloud keys master`).", func(c *Config, v string) error {
 		key, err := base64.StdEncoding.DecodeString(v)
@@ -365,7 +387,7 @@ var Settings = []Setting{
 		c.TLSKeyFile = v
 		return nil
 	}},
-	{"CAIDO_CLOUD_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For or Forwarded header names the client. Empty: no header is believed; the socket's address is the client's.", func(c *Config, v string) error {
+	{"CAIDO_CLOUD_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDR ranges of reverse proxies whose CAIDO_CLOUD_CLIENT_IP_HEADER names the client. Empty: no header is believed; the socket's address is the client's.", func(c *Config, v string) error {
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" {
@@ -381,6 +403,14 @@ var Settings = []Setting{
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
+		return nil
+	}},
+	{"CAIDO_CLOUD_CLIENT_IP_HEADER", "x-forwarded-for", "The one header the trusted proxies set to the client's address: x-forwarded-for, forwarded (RFC 7239) or x-real-ip, read from the right past trusted hops. No other header is read, so the proxy must overwrite this one (Caddy and nginx pass a client's own Forwarded and X-Real-IP through unless told to remove them).", func(c *Config, v string) error {
+		v = strings.ToLower(v)
+		if v != "x-forwarded-for" && v != "forwarded" && v != "x-real-ip" {
+			return fmt.Errorf("want x-forwarded-for, forwarded or x-real-ip")
+		}
+		c.ClientIPHeader = v
 		return nil
 	}},
 	{"CAIDO_CLOUD_ADMIN_LISTEN_ADDR", "127.0.0.1:9090", "Address of the operator-only listener (/metrics, /admin/v1/*), apart from the public one. Keep it off the public network; `none` turns it off.", func(c *Config, v string) error {

@@ -167,6 +167,10 @@ var mistakes = []struct {
 	{"compose.yaml", "  cap_drop: [ALL]\n", "", "compose", "cap_drop"},
 	{"Caddyfile", "caido-cloud-2:8080", "caido-cloud-3:8080", "compose", "Caddyfile"},
 	{"Caddyfile", "health_uri /readyz", "health_uri /healthz", "compose", "/readyz"},
+	{"Caddyfile", "header_up X-Forwarded-For {remote_host}\n", "", "compose", "does not set X-Forwarded-For"},
+	{"Caddyfile", "header_up -Forwarded\n", "", "compose", "does not remove Forwarded"},
+	{"Caddyfile", "header_up -X-Real-IP\n", "", "compose", "does not remove X-Real-IP"},
+	{"compose.yaml", "CAIDO_CLOUD_CLIENT_IP_HEADER: x-forwarded-for", "CAIDO_CLOUD_CLIENT_IP_HEADER: x-real-ip", "compose", "does not set X-Real-IP"},
 	{".env.example", "OPENFGA_PRESHARED_KEY=\n", "", "compose", ".env.example"},
 	{"compose.yaml", "${CAIDO_CLOUD_BACKUP_IMAGE:-caido-cloud-backup:local}", "${CAIDO_CLOUD_IMAGE:-caido-cloud:local}", "compose", "the server's too"},
 	{"compose.yaml", "      target: backup\n", "", "compose", "target backup"},
@@ -1069,6 +1073,9 @@ func checkCompose(f files) problems {
 			if !strings.Contains(f["Caddyfile"], name+":"+strconv.Itoa(port)) {
 				p.add("Caddyfile: does not proxy to %s:%d", name, port)
 			}
+			if len(replicas) == 1 { // once: every replica sits behind the one Caddyfile
+				checkCaddyClientIP(f, &p, where, cfg.ClientIPHeader)
+			}
 		}
 		if host, _ := urlHostPort(cfg.DatabaseURL); postgres != "" && host != postgres {
 			p.add("%s: DATABASE_URL's host %q is not the postgres service %q", where, host, postgres)
@@ -1189,6 +1196,25 @@ func checkCompose(f files) problems {
 		p.add("Caddyfile: the proxy does not check /readyz (health_uri /readyz): a replica that is not ready would get requests")
 	}
 	return p
+}
+
+// checkCaddyClientIP: caido-cloud reads the client's address from the one
+// header CAIDO_CLOUD_CLIENT_IP_HEADER names, believed because Caddy is a
+// trusted proxy. Caddy passes a client's own headers through, so it must set
+// that one itself and remove the others a client could forge.
+func checkCaddyClientIP(f files, p *problems, where, header string) {
+	caddy := f["Caddyfile"]
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP"} {
+		if strings.EqualFold(h, header) {
+			if !regexp.MustCompile(`(?m)^\s*header_up\s+` + h + `\s+\S`).MatchString(caddy) {
+				p.add("Caddyfile: does not set %s (header_up %s {remote_host}), which %s reads as CAIDO_CLOUD_CLIENT_IP_HEADER: a client's own would be believed", h, h, where)
+			}
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^\s*header_up\s+-` + h + `\s*$`).MatchString(caddy) {
+			p.add("Caddyfile: does not remove %s (header_up -%s): a client could send its own", h, h)
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------

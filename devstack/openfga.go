@@ -81,6 +81,16 @@ func (f *OpenFGA) Start(ctx context.Context) error {
 // URL is the HTTP API's address.
 func (f *OpenFGA) URL() string { return "http://" + f.HTTPAddr }
 
+// Signal sends sig to the running server: tests pause it with SIGSTOP (it
+// keeps accepting connections, the kernel does, and never answers) and
+// resume it with SIGCONT.
+func (f *OpenFGA) Signal(sig syscall.Signal) error {
+	if f.proc == nil || f.proc.exited() {
+		return fmt.Errorf("OpenFGA is not running")
+	}
+	return f.proc.cmd.Process.Signal(sig)
+}
+
 // Stop shuts the server down gracefully.
 func (f *OpenFGA) Stop() error {
 	if f.proc == nil {

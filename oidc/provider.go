@@ -19,6 +19,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 	"github.com/caido-cloud/caido-cloud/oidc/device"
 	"github.com/caido-cloud/caido-cloud/oidc/signing"
+	"github.com/caido-cloud/caido-cloud/store"
 )
 
 // The paths of the reference documents; a Caido instance calls exactly these.
@@ -102,7 +103,7 @@ func (p *Provider) Handler() http.Handler {
 		Userinfo:            op.NewEndpoint(PathUserinfo),
 		JwksURI:             op.NewEndpoint(PathKeys),
 	}
-	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance))
+	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance, retryAfter))
 }
 
 // supportedGrants are the token endpoint's grants. zitadel's router
@@ -190,6 +191,8 @@ func (c challenge) WriteHeader(status int) {
 	c.ResponseWriter.WriteHeader(status)
 }
 
+func (c challenge) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 // Paths lists every path Handler answers, for the router.
 func Paths() []string {
 	return []string{PathToken, PathDeviceAuthorization, PathIntrospection, PathRevocation, PathUserinfo, PathKeys, PathDiscovery}
@@ -244,12 +247,54 @@ func (p *Provider) Keys(ctx context.Context, _ *op.Request[struct{}]) (*op.Respo
 	return resp, nil
 }
 
-// serverError logs the cause and answers server_error: a 500 is a bug or a
-// dependency down, and the client learns nothing more.
+// serverError logs the cause and answers server_error: a 500 is a bug, and
+// the client learns nothing more. A dependency that could not answer now
+// (OpenFGA or PostgreSQL past their bounds, or unreachable) is no bug:
+// that is 503 temporarily_unavailable, with Retry-After (retryAfter), so
+// that the instance retries rather than signs its user out.
 func (p *Provider) serverError(ctx context.Context, what string, err error) error {
+	var answered op.StatusError
+	if errors.As(err, &answered) {
+		return answered // a step below has logged and mapped it (canUse inside Active)
+	}
 	p.log.ErrorContext(ctx, "oidc: "+what, "error", err)
+	if Unavailable(err) {
+		return op.NewStatusError(&zoidc.Error{ErrorType: "temporarily_unavailable",
+			Description: "the service could not answer now; retry"}, http.StatusServiceUnavailable)
+	}
 	return op.NewStatusError(zoidc.ErrServerError(), http.StatusInternalServerError)
 }
+
+// Unavailable reports whether err means a dependency could not answer now
+// (OpenFGA or PostgreSQL past their bounds, or unreachable): the request
+// may be retried.
+func Unavailable(err error) bool {
+	return errors.Is(err, authz.ErrUnavailable) || store.Unavailable(err)
+}
+
+// RetryAfter is what a 503 of ours tells a client to wait, in seconds:
+// longer than a dependency's bound, so that a retry does not land on the
+// same stall.
+const RetryAfter = "5"
+
+// retryAfter adds Retry-After to the provider's 503 answers, which zitadel's
+// op writes without headers of ours.
+func retryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(retryAfterWriter{w}, r)
+	})
+}
+
+type retryAfterWriter struct{ http.ResponseWriter }
+
+func (w retryAfterWriter) WriteHeader(status int) {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // VerifyClient authenticates an instance by its id and secret, in the body
 // (client_secret_post, as the reference shows) or Basic.

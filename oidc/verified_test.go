@@ -55,7 +55,10 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if _, ok := m.verified.get(keyOf(raw)); !ok {
 		t.Fatal("a verified token was not kept")
 	}
-	// Answered from the cache: the key source is not even asked.
+	// Answered from the cache: the key source is not even asked. (The
+	// first Verify refreshed the key set in the background: let that end
+	// before the fields change under it.)
+	settle(m)
 	m.keys = nil
 	m.byKID = nil
 	c, err := m.Verify(ctx, raw)
@@ -70,6 +73,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	// A token with its signature tampered with is refused and not kept.
 	now = now.Add(-time.Hour)
 	m.keys = testKeys{testKey{priv}}
+	m.lastBegin = time.Time{} // a read may begin at once
 	parts := strings.Split(raw, ".")
 	forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 	if _, err := m.Verify(ctx, forged); !errors.Is(err, ErrInvalidToken) {
@@ -84,5 +88,18 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	if n := len(m.verified.claims); n > verifiedCacheSize {
 		t.Fatalf("%d cached tokens, bound %d", n, verifiedCacheSize)
+	}
+}
+
+// settle waits until no read of the key set is under way or scheduled.
+func settle(m *Minter) {
+	for {
+		m.mu.Lock()
+		r := m.next
+		m.mu.Unlock()
+		if r == nil {
+			return
+		}
+		<-r.done
 	}
 }

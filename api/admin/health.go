@@ -51,7 +51,8 @@ func (c Checks) Validate() error {
 // detailed is the operator listener's answer: each check's error and detail
 // (outbox backlog, the last backup). The public answer says only which
 // checks pass: a load balancer needs no more, and errors name internal
-// addresses and paths the public should not see.
+// addresses and paths the public should not see. It is also cached: the
+// public answer is at most PublicReadinessMaxAge old.
 func Readiness(d Checks, detailed bool) gin.HandlerFunc {
 	checks := map[string]func(context.Context) check{
 		"postgres": func(ctx context.Context) check {
@@ -89,8 +90,8 @@ func Readiness(d Checks, detailed bool) gin.HandlerFunc {
 			return check{OK: true, Detail: gin.H{"configured": d.Backups.TakesBackups(), "status": st, "error": errString(err)}}
 		},
 	}
-	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	probe := func(ctx context.Context) (int, gin.H) {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		results := make(map[string]check, len(checks))
 		var mu sync.Mutex
@@ -113,8 +114,74 @@ func Readiness(d Checks, detailed bool) gin.HandlerFunc {
 				results[name] = check{OK: r.OK}
 			}
 		}
-		c.JSON(status, gin.H{"status": word, "checks": results})
+		return status, gin.H{"status": word, "checks": results}
 	}
+	if detailed {
+		// The operator asks now and wants now's answer.
+		return func(c *gin.Context) {
+			status, body := probe(c.Request.Context())
+			c.JSON(status, body)
+		}
+	}
+	// The public /readyz is anyone's to call, as often as they like: each
+	// call would cost a PostgreSQL and an OpenFGA round trip (and a query of
+	// the schema), so a flood of them would load both for everyone. It
+	// answers from a result at most PublicReadinessMaxAge old instead, and
+	// the callers that arrive while one probe runs wait for that one. A load
+	// balancer probing every few seconds still sees every change within a
+	// second.
+	var cached cachedReadiness
+	return func(c *gin.Context) {
+		status, body, err := cached.get(c.Request.Context(), probe)
+		if err != nil {
+			return // the caller hung up while waiting
+		}
+		c.JSON(status, body)
+	}
+}
+
+// PublicReadinessMaxAge is how old the public /readyz's answer may be.
+const PublicReadinessMaxAge = time.Second
+
+// cachedReadiness is the public readiness answer and when its probe began.
+type cachedReadiness struct {
+	mu      sync.Mutex
+	status  int
+	body    gin.H
+	at      time.Time     // when the probe of status and body began
+	running chan struct{} // closed when the probe under way ends; nil: none runs
+}
+
+func (r *cachedReadiness) get(ctx context.Context, probe func(context.Context) (int, gin.H)) (int, gin.H, error) {
+	r.mu.Lock()
+	if r.body != nil && time.Since(r.at) < PublicReadinessMaxAge {
+		defer r.mu.Unlock()
+		return r.status, r.body, nil
+	}
+	running := r.running
+	if running == nil {
+		running = make(chan struct{})
+		r.running = running
+		go func() {
+			// Not the caller's context: others wait for this probe, and
+			// one caller hanging up must not fail theirs.
+			started := time.Now()
+			status, body := probe(context.WithoutCancel(ctx))
+			r.mu.Lock()
+			r.status, r.body, r.at, r.running = status, body, started, nil
+			r.mu.Unlock()
+			close(running)
+		}()
+	}
+	r.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status, r.body, nil
 }
 
 func result(err error, detail any) check {

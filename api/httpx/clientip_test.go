@@ -25,10 +25,7 @@ func TestClientIP(t *testing.T) {
 		{"only proxies in the chain", "10.1.2.3:443", map[string]string{"X-Forwarded-For": "10.7.7.7"}, "10.7.7.7"},
 		{"garbage stops at the last trusted hop", "10.1.2.3:443", map[string]string{"X-Forwarded-For": "203.0.113.9, nonsense"}, "10.1.2.3"},
 		{"trusted proxy without header", "10.1.2.3:443", nil, "10.1.2.3"},
-		{"Forwarded with port and quotes", "10.1.2.3:443", map[string]string{"Forwarded": `for="203.0.113.9:4711";proto=https`}, "203.0.113.9"},
-		{"Forwarded IPv6", "[2001:db8:aa::1]:443", map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711", for=10.0.0.5`}, "2001:db8:cafe::17"},
-		{"Forwarded wins over X-Forwarded-For", "10.1.2.3:443", map[string]string{"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "198.51.100.1"}, "203.0.113.9"},
-		{"Forwarded obfuscated", "10.1.2.3:443", map[string]string{"Forwarded": "for=_hidden"}, "10.1.2.3"},
+		{"Forwarded is not read by default", "10.1.2.3:443", map[string]string{"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "198.51.100.1"}, "198.51.100.1"},
 		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:443", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"},
 	}
 	for _, tc := range cases {
@@ -43,6 +40,31 @@ func TestClientIP(t *testing.T) {
 				req.Header.Set(k, v)
 			}
 			r.ServeHTTP(httptest.NewRecorder(), req)
+			if got != tc.want {
+				t.Fatalf("client %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// With Forwarded named (CAIDO_CLOUD_CLIENT_IP_HEADER=forwarded).
+	for _, tc := range []struct {
+		name, peer string
+		headers    map[string]string
+		want       string
+	}{
+		{"Forwarded with port and quotes", "10.1.2.3:443", map[string]string{"Forwarded": `for="203.0.113.9:4711";proto=https`}, "203.0.113.9"},
+		{"Forwarded IPv6", "[2001:db8:aa::1]:443", map[string]string{"Forwarded": `for="[2001:db8:cafe::17]:4711", for=10.0.0.5`}, "2001:db8:cafe::17"},
+		{"Forwarded obfuscated", "10.1.2.3:443", map[string]string{"Forwarded": "for=_hidden"}, "10.1.2.3"},
+		{"X-Forwarded-For is not read", "10.1.2.3:443", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "10.1.2.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			h := ClientAddress(trusted, HeaderForwarded, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = ClientIP(r) }))
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.RemoteAddr = tc.peer
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
 			if got != tc.want {
 				t.Fatalf("client %q, want %q", got, tc.want)
 			}

@@ -171,6 +171,10 @@ func (h assistantHandlers) fail(c *gin.Context, err error) {
 	} else if status >= 500 && code != "ASSISTANT_UNAVAILABLE" {
 		h.log.ErrorContext(c.Request.Context(), "assistant failed", "error", err.Error())
 	}
+	if code == "temporarily_unavailable" {
+		httpx.Unavailable(c, code, description) // ours (PostgreSQL, OpenFGA): retry past their bounds
+		return
+	}
 	httpx.Abort(c, status, code, description)
 }
 

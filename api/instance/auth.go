@@ -60,8 +60,11 @@ func requireToken(provider *oidc.Provider, kind string) gin.HandlerFunc {
 			unauthorized(c, "session_ended", "the token was revoked, its session ended or its user lost access to this instance; sign in again")
 			return
 		case err != nil:
+			// OpenFGA or PostgreSQL did not answer within its bound (or at
+			// all): the token may well be good, so not a 401, which would
+			// sign the user out; a retry after Retry-After may succeed.
 			c.Error(err) //nolint:errcheck // logged by the access log
-			httpx.Abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not check the token; retry")
+			httpx.Unavailable(c, "temporarily_unavailable", "could not check the token; retry")
 			return
 		case claims.Kind != kind:
 			unauthorized(c, "wrong_token_kind", "this endpoint takes a "+kind+" token")

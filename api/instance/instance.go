@@ -69,7 +69,7 @@ func (h instanceHandlers) fail(c *gin.Context, err error) {
 		return
 	}
 	h.log.ErrorContext(c.Request.Context(), "instance API", "route", c.FullPath(), "error", err)
-	httpx.Abort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
+	httpx.Unavailable(c, "temporarily_unavailable", "could not answer now; retry")
 }
 
 // aliveBody is the reference's InstanceAliveInput; the body is optional.

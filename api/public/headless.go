@@ -99,6 +99,7 @@ func (h headlessHandlers) fail(c *gin.Context, err error) {
 		headlessAbort(c, http.StatusForbidden, "access_denied", claim.Message)
 	default:
 		h.log.ErrorContext(c.Request.Context(), "headless device approval", "err", err)
+		c.Header("Retry-After", "5")
 		headlessAbort(c, http.StatusServiceUnavailable, "temporarily_unavailable", "could not answer now; retry")
 	}
 }

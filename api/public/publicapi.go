@@ -146,7 +146,15 @@ func apiError(c *gin.Context, status int, reason, message string) {
 }
 
 // internal logs err and answers 500 without its detail.
+// A dependency past its bound (OpenFGA, PostgreSQL) is 503 UNAVAILABLE
+// with Retry-After: the request may be retried, and nothing was changed.
 func (p *publicAPI) internal(c *gin.Context, what string, err error) {
+	if oidc.Unavailable(err) {
+		p.d.Log.WarnContext(c.Request.Context(), "public API", "route", c.FullPath(), "step", what, "err", err)
+		c.Header("Retry-After", oidc.RetryAfter)
+		apiError(c, http.StatusServiceUnavailable, reasonUnavailable, "could not answer now; retry in a few seconds")
+		return
+	}
 	p.d.Log.ErrorContext(c.Request.Context(), "public API", "route", c.FullPath(), "step", what, "err", err)
 	apiError(c, http.StatusInternalServerError, reasonInternal, "could not answer now; retry")
 }
@@ -201,6 +209,7 @@ func (p *publicAPI) authenticate(scope string, why reasons) gin.HandlerFunc {
 	}
 	unavailable := func(c *gin.Context, what string, err error) {
 		p.d.Log.WarnContext(c.Request.Context(), "public API", "route", c.FullPath(), "step", what, "err", err)
+		c.Header("Retry-After", oidc.RetryAfter)
 		apiError(c, http.StatusServiceUnavailable, why.unavailable, "could not check the token; retry")
 	}
 	return func(c *gin.Context) {

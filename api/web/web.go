@@ -214,6 +214,7 @@ func (h *webHandlers) message(c *gin.Context, status int, heading, msg string) {
 // page; the cause is logged, not shown.
 func (h *webHandlers) unavailable(c *gin.Context, err error) {
 	h.log.ErrorContext(c.Request.Context(), "web page", "route", c.FullPath(), "error", err)
+	c.Header("Retry-After", "5")
 	h.message(c, http.StatusServiceUnavailable, "Try again in a moment",
 		"Something went wrong on our side and nothing was changed. Reload the page in a moment.")
 }
