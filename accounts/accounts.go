@@ -122,48 +122,32 @@ type Service struct {
 
 // New returns a Service on db, creating users through acc.
 func New(db *pgxpool.Pool, acc *access.Service, opts Options) *Service {
-	if opts.SessionLifetime <= 0 {
-		opts.SessionLifetime = DefaultSessionLifetime
-	}
-	if opts.SignInLimit <= 0 {
-		opts.SignInLimit = DefaultSignInLimit
-	}
-	if opts.SignInWindow <= 0 {
-		opts.SignInWindow = DefaultSignInWindow
-	}
-	if opts.CodeLimit <= 0 {
-		opts.CodeLimit = DefaultCodeLimit
-	}
-	if opts.CodeWindow <= 0 {
-		opts.CodeWindow = DefaultCodeWindow
-	}
-	for _, d := range []struct {
-		v   *int
-		def int
-	}{{&opts.SignUpLimit, DefaultSignUpLimit}, {&opts.SignUpTotal, DefaultSignUpTotal}, {&opts.SignedInLimit, DefaultSignedInLimit},
-		{&opts.SignInAccountLimit, DefaultSignInAccountLimit},
-		{&opts.HashConcurrency, runtime.NumCPU()}} {
-		if *d.v <= 0 {
-			*d.v = d.def
-		}
-	}
-	if opts.ResetLifetime <= 0 {
-		opts.ResetLifetime = DefaultResetLifetime
-	}
-	if opts.SignInSlowInterval <= 0 {
-		opts.SignInSlowInterval = DefaultSignInSlowInterval
-	}
-	if opts.SignUpWindow <= 0 {
-		opts.SignUpWindow = DefaultSignUpWindow
-	}
-	if opts.HashWait <= 0 {
-		opts.HashWait = DefaultHashWait
-	}
+	orDefault(&opts.SessionLifetime, DefaultSessionLifetime)
+	orDefault(&opts.SignInLimit, DefaultSignInLimit)
+	orDefault(&opts.SignInWindow, DefaultSignInWindow)
+	orDefault(&opts.SignInAccountLimit, DefaultSignInAccountLimit)
+	orDefault(&opts.SignInSlowInterval, DefaultSignInSlowInterval)
+	orDefault(&opts.SignedInLimit, DefaultSignedInLimit)
+	orDefault(&opts.CodeLimit, DefaultCodeLimit)
+	orDefault(&opts.CodeWindow, DefaultCodeWindow)
+	orDefault(&opts.SignUpLimit, DefaultSignUpLimit)
+	orDefault(&opts.SignUpTotal, DefaultSignUpTotal)
+	orDefault(&opts.SignUpWindow, DefaultSignUpWindow)
+	orDefault(&opts.ResetLifetime, DefaultResetLifetime)
+	orDefault(&opts.HashConcurrency, runtime.NumCPU())
+	orDefault(&opts.HashWait, DefaultHashWait)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Service{db: db, access: acc, opts: opts, limiter: limits.New(db, opts.Now),
 		hashing: hashing{slots: make(chan struct{}, opts.HashConcurrency), wait: opts.HashWait}}
+}
+
+// orDefault sets an option left at zero (or below) to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // SessionLifetime is how long a new session lasts, for the cookie's Max-Age.
