@@ -96,8 +96,10 @@ func webSignUp(name, email string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), webPassword),
 		chromedp.Click(chromedp.ID("signup")),
-		chromedp.WaitVisible(chromedp.ID("to-signin")),
-		chromedp.Click(chromedp.ID("to-signin")),
+		// The answer's own link: the sign-up page has a "Sign in" link too,
+		// and following that one would cut the sign-up short.
+		chromedp.WaitVisible(chromedp.ID("signedup")),
+		chromedp.Click(chromedp.ID("signedup-signin")),
 		chromedp.WaitVisible(chromedp.ID("signin")),
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.SendKeys(chromedp.ID("password"), webPassword),
