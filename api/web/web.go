@@ -85,7 +85,7 @@ func Mount(r gin.IRouter, d Deps) error {
 		// __Host-: only ever set by this origin over https, for every path.
 		h.sessionCookie, h.formCookie = "__Host-cc_session", "__Host-cc_form"
 	}
-	web := r.Group("", webHeaders, h.loadSession)
+	web := r.Group("", webHeaders, h.loadSession, h.checkForm)
 	web.GET("/signup", h.signUpPage)
 	web.POST("/signup", h.signUp)
 	web.GET("/signin", h.signInPage)
