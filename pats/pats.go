@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -181,9 +182,14 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 		return "", Token{}, fmt.Errorf("create personal access token: the caller did not say how it was authenticated (%q)", n.Via)
 	}
 	now := s.clock()
-	name := strings.TrimSpace(n.Name)
-	if name == "" || len(name) > 200 {
-		return "", Token{}, fmt.Errorf("%w: the name must be 1 to 200 characters", ErrInvalid)
+	name, ok := input.Name(n.Name, 200)
+	if !ok {
+		return "", Token{}, fmt.Errorf("%w: the name must be 1 to 200 characters on one line, none of them control characters", ErrInvalid)
+	}
+	// Ids are checked before SQL sees them: a malformed one is no team
+	// the user is in, not a failure of the query.
+	if n.TeamID != "" && !input.ID(n.TeamID) {
+		return "", Token{}, ErrNotTeamMember
 	}
 	var expires *time.Time
 	if n.ExpiresAt != nil {
@@ -284,6 +290,9 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Token, er
 // Revoke ends a token of userID's at once. Someone else's token, a revoked
 // one and one that never existed are all ErrNotFound.
 func (s *Service) Revoke(ctx context.Context, userID, tokenID string) error {
+	if !input.ID(tokenID) {
+		return ErrNotFound // no token has it: SQL need not say so
+	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var team string
 		err := tx.QueryRow(ctx, `UPDATE personal_access_tokens SET revoked_at = $3
