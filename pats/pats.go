@@ -87,6 +87,12 @@ type Checker interface {
 	Check(ctx context.Context, user, relation, object string) (bool, error)
 }
 
+// Defaults of the per-user and per-address guess limit (Options).
+const (
+	DefaultUserGuessLimit  = 20
+	DefaultUserGuessWindow = 10 * time.Minute
+)
+
 // Options tune a Service; zero values take the defaults.
 type Options struct {
 	// GuessLimit is how many wrong user codes one token may try per
@@ -94,6 +100,13 @@ type Options struct {
 	GuessLimit int
 	// GuessWindow is the fixed window of GuessLimit (default a minute).
 	GuessWindow time.Duration
+	// UserGuessLimit is how many wrong user codes one user, and one client
+	// address, may try per UserGuessWindow whatever the tokens (default
+	// DefaultUserGuessLimit).
+	UserGuessLimit int
+	// UserGuessWindow is the fixed window of UserGuessLimit (default
+	// DefaultUserGuessWindow).
+	UserGuessWindow time.Duration
 	// LastUsedEvery bounds how often last_used_at is written per token
 	// (default a minute), so that a busy token costs no write per request.
 	LastUsedEvery time.Duration
@@ -119,6 +132,12 @@ func New(db *pgxpool.Pool, checker Checker, opts Options) *Service {
 	}
 	if opts.GuessWindow < time.Second {
 		opts.GuessWindow = time.Minute
+	}
+	if opts.UserGuessLimit <= 0 {
+		opts.UserGuessLimit = DefaultUserGuessLimit
+	}
+	if opts.UserGuessWindow < time.Second {
+		opts.UserGuessWindow = DefaultUserGuessWindow
 	}
 	if opts.LastUsedEvery <= 0 {
 		opts.LastUsedEvery = time.Minute
