@@ -214,8 +214,10 @@ func (a *App) newIdentity() error {
 			return err
 		},
 	})
-	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval, Now: a.now})
-	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log, Now: a.now})
+	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval,
+		PendingLimit: cfg.DevicePendingLimit, Now: a.now})
+	a.PATs = pats.New(a.DB, a.Authz, pats.Options{UserGuessLimit: cfg.HeadlessCodeLimit, UserGuessWindow: cfg.HeadlessCodeWindow,
+		Log: a.Log, Now: a.now})
 	a.Sessions = oidc.NewSessions(a.DB)
 	a.Provider = oidc.NewProvider(oidc.Config{
 		Issuer:               cfg.PublicURL,
