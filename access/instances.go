@@ -3,10 +3,10 @@ package access
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/jackc/pgx/v5"
 
@@ -59,15 +59,12 @@ func ClaimInTx(ctx context.Context, tx pgx.Tx, instanceID, userID, workspaceID, 
 const MaxInstanceName = 200
 
 // InstanceName is name as an instance may bear it: trimmed, 1 to
-// MaxInstanceName bytes, no control characters; ok is false otherwise.
-// Every claim and rename goes through it, so the surfaces and use cases
-// that check a name first apply the same rule.
+// MaxInstanceName bytes, one line of UTF-8 with no control characters
+// (input.Name, the rule of every name); ok is false otherwise. Every claim
+// and rename goes through it, so the surfaces and use cases that check a
+// name first apply the same rule.
 func InstanceName(name string) (clean string, ok bool) {
-	clean = strings.TrimSpace(name)
-	if clean == "" || len(clean) > MaxInstanceName || strings.ContainsFunc(clean, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", false
-	}
-	return clean, true
+	return input.Name(name, MaxInstanceName)
 }
 
 func errInstanceName() error {

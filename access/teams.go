@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,12 +39,16 @@ type Team struct {
 	DefaultWorkspaceID string `json:"default_workspace_id"`
 }
 
+// MaxTeamName is the longest name a team may have, in bytes.
+const MaxTeamName = 200
+
 // CreateTeam creates a team owned by ownerID, who also gets the billing
 // capability, and the team's Default workspace.
 func (s *Service) CreateTeam(ctx context.Context, ownerID, name, billingEmail string) (Team, Change, error) {
 	t := Team{Name: strings.TrimSpace(name), BillingEmail: strings.TrimSpace(billingEmail)}
-	if t.Name == "" || len(t.Name) > 200 {
-		return t, Change{}, fmt.Errorf("team name must be 1 to 200 characters: %w", ErrInvalid)
+	// One line: the name goes into the subject of every invitation mail.
+	if _, ok := input.Name(t.Name, MaxTeamName); !ok {
+		return t, Change{}, fmt.Errorf("team name must be 1 to %d characters on one line, none of them control characters: %w", MaxTeamName, ErrInvalid)
 	}
 	if _, err := mail.ParseAddress(t.BillingEmail); err != nil {
 		return t, Change{}, fmt.Errorf("billing email %q is not an address: %w", billingEmail, ErrInvalid)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/input"
 )
 
 // User is an account.
@@ -50,8 +51,8 @@ func (s *Service) CreateAccount(ctx context.Context, n NewUser) (User, Change, e
 	if !isAddress(u.Email) {
 		return u, Change{}, fmt.Errorf("email %q is not an address: %w", n.Email, ErrInvalid)
 	}
-	if u.Name == "" || len(u.Name) > 200 {
-		return u, Change{}, fmt.Errorf("name must be 1 to 200 characters: %w", ErrInvalid)
+	if _, ok := input.Name(u.Name, 200); !ok {
+		return u, Change{}, fmt.Errorf("name must be 1 to 200 characters on one line, none of them control characters: %w", ErrInvalid)
 	}
 	ch, err := s.change(ctx, func(tx pgx.Tx) ([]authz.Op, error) {
 		err := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash, signup_user_agent)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	caidocloud "github.com/caido-cloud/caido-cloud"
@@ -19,10 +20,10 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api"
 	"github.com/caido-cloud/caido-cloud/api/admin"
+	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/api/instance"
 	"github.com/caido-cloud/caido-cloud/api/public"
 	"github.com/caido-cloud/caido-cloud/api/web"
-	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
@@ -81,6 +82,9 @@ type App struct {
 	Audit *audit.Log
 	// InstanceAPI is the store of what instances report and read.
 	InstanceAPI *instanceapi.Store
+	// Routes are the method and path of every route Handler serves, for
+	// what walks them all (the input sweep of the pages' ids).
+	Routes gin.RoutesInfo
 	// Limits bound what one connection may hold of the HTTP servers
 	// (DefaultServerLimits; tests shorten them before Serve).
 	Limits ServerLimits
@@ -228,6 +232,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 	// The client address is decided here, at the edge, with the one header
 	// the operator says the proxy sets; the router keeps that decision.
 	a.Handler = httpx.ClientAddress(cfg.TrustedProxies, cfg.ClientIPHeader, router)
+	a.Routes = router.Routes()
 	a.AdminHandler, err = admin.New(admin.Deps{
 		Checks: deps.Readiness,
 		Token:  cfg.AdminToken, Access: a.Access, Keys: a.Keys, Telemetry: tel, Log: log,
@@ -266,8 +271,10 @@ func (a *App) newIdentity() error {
 			return err
 		},
 	})
-	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval, Now: a.now})
-	a.PATs = pats.New(a.DB, a.Authz, pats.Options{Log: a.Log, Now: a.now})
+	a.Devices = device.New(a.DB, device.Options{Lifetime: cfg.DeviceCodeLifetime, Interval: cfg.DevicePollInterval,
+		PendingLimit: cfg.DevicePendingLimit, Now: a.now})
+	a.PATs = pats.New(a.DB, a.Authz, pats.Options{UserGuessLimit: cfg.HeadlessCodeLimit, UserGuessWindow: cfg.HeadlessCodeWindow,
+		Log: a.Log, Now: a.now})
 	a.Sessions = oidc.NewSessions(a.DB)
 	a.Provider = oidc.NewProvider(oidc.Config{
 		Issuer:               cfg.PublicURL,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/store"
 )
 
@@ -225,9 +227,9 @@ func (s *Scheduler) run(ctx context.Context, conn *pgxpool.Conn, period time.Tim
 	}
 	if err != nil {
 		msg := err.Error()
-		if len(msg) > 2000 {
-			msg = msg[:2000]
-		}
+		// Between characters, and as text PostgreSQL takes: pg_dump's
+		// words may quote anything.
+		msg = input.Cut(strings.ReplaceAll(strings.ToValidUTF8(msg, "\uFFFD"), "\x00", ""), 2000)
 		if _, rerr := conn.Exec(rctx, `UPDATE backup_runs SET finished_at = $2, error = $3 WHERE period = $1`,
 			period, finished, msg); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("record backup failure: %w", rerr))

@@ -66,6 +66,14 @@ type Config struct {
 	SignInWindow time.Duration
 	CodeLimit    int
 	CodeWindow   time.Duration
+	// HeadlessCodeLimit wrong user codes are allowed in headless approval
+	// per user and per client address in each HeadlessCodeWindow,
+	// whatever the personal access tokens.
+	HeadlessCodeLimit  int
+	HeadlessCodeWindow time.Duration
+	// DevicePendingLimit device authorizations may await a decision per
+	// instance (OAuth client) at once.
+	DevicePendingLimit int
 	// SignUpLimit sign-ups are allowed per client address and SignUpTotal
 	// from everyone in each SignUpWindow; SignedInLimit successful
 	// sign-ins per client address in each SignInWindow.
@@ -237,6 +245,10 @@ var Settings = []Setting{
 		c.DevicePollInterval, err = positiveDuration(v)
 		return err
 	}},
+	{"CAIDO_CLOUD_DEVICE_PENDING_LIMIT", "10", "Device authorizations (sign-ins started at an instance, not yet approved, denied or expired) allowed per instance at once; past it, 429 with Retry-After.", func(c *Config, v string) (err error) {
+		c.DevicePendingLimit, err = positiveInt(v)
+		return err
+	}},
 	{"CAIDO_CLOUD_REGISTRATION_LIMIT", "20", "Instance registrations allowed per client IP per window.", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -279,6 +291,14 @@ var Settings = []Setting{
 	}},
 	{"CAIDO_CLOUD_SIGN_IN_SLOW_INTERVAL", "30s", "How often an account whose password is being guessed takes a sign-in from a browser it does not know.", func(c *Config, v string) (err error) {
 		c.SignInSlowInterval, err = positiveDuration(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_HEADLESS_CODE_LIMIT", "20", "Wrong user codes allowed in headless approval (/oauth2/device/information, approve, deny) per user and per client address (an IPv6 address by its /64) per window, whatever the personal access tokens; each token also has ten a minute.", func(c *Config, v string) (err error) {
+		c.HeadlessCodeLimit, err = positiveInt(v)
+		return err
+	}},
+	{"CAIDO_CLOUD_HEADLESS_CODE_WINDOW", "10m", "The window of CAIDO_CLOUD_HEADLESS_CODE_LIMIT.", func(c *Config, v string) (err error) {
+		c.HeadlessCodeWindow, err = positiveDuration(v)
 		return err
 	}},
 	{"CAIDO_CLOUD_SIGN_UP_LIMIT", "10", "Sign-ups allowed per client address (an IPv6 address by its /64) per window.", func(c *Config, v string) (err error) {

@@ -103,7 +103,7 @@ func (p *Provider) Handler() http.Handler {
 		Userinfo:            op.NewEndpoint(PathUserinfo),
 		JwksURI:             op.NewEndpoint(PathKeys),
 	}
-	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance, retryAfter))
+	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance, retryAfter, answerHeaders))
 }
 
 // supportedGrants are the token endpoint's grants. zitadel's router
@@ -386,6 +386,19 @@ func (p *Provider) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[
 		return nil, err
 	}
 	auth, err := p.devices.Start(ctx, c.ID, scopes)
+	var full *device.PendingLimitError
+	if errors.As(err, &full) {
+		// RFC 8628 §3.2 answers errors as RFC 6749 §5.2 does, whose codes
+		// have none for a limit (slow_down is the token endpoint's, and
+		// tells a polling device to wait longer, not a new one to stop):
+		// invalid_request says the request cannot be granted as it
+		// stands, and 429 with Retry-After (RFC 6585 §4) says why and
+		// when to come back, so no client retries it blindly.
+		setRetryAfter(ctx, full.RetryAfter)
+		return nil, op.NewStatusError(zoidc.ErrInvalidRequest().WithDescription(
+			"too many pending device authorizations for this client (%d): finish or cancel a sign-in, or retry in %d seconds",
+			full.Limit, int((full.RetryAfter+time.Second-1)/time.Second)), http.StatusTooManyRequests)
+	}
 	if err != nil {
 		return nil, p.serverError(ctx, "start device authorization", err)
 	}

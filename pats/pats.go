@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,6 +87,12 @@ type Checker interface {
 	Check(ctx context.Context, user, relation, object string) (bool, error)
 }
 
+// Defaults of the per-user and per-address guess limit (Options).
+const (
+	DefaultUserGuessLimit  = 20
+	DefaultUserGuessWindow = 10 * time.Minute
+)
+
 // Options tune a Service; zero values take the defaults.
 type Options struct {
 	// GuessLimit is how many wrong user codes one token may try per
@@ -93,6 +100,13 @@ type Options struct {
 	GuessLimit int
 	// GuessWindow is the fixed window of GuessLimit (default a minute).
 	GuessWindow time.Duration
+	// UserGuessLimit is how many wrong user codes one user, and one client
+	// address, may try per UserGuessWindow whatever the tokens (default
+	// DefaultUserGuessLimit).
+	UserGuessLimit int
+	// UserGuessWindow is the fixed window of UserGuessLimit (default
+	// DefaultUserGuessWindow).
+	UserGuessWindow time.Duration
 	// LastUsedEvery bounds how often last_used_at is written per token
 	// (default a minute), so that a busy token costs no write per request.
 	LastUsedEvery time.Duration
@@ -118,6 +132,12 @@ func New(db *pgxpool.Pool, checker Checker, opts Options) *Service {
 	}
 	if opts.GuessWindow < time.Second {
 		opts.GuessWindow = time.Minute
+	}
+	if opts.UserGuessLimit <= 0 {
+		opts.UserGuessLimit = DefaultUserGuessLimit
+	}
+	if opts.UserGuessWindow < time.Second {
+		opts.UserGuessWindow = DefaultUserGuessWindow
 	}
 	if opts.LastUsedEvery <= 0 {
 		opts.LastUsedEvery = time.Minute
@@ -181,9 +201,14 @@ func (s *Service) Create(ctx context.Context, n NewToken) (secret string, t Toke
 		return "", Token{}, fmt.Errorf("create personal access token: the caller did not say how it was authenticated (%q)", n.Via)
 	}
 	now := s.clock()
-	name := strings.TrimSpace(n.Name)
-	if name == "" || len(name) > 200 {
-		return "", Token{}, fmt.Errorf("%w: the name must be 1 to 200 characters", ErrInvalid)
+	name, ok := input.Name(n.Name, 200)
+	if !ok {
+		return "", Token{}, fmt.Errorf("%w: the name must be 1 to 200 characters on one line, none of them control characters", ErrInvalid)
+	}
+	// Ids are checked before SQL sees them: a malformed one is no team
+	// the user is in, not a failure of the query.
+	if n.TeamID != "" && !input.ID(n.TeamID) {
+		return "", Token{}, ErrNotTeamMember
 	}
 	var expires *time.Time
 	if n.ExpiresAt != nil {
@@ -284,6 +309,9 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Token, er
 // Revoke ends a token of userID's at once. Someone else's token, a revoked
 // one and one that never existed are all ErrNotFound.
 func (s *Service) Revoke(ctx context.Context, userID, tokenID string) error {
+	if !input.ID(tokenID) {
+		return ErrNotFound // no token has it: SQL need not say so
+	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var team string
 		err := tx.QueryRow(ctx, `UPDATE personal_access_tokens SET revoked_at = $3

@@ -298,7 +298,7 @@ func TestPatsGuessLimit(t *testing.T) {
 	var limited []error
 	for range 25 {
 		wg.Go(func() {
-			_, err := f.svc.ReserveGuess(ctx, tok.ID)
+			_, err := f.svc.ReserveGuess(ctx, tok, "")
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -317,27 +317,28 @@ func TestPatsGuessLimit(t *testing.T) {
 		t.Fatalf("refusal %v, want a GuessLimitError retrying in the window's 30 s left", limited[0])
 	}
 	// Another token has its own allowance.
-	g, err := f.svc.ReserveGuess(ctx, other.ID)
+	g, err := f.svc.ReserveGuess(ctx, other, "")
 	testenv.Must(t, err)
 	testenv.Must(t, f.svc.RefundGuess(ctx, g))
 
 	// A refund gives one try back in the same window.
 	f.clock.Advance(30 * time.Second) // the next window
 	for range 10 {
-		g, err := f.svc.ReserveGuess(ctx, tok.ID)
+		g, err := f.svc.ReserveGuess(ctx, tok, "")
 		testenv.Must(t, err)
 		testenv.Must(t, f.svc.RefundGuess(ctx, g))
 	}
 	for range 10 {
-		_, err := f.svc.ReserveGuess(ctx, tok.ID)
+		_, err := f.svc.ReserveGuess(ctx, tok, "")
 		testenv.Must(t, err)
 	}
-	if _, err := f.svc.ReserveGuess(ctx, tok.ID); !errors.Is(err, pats.ErrTooManyGuesses) {
+	if _, err := f.svc.ReserveGuess(ctx, tok, ""); !errors.Is(err, pats.ErrTooManyGuesses) {
 		t.Fatalf("the 11th wrong guess: %v", err)
 	}
 	var windows int
 	testenv.Must(t, f.a.DB.QueryRow(ctx, `SELECT count(*) FROM attempt_windows`).Scan(&windows))
-	if windows != 1 {
-		t.Fatalf("%d windows kept, want only the current one (ended windows are pruned)", windows)
+	// The token's current window and its user's (ten minutes long).
+	if windows != 2 {
+		t.Fatalf("%d windows kept, want only the current ones, the token's and the user's (ended windows are pruned)", windows)
 	}
 }

@@ -10,10 +10,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -85,10 +85,13 @@ type NewKey struct {
 // Create makes a key for a workspace the creator may add instances to, and
 // returns it: the only time the key exists in the clear.
 func (s *Service) Create(ctx context.Context, n NewKey) (string, Key, error) {
-	n.NamePrefix = strings.TrimSpace(n.NamePrefix)
-	if n.NamePrefix == "" || len(n.NamePrefix) > 100 || len(n.Description) > 500 {
-		return "", Key{}, fmt.Errorf("%w: a name prefix of 1 to 100 characters and a description of at most 500", ErrInvalid)
+	// The prefix names instances (prefix-1a2b3c4d): one line, as a name.
+	// The description is free text, tabs and line breaks allowed.
+	prefix, ok := input.Name(n.NamePrefix, 100)
+	if !ok || len(n.Description) > 500 || input.Check("description", n.Description, input.Text) != nil {
+		return "", Key{}, fmt.Errorf("%w: a name prefix of 1 to 100 characters on one line with no control characters, and a description of at most 500 (line breaks and tabs allowed, no other control character)", ErrInvalid)
 	}
+	n.NamePrefix = prefix
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(s.now()) {
 		return "", Key{}, fmt.Errorf("%w: the expiry must be in the future", ErrInvalid)
 	}
@@ -189,6 +192,9 @@ func (s *Service) List(ctx context.Context, workspaceID string) ([]Key, error) {
 // with, when set); a key they may not manage is ErrNotFound, as one that
 // does not exist.
 func (s *Service) RevokeFor(ctx context.Context, userID, tokenTeam, id string) error {
+	if !input.ID(id) {
+		return ErrNotFound // no key has it: SQL need not say so
+	}
 	var ws, team string
 	err := s.db.QueryRow(ctx, `SELECT k.workspace_id::text, coalesce(w.owner_team_id::text, '')
 		FROM registration_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.id = $1`, id).Scan(&ws, &team)
@@ -215,6 +221,9 @@ func (s *Service) RevokeFor(ctx context.Context, userID, tokenTeam, id string) e
 // Revoke ends a key at once (the operator's CLI; users go through
 // RevokeFor).
 func (s *Service) Revoke(ctx context.Context, id string) error {
+	if !input.ID(id) {
+		return ErrNotFound
+	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var team *string
 		err := tx.QueryRow(ctx, `UPDATE registration_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL

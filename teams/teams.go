@@ -19,9 +19,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caido-cloud/caido-cloud/assistant"
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/google/uuid"
 
@@ -53,9 +55,6 @@ const InvitationPath = "/invitations/accept"
 // invitationMailTimeout bounds the sending of an invitation mail while the
 // caller waits.
 const invitationMailTimeout = 15 * time.Second
-
-// maxTeamName is the longest team name, in bytes (access.CreateTeam's).
-const maxTeamName = 200
 
 // Errors of the team a call is about.
 var (
@@ -450,7 +449,10 @@ Accept the invitation (sign up first with this address if you have no account):
 
 The link works until %s UTC. If you did not expect this mail, ignore it.
 `, inviter, inv.TeamName, inv.Role, link, inv.ExpiresAt.UTC().Format("2006-01-02 15:04"))
-	return s.d.Mail.Send(ctx, mail.Message{To: inv.Email, Subject: "You are invited to join " + inv.TeamName, Text: text})
+	// A team named before names were one line still sends: its line
+	// breaks become spaces in the subject, which takes none.
+	subject := "You are invited to join " + strings.Join(strings.FieldsFunc(inv.TeamName, unicode.IsControl), " ")
+	return s.d.Mail.Send(ctx, mail.Message{To: inv.Email, Subject: subject, Text: text})
 }
 
 // refusal names what access refused of a change to the team: field is the
@@ -620,9 +622,9 @@ func (s *Service) CreateTeam(ctx context.Context, a Actor, name, billingEmail st
 	if a.TeamID != "" {
 		return access.TeamInfo{}, access.Change{}, ErrTeamToken
 	}
-	if n := strings.TrimSpace(name); n == "" || len(n) > maxTeamName {
+	if _, ok := input.Name(name, access.MaxTeamName); !ok {
 		return access.TeamInfo{}, access.Change{}, &InvalidError{Field: "name",
-			err: fmt.Errorf("team name must be 1 to %d characters: %w", maxTeamName, access.ErrInvalid)}
+			err: fmt.Errorf("team name must be 1 to %d characters on one line, none of them control characters: %w", access.MaxTeamName, access.ErrInvalid)}
 	}
 	t, ch, err := s.d.Access.CreateTeam(ctx, a.UserID, name, billingEmail)
 	if err != nil {

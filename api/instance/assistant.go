@@ -3,6 +3,7 @@ package instance
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/assistant"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
 
@@ -127,11 +129,21 @@ func usageOf(done assistant.Completion) completionUsage {
 }
 
 // readCompletion decodes the body; on failure it has answered. The decode
-// error is not echoed: it can quote the body.
+// error is not echoed: it can quote the body. A message's content is free
+// text (tabs and line breaks: code, requests, logs); the model and the
+// roles are one line, as every other string.
 func readCompletion(c *gin.Context) (assistant.Caller, assistant.Request, bool) {
 	var in completionInput
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxCompletionBody)
-	if err := json.NewDecoder(body).Decode(&in); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxCompletionBody))
+	if err == nil {
+		if err := input.CheckJSON(body, "messages[].content"); err != nil {
+			// Names the field and the character, never the content.
+			httpx.Abort(c, http.StatusBadRequest, "INVALID_REQUEST", err.Error())
+			return assistant.Caller{}, assistant.Request{}, false
+		}
+		err = json.Unmarshal(body, &in)
+	}
+	if err != nil {
 		httpx.Abort(c, http.StatusBadRequest, "INVALID_REQUEST", "the body must be a JSON AssistantCompletionInput of at most 4 MiB")
 		return assistant.Caller{}, assistant.Request{}, false
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/instanceapi"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
@@ -92,6 +93,10 @@ func (h instanceHandlers) alive(c *gin.Context) {
 		httpx.Abort(c, http.StatusBadRequest, "invalid_request", "could not read the body")
 		return
 	}
+	if err := input.CheckJSON(raw); err != nil {
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &body); err != nil {
 			httpx.Abort(c, http.StatusBadRequest, "invalid_request", "the body must be JSON like {\"os\": {\"kind\", \"name\", \"version\"}} or empty")
@@ -112,10 +117,11 @@ func (h instanceHandlers) alive(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// limit keeps what an instance reports to a sane length.
+// limit keeps what an instance reports to a sane length, in bytes, cut
+// between characters.
 func limit(s *string) *string {
 	if s != nil && len(*s) > 200 {
-		cut := (*s)[:200]
+		cut := input.Cut(*s, 200)
 		return &cut
 	}
 	return s

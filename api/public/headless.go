@@ -104,9 +104,10 @@ func (h headlessHandlers) fail(c *gin.Context, err error) {
 	}
 }
 
-// guess reads the request's user code and counts it against the token's
-// guess limit; refund gives the guess back once the code proved live. When
-// ok is false the answer has been written.
+// guess reads the request's user code and counts it against the guess
+// limits of the token, its user and the client address; refund gives the
+// guess back once the code proved live. When ok is false the answer has
+// been written.
 func (h headlessHandlers) guess(c *gin.Context) (code string, refund func(), ok bool) {
 	ctx := c.Request.Context()
 	code = c.Query("user_code")
@@ -115,12 +116,16 @@ func (h headlessHandlers) guess(c *gin.Context) (code string, refund func(), ok 
 		return "", nil, false
 	}
 	tok := *principalFrom(c).PAT
-	g, err := h.pats.ReserveGuess(ctx, tok.ID)
+	g, err := h.pats.ReserveGuess(ctx, tok, httpx.ClientIP(c.Request))
 	var limited *pats.GuessLimitError
 	if errors.As(err, &limited) {
+		whose := "for your account or from your network, whatever the token"
+		if limited.Token {
+			whose = "with this token"
+		}
 		c.Header("Retry-After", strconv.Itoa(int(limited.RetryAfter/time.Second)))
 		headlessAbort(c, http.StatusTooManyRequests, "rate_limited",
-			fmt.Sprintf("too many wrong user codes with this token; retry in %d seconds", int(limited.RetryAfter/time.Second)))
+			fmt.Sprintf("too many wrong user codes %s; retry in %d seconds", whose, int(limited.RetryAfter/time.Second)))
 		return "", nil, false
 	}
 	if err != nil {

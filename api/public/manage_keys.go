@@ -99,7 +99,8 @@ func (p *publicAPI) createRegistrationKey(c *gin.Context) {
 		Reusable    bool            `json:"reusable"`
 		ExpiresAt   json.RawMessage `json:"expires_at"`
 	}
-	if !readJSON(c, &in, true) {
+	// A description is free text: it may run over lines.
+	if !readJSON(c, &in, true, "description") {
 		return
 	}
 	if in.NamePrefix == nil || strings.TrimSpace(*in.NamePrefix) == "" || len(strings.TrimSpace(*in.NamePrefix)) > 100 {

@@ -20,6 +20,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/oidc"
 	"github.com/caido-cloud/caido-cloud/pats"
 	"github.com/caido-cloud/caido-cloud/regkeys"
@@ -264,9 +265,10 @@ func validID(s string) bool {
 const maxBody = 64 << 10
 
 // readJSON decodes the body into v; strict refuses unknown fields (our own
-// endpoints; the reference's tolerate them). When ok is false the answer has
-// been written.
-func readJSON(c *gin.Context, v any, strict bool) bool {
+// endpoints; the reference's tolerate them). Every string of the body is
+// one line of UTF-8 but the fields text names (input.CheckJSON's paths),
+// which are free text. When ok is false the answer has been written.
+func readJSON(c *gin.Context, v any, strict bool, text ...string) bool {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
 	if err != nil {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "could not read the body")
@@ -278,6 +280,10 @@ func readJSON(c *gin.Context, v any, strict bool) bool {
 	}
 	if len(bytes.TrimSpace(body)) == 0 || bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the body must be a JSON object")
+		return false
+	}
+	if err := input.CheckJSON(body, text...); err != nil {
+		apiError(c, http.StatusBadRequest, reasonInvalidInput, err.Error())
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -87,7 +87,7 @@ func Mount(r gin.IRouter, d Deps) error {
 		// __Host-: only ever set by this origin over https, for every path.
 		h.sessionCookie, h.formCookie, h.deviceCookie = "__Host-cc_session", "__Host-cc_form", "__Host-cc_device"
 	}
-	web := r.Group("", webHeaders, h.loadSession)
+	web := r.Group("", webHeaders, h.loadSession, h.checkForm)
 	web.GET("/signup", h.signUpPage)
 	web.POST("/signup", h.signUp)
 	web.GET("/signin", h.signInPage)

@@ -14,6 +14,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
 	"github.com/caido-cloud/caido-cloud/approval"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
 
@@ -75,10 +76,7 @@ func typedCode(c *gin.Context) string {
 	if c.Request.Method == http.MethodPost {
 		code = strings.TrimSpace(c.PostForm("user_code"))
 	}
-	if len(code) > 32 {
-		code = code[:32]
-	}
-	return code
+	return input.Cut(code, 32)
 }
 
 func deviceNext(code string) string {

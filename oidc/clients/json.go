@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/caido-cloud/caido-cloud/input"
 )
 
 // maxBody bounds a registration body: the real ones are a few hundred bytes.
@@ -23,19 +26,28 @@ type oauthError struct {
 // decodeJSON reads one JSON object from the body into v. On bad input it
 // answers (400 invalid_request for a body that is not a JSON object of
 // application/json, 400 invalid_client_metadata for a field of the wrong
-// type, 413 for a body too large) and returns false.
+// type or a string input.CheckJSON refuses, 413 for a body too large) and
+// returns false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	// Unknown fields are allowed: RFC 7591 §2 has the server ignore
-	// metadata it does not understand.
-	err = dec.Decode(v)
-	if err == nil && dec.Decode(&json.RawMessage{}) != io.EOF {
-		err = errors.New("trailing data")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var bad *input.Error
+	if err == nil {
+		// Every string of client metadata is one line of UTF-8, ignored
+		// members too: none is free text.
+		if err = input.CheckJSON(body); err == nil {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			// Unknown fields are allowed: RFC 7591 §2 has the server ignore
+			// metadata it does not understand.
+			err = dec.Decode(v)
+			if err == nil && dec.Decode(&json.RawMessage{}) != io.EOF {
+				err = errors.New("trailing data")
+			}
+		}
 	}
 	if err == nil {
 		return true
@@ -43,6 +55,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	var tooLarge *http.MaxBytesError
 	var wrongType *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &bad):
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", bad.Error())
 	case errors.As(err, &tooLarge):
 		writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request",
 			fmt.Sprintf("the body is larger than %d KiB", maxBody>>10))

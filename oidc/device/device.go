@@ -14,10 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Defaults of Options, RFC 8628's suggested values.
+// Defaults of Options: RFC 8628's suggested lifetime and interval, and
+// room for a handful of sign-ins at one instance at once.
 const (
-	DefaultLifetime = 10 * time.Minute
-	DefaultInterval = 5 * time.Second
+	DefaultLifetime     = 10 * time.Minute
+	DefaultInterval     = 5 * time.Second
+	DefaultPendingLimit = 10
 )
 
 // Options adjust a Service. The zero value uses the defaults.
@@ -27,6 +29,9 @@ type Options struct {
 	// Interval is the minimum time between polls a new flow asks for. The
 	// wire carries whole seconds, so it is rounded up to one (at least 1 s).
 	Interval time.Duration
+	// PendingLimit is how many flows one client may have awaiting a
+	// decision (pending and unexpired) at once.
+	PendingLimit int
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -36,12 +41,17 @@ type Service struct {
 	db       *pgxpool.Pool
 	lifetime time.Duration
 	interval time.Duration
-	now      func() time.Time
+	// pendingLimit is Options.PendingLimit.
+	pendingLimit int
+	now          func() time.Time
 }
 
 // New returns a Service storing its flows in db.
 func New(db *pgxpool.Pool, opts Options) *Service {
-	s := &Service{db: db, lifetime: opts.Lifetime, interval: opts.Interval, now: opts.Now}
+	s := &Service{db: db, lifetime: opts.Lifetime, interval: opts.Interval, pendingLimit: opts.PendingLimit, now: opts.Now}
+	if s.pendingLimit <= 0 {
+		s.pendingLimit = DefaultPendingLimit
+	}
 	if s.lifetime <= 0 {
 		s.lifetime = DefaultLifetime
 	}

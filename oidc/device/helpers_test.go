@@ -23,7 +23,9 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{db: testenv.MigratedPool(t), clock: testenv.NewClock(time.Now().Truncate(time.Second))}
-	f.svc = device.New(f.db, device.Options{Now: f.clock.Now})
+	// These tests start many flows for one client; the bound on its
+	// pending ones has a test of its own (pending_test.go).
+	f.svc = device.New(f.db, device.Options{Now: f.clock.Now, PendingLimit: 1 << 20})
 	return f
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -37,10 +39,18 @@ func (s *Service) Start(ctx context.Context, clientID string, scopes []string) (
 	if err := s.prune(ctx, now, pruneBatch); err != nil {
 		return Authorization{}, fmt.Errorf("start device authorization: prune expired: %w", err)
 	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return Authorization{}, fmt.Errorf("start device authorization for client %q: %w", clientID, err)
+	}
+	defer tx.Rollback(ctx)
+	if err := s.roomFor(ctx, tx, clientID, now); err != nil {
+		return Authorization{}, err
+	}
 	a := Authorization{ExpiresAt: now.Add(s.lifetime), ExpiresIn: s.lifetime, Interval: s.interval}
 	for range userCodeAttempts {
 		deviceCode, userCode := newDeviceCode(), drawUserCode()
-		tag, err := s.db.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			INSERT INTO device_authorizations
 				(device_code_hash, user_code, client_id, scopes, interval_seconds, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -50,12 +60,61 @@ func (s *Service) Start(ctx context.Context, clientID string, scopes []string) (
 			return Authorization{}, fmt.Errorf("start device authorization for client %q: %w", clientID, err)
 		}
 		if tag.RowsAffected() == 1 {
+			if err := tx.Commit(ctx); err != nil {
+				return Authorization{}, fmt.Errorf("start device authorization for client %q: %w", clientID, err)
+			}
 			a.DeviceCode, a.UserCode = deviceCode, FormatUserCode(userCode)
 			return a, nil
 		}
 	}
 	return Authorization{}, fmt.Errorf("start device authorization for client %q: every user code drawn was taken (%d attempts)", clientID, userCodeAttempts)
 }
+
+// roomFor refuses a new flow for clientID, with a *PendingLimitError, when
+// it has PendingLimit flows awaiting a decision already. Every pending flow
+// is a live user code: unbounded, one client (or whoever holds its
+// credentials; registering one is free) could fill the code space that
+// guessers aim at and the table with rows nobody approves. A lock per
+// client, held until tx ends, makes the count and the insert one step, so
+// concurrent starts (on any replica) cannot pass the bound together.
+func (s *Service) roomFor(ctx context.Context, tx pgx.Tx, clientID string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('device-pending:' || $1, 0))`, clientID); err != nil {
+		return fmt.Errorf("start device authorization for client %q: lock: %w", clientID, err)
+	}
+	var n int
+	var oldest *time.Time
+	err := tx.QueryRow(ctx, `SELECT count(*), min(expires_at) FROM device_authorizations
+		WHERE client_id = $1 AND state = 'pending' AND expires_at > $2`, clientID, now).Scan(&n, &oldest)
+	if err != nil {
+		return fmt.Errorf("start device authorization for client %q: count pending: %w", clientID, err)
+	}
+	if n < s.pendingLimit {
+		return nil
+	}
+	wait := time.Second
+	if oldest != nil {
+		wait = max(time.Second, time.Duration(seconds(oldest.Sub(now)))*time.Second)
+	}
+	return &PendingLimitError{Limit: s.pendingLimit, RetryAfter: wait}
+}
+
+// ErrTooManyPending matches every *PendingLimitError.
+var ErrTooManyPending = errors.New("too many pending device authorizations for this client")
+
+// PendingLimitError refuses a new flow to a client that has Limit flows
+// awaiting a decision; RetryAfter is when the oldest of them expires (one
+// decided sooner frees its place sooner).
+type PendingLimitError struct {
+	Limit      int
+	RetryAfter time.Duration
+}
+
+func (e *PendingLimitError) Error() string {
+	return fmt.Sprintf("%v (%d): approve, deny or let one expire, or retry in %v", ErrTooManyPending, e.Limit, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrTooManyPending) hold.
+func (e *PendingLimitError) Is(target error) bool { return target == ErrTooManyPending }
 
 // cleanScopes drops repeats, keeping the order, and rejects anything that
 // is not an RFC 6749 §3.3 scope token.
