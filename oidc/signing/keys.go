@@ -1,7 +1,8 @@
-// Package signing keeps the OpenID provider's token signing keys: one active
-// key per algorithm in PostgreSQL, private parts sealed under the operator's
-// master key, rotated on one replica at a time, and published (JWKS) for as
-// long as a token they signed may be presented.
+// Package signing keeps the OpenID provider's token signing keys: one signing
+// key per algorithm at a time in PostgreSQL, private parts sealed under the
+// operator's master key, rotated on one replica at a time, published (JWKS)
+// PublishAhead before they sign, and for as long as a token they signed may
+// be presented.
 package signing
 
 import (
