@@ -6,9 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
+	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 
 const operatorToken = "operator-token-of-at-least-32-characters"
@@ -90,9 +92,30 @@ func TestOperatorListener(t *testing.T) {
 			t.Errorf("voucher %s: %d %s, want 400", bad, w.Code, w.Body)
 		}
 	}
+	// Without a body the keys switch at once, as they always have, with a
+	// warning; {"now": false} (or ?now=false) publishes them ahead.
+	var rotated struct {
+		Keys      map[string]string
+		SignsFrom map[string]time.Time `json:"signs_from"`
+		Warning   string
+	}
 	w = admin(t, a, "POST", "/admin/v1/keys/rotate", operatorToken, "")
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "ES256") {
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &rotated) != nil || rotated.Keys["ES256"] == "" ||
+		time.Until(rotated.SignsFrom["ES256"]) > time.Minute || !strings.Contains(rotated.Warning, "may reject new tokens") {
 		t.Fatalf("rotate: %d %s", w.Code, w.Body)
+	}
+	for _, req := range [][2]string{{"/admin/v1/keys/rotate", `{"now": false}`}, {"/admin/v1/keys/rotate?now=false", ""}} {
+		rotated.Warning = ""
+		w = admin(t, a, "POST", req[0], operatorToken, req[1])
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &rotated) != nil || rotated.Warning != "" ||
+			time.Until(rotated.SignsFrom["ES256"]) < signing.PublishAhead-time.Minute {
+			t.Fatalf("rotate %s %s: %d %s, want keys published ahead", req[0], req[1], w.Code, w.Body)
+		}
+	}
+	for _, req := range [][2]string{{"/admin/v1/keys/rotate", `{"now": "soon"}`}, {"/admin/v1/keys/rotate?now=soon", ""}} {
+		if w := admin(t, a, "POST", req[0], operatorToken, req[1]); w.Code != http.StatusBadRequest {
+			t.Errorf("rotate %s %s: %d %s, want 400", req[0], req[1], w.Code, w.Body)
+		}
 	}
 	w = admin(t, a, "GET", "/admin/v1/users/"+anne.ID+"/export", operatorToken, "")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "anne@example.test") {

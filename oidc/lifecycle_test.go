@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/caido-cloud/caido-cloud/app"
 	"github.com/caido-cloud/caido-cloud/internal/openapitest"
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
+	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 
 const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
@@ -161,9 +165,9 @@ func TestDeletedInstance(t *testing.T) {
 	}
 }
 
-// TestKeyRotationWhileTokensAreInFlight: after a rotation, tokens signed
-// before still verify (the old key stays in the JWKS) and new ones carry
-// the new key.
+// TestKeyRotationWhileTokensAreInFlight: after a rotation at once
+// (`keys rotate --now`), tokens signed before still verify (the old key
+// stays in the JWKS) and new ones carry the new key.
 func TestKeyRotationWhileTokensAreInFlight(t *testing.T) {
 	ctx := context.Background()
 	a, base := server(t)
@@ -173,7 +177,7 @@ func TestKeyRotationWhileTokensAreInFlight(t *testing.T) {
 		return body["access_token"].(string)
 	}
 	before := token()
-	_, err := a.Keys.Rotate(ctx, jose.ES256)
+	_, err := a.Keys.RotateNow(ctx, jose.ES256)
 	testenv.Must(t, err)
 	after := token()
 	if kid(t, before) == kid(t, after) {
@@ -190,6 +194,115 @@ func TestKeyRotationWhileTokensAreInFlight(t *testing.T) {
 			t.Errorf("token minted %s rotation introspects as %v", name, body)
 		}
 	}
+}
+
+// TestScheduledRotationIsPublishedAhead: a rotation puts its new key in the
+// JWKS at once but signs nothing with it until a verifier that cached the
+// set just before (for the max-age the JWKS response allows) has had to
+// refetch it, allowing for clocks that disagree: a client that honours the
+// cache never meets an unknown kid. Then the new key signs, the old one's
+// tokens still verify, and another replica on the same database agrees.
+func TestScheduledRotationIsPublishedAhead(t *testing.T) {
+	ctx := context.Background()
+	clk := testenv.NewClock(time.Now())
+	cfg := testenv.Config(t)
+	a, base := testenv.Serve(t, cfg, testenv.Options{Clock: clk})
+	_, baseTwo := testenv.Serve(t, cfg, testenv.Options{Clock: clk})
+	inst := register(t, base, "", "client_credentials")
+	token := func(base string) string {
+		t.Helper()
+		status, body := postForm(t, base+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {inst.ClientID}, "client_secret": {inst.ClientSecret}})
+		if status != 200 {
+			t.Fatalf("client_credentials: %d %v", status, body)
+		}
+		return body["access_token"].(string)
+	}
+	before := token(base)
+	oldKid := kid(t, before)
+
+	newKid, err := a.Keys.Rotate(ctx, jose.ES256)
+	testenv.Must(t, err)
+	if newKid == oldKid {
+		t.Fatal("the rotation kept the key")
+	}
+	kids, maxAge := jwks(t, base)
+	if !slices.Contains(kids, newKid) || !slices.Contains(kids, oldKid) {
+		t.Fatalf("JWKS right after the rotation = %v, want the new %s and the current %s", kids, newKid, oldKid)
+	}
+	if maxAge != signing.JWKSMaxAge {
+		t.Fatalf("the JWKS may be cached for %s, the rotation schedule assumes %s", maxAge, signing.JWKSMaxAge)
+	}
+	// A verifier fetched the JWKS just before the rotation and keeps it
+	// for maxAge; the replicas' clocks may disagree by ClockSkew. Until
+	// then, on both replicas, no token carries the new kid, and the set
+	// keeps listing it.
+	ahead := maxAge + signing.ClockSkew
+	for elapsed := time.Duration(0); elapsed <= ahead; elapsed += time.Minute {
+		for name, b := range map[string]string{"one": base, "two": baseTwo} {
+			if k := kid(t, token(b)); k != oldKid {
+				t.Fatalf("replica %s signed with %s %s after a scheduled rotation; the JWKS may be cached for %s and clocks may differ by %s",
+					name, k, elapsed, maxAge, signing.ClockSkew)
+			}
+			if kids, _ := jwks(t, b); !slices.Contains(kids, newKid) {
+				t.Fatalf("replica %s: the JWKS %s after the rotation = %v, without the new key %s", name, elapsed, kids, newKid)
+			}
+		}
+		clk.Advance(time.Minute)
+	}
+
+	// Once it has been published for PublishAhead, both replicas sign with
+	// the new key (at that instant, not a refresh later); every token
+	// verifies.
+	clk.Advance(signing.PublishAhead - ahead)
+	waitFor(t, "both replicas to sign with the new key", func() bool {
+		return kid(t, token(base)) == newKid && kid(t, token(baseTwo)) == newKid
+	})
+	after := token(base)
+	provider, err := gooidc.NewProvider(ctx, base)
+	testenv.Must(t, err)
+	verifier := provider.Verifier(&gooidc.Config{ClientID: base, Now: clk.Now})
+	for name, tok := range map[string]string{"before": before, "after": after} {
+		if _, err := verifier.Verify(ctx, tok); err != nil {
+			t.Errorf("token minted %s the switch: %v", name, err)
+		}
+		if body := introspect(t, base, inst, tok); body["active"] != true {
+			t.Errorf("token minted %s the switch introspects as %v", name, body)
+		}
+	}
+}
+
+// waitFor polls cond for a few seconds of real time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// jwks returns the kids the JWKS of base lists and the max-age its
+// Cache-Control allows.
+func jwks(t *testing.T, base string) ([]string, time.Duration) {
+	t.Helper()
+	resp, err := http.Get(base + "/.well-known/jwks.json")
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&set) != nil {
+		t.Fatalf("JWKS: %s", resp.Status)
+	}
+	cc := resp.Header.Get("Cache-Control")
+	_, v, ok := strings.Cut(cc, "max-age=")
+	secs, err := strconv.Atoi(strings.TrimSpace(strings.Split(v, ",")[0]))
+	if !ok || err != nil {
+		t.Fatalf("JWKS Cache-Control %q has no max-age", cc)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KeyID)
+	}
+	return kids, time.Duration(secs) * time.Second
 }
 
 func kid(t *testing.T, token string) string {

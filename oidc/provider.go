@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -242,8 +243,11 @@ func (p *Provider) Keys(ctx context.Context, _ *op.Request[struct{}]) (*op.Respo
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Key(), KeyID: k.ID(), Algorithm: string(k.Algorithm()), Use: k.Use()})
 	}
 	resp := op.NewResponse(set)
-	// Short, so a new key is seen soon; verifiers refetch on an unknown kid anyway.
-	resp.Header.Set("Cache-Control", "public, max-age=300")
+	// A scheduled key is published signing.PublishAhead before it signs,
+	// which is longer than this max-age: a verifier that honours the cache
+	// knows a kid before any token carries it. Only RotateNow (a key thought
+	// compromised) outruns it, and verifiers refetch on an unknown kid.
+	resp.Header.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(signing.JWKSMaxAge/time.Second)))
 	return resp, nil
 }
 

@@ -3,9 +3,12 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,22 +180,50 @@ func (h adminHandlers) createVoucher(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"code": code})
 }
 
-// rotateKeys replaces the signing key now; the old one stays published
-// until its tokens expire.
+// rotateKeys rotates the signing keys. By default at once, as it always
+// has (a suspected leak is why an operator calls it, and callers rely on
+// the switch): {"now": false} in the body, or ?now=false, schedules keys
+// published ahead instead, as `keys rotate` without --now does. Either way
+// the old keys stay published until their tokens expire.
 func (h adminHandlers) rotateKeys(c *gin.Context) {
 	if h.d.Keys == nil {
 		httpx.Abort(c, http.StatusConflict, "conflict", "this server holds no master key, so no signing keys")
 		return
 	}
+	atOnce := true
+	if v, ok := c.GetQuery("now"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			httpx.Abort(c, http.StatusBadRequest, "invalid_request", "now is true or false")
+			return
+		}
+		atOnce = b
+	}
+	// The body is optional: an empty one (today's callers) keeps the default.
+	var body struct {
+		Now *bool `json:"now"`
+	}
+	if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		httpx.Abort(c, http.StatusBadRequest, "invalid_request", `want no body or JSON {"now": true|false}`)
+		return
+	}
+	if body.Now != nil {
+		atOnce = *body.Now
+	}
 	ctx := c.Request.Context()
-	rotated, err := h.d.Keys.RotateAll(ctx)
+	rotated, err := h.d.Keys.RotateAll(ctx, atOnce)
 	if err != nil {
 		h.adminError(c, err)
 		return
 	}
-	kids := map[string]string{}
-	for alg, kid := range rotated {
-		kids[string(alg)] = kid
+	kids, from := map[string]string{}, map[string]time.Time{}
+	for alg, r := range rotated {
+		kids[string(alg)] = r.KID
+		from[string(alg)] = r.SignsFrom
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": kids})
+	out := gin.H{"keys": kids, "signs_from": from}
+	if atOnce {
+		out["warning"] = signing.RotateNowWarning
+	}
+	c.JSON(http.StatusOK, out)
 }

@@ -5,22 +5,40 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/caido-cloud/caido-cloud/app"
+	"github.com/caido-cloud/caido-cloud/oidc/signing"
 )
 
 var identitySettings = []string{"DATABASE_URL", "OPENFGA_API_URL", "CAIDO_CLOUD_MASTER_KEY"}
 
+// rotateKeys schedules new signing keys, published in the JWKS ahead of
+// signing (signing.PublishAhead), so that no verifier that caches the JWKS
+// meets an unknown kid; --now switches at once, for a key thought
+// compromised, and says what that costs.
 func rotateKeys(ctx context.Context, args []string) error {
-	return withApp(ctx, "keys rotate", args, identitySettings, nil, func(a *app.App) error {
-		kids, err := a.Keys.RotateAll(ctx)
+	var now *bool
+	flags := func(fs *flag.FlagSet) {
+		now = fs.Bool("now", false, "sign with the new keys at once (a compromised key): clients caching the JWKS may reject new tokens for up to its max-age")
+	}
+	return withApp(ctx, "keys rotate", args, identitySettings, flags, func(a *app.App) error {
+		rotated, err := a.Keys.RotateAll(ctx, *now)
 		if err != nil {
 			return err
 		}
-		algs := slices.Sorted(maps.Keys(kids))
-		for _, alg := range algs {
-			fmt.Printf("%s: new key %s\n", alg, kids[alg])
+		for _, alg := range slices.Sorted(maps.Keys(rotated)) {
+			r := rotated[alg]
+			if *now {
+				fmt.Printf("%s: new key %s, signing now\n", alg, r.KID)
+			} else {
+				fmt.Printf("%s: new key %s, published now, signing from %s\n", alg, r.KID, r.SignsFrom.UTC().Format(time.RFC3339))
+			}
+		}
+		if *now {
+			fmt.Fprintln(os.Stderr, "warning: "+signing.RotateNowWarning)
 		}
 		return nil
 	})

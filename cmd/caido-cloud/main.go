@@ -29,7 +29,7 @@ var commands = []command{
 	{"migrate", "apply database migrations and write the OpenFGA store and model", migrate},
 	{"fga reconcile", "make OpenFGA's tuples equal to what PostgreSQL implies, and report the differences", reconcile},
 	{"keys master", "print a new random master key for CAIDO_CLOUD_MASTER_KEY", masterKey},
-	{"keys rotate", "replace the signing keys now (old ones stay published until their tokens expire)", rotateKeys},
+	{"keys rotate", "publish new signing keys, which sign once clients caching the JWKS have them; --now: sign at once (old ones stay published until their tokens expire)", rotateKeys},
 	{"instance reset-secret", "give an instance a new client secret (the old one stops working); prints it", resetSecret},
 	{"release publish", "add or replace a release (the reference's Release JSON) served at /releases/latest", publishRelease},
 	{"package publish", "add or replace a store package (the reference's PackagePayload JSON) served at /store/packages", publishPackage},

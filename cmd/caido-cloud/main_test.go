@@ -582,9 +582,21 @@ func TestDevRun(t *testing.T) {
 		}
 
 		// The operator's identity commands, on the running system.
+		// By default the new keys are published ahead, and say from when
+		// they sign; a second run keeps the scheduled keys.
 		keys := run(t, t.TempDir(), noSettings, "keys", "rotate", "--data-dir", dataDir)
-		if keys.code != 0 || !strings.Contains(keys.stdout, "ES256: new key ") || !strings.Contains(keys.stdout, "RS256: new key ") {
+		if keys.code != 0 || !strings.Contains(keys.stdout, "ES256: new key ") || !strings.Contains(keys.stdout, "RS256: new key ") ||
+			strings.Count(keys.stdout, ", published now, signing from ") != 2 || strings.Contains(keys.stderr, "warning") {
 			t.Fatalf("keys rotate: exit %d\n%s%s", keys.code, keys.stdout, keys.stderr)
+		}
+		if again := run(t, t.TempDir(), noSettings, "keys", "rotate", "--data-dir", dataDir); again.code != 0 || again.stdout != keys.stdout {
+			t.Fatalf("keys rotate again: exit %d\n%s%s; want the scheduled keys again:\n%s", again.code, again.stdout, again.stderr, keys.stdout)
+		}
+		// --now switches at once, and warns of what that costs.
+		now := run(t, t.TempDir(), noSettings, "keys", "rotate", "--now", "--data-dir", dataDir)
+		if now.code != 0 || strings.Count(now.stdout, ", signing now") != 2 ||
+			!strings.Contains(now.stderr, "warning: the new keys sign at once: verifiers that cached the JWKS may reject new tokens for up to 5m0s") {
+			t.Fatalf("keys rotate --now: exit %d\n%s%s", now.code, now.stdout, now.stderr)
 		}
 		clientID, oldSecret := d.register(t)
 		reset := run(t, t.TempDir(), noSettings, "instance", "reset-secret", "--client-id", clientID, "--data-dir", dataDir)

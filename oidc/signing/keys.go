@@ -1,7 +1,8 @@
-// Package signing keeps the OpenID provider's token signing keys: one active
-// key per algorithm in PostgreSQL, private parts sealed under the operator's
-// master key, rotated on one replica at a time, and published (JWKS) for as
-// long as a token they signed may be presented.
+// Package signing keeps the OpenID provider's token signing keys: one signing
+// key per algorithm at a time in PostgreSQL, private parts sealed under the
+// operator's master key, rotated on one replica at a time, published (JWKS)
+// PublishAhead before they sign, and for as long as a token they signed may
+// be presented.
 package signing
 
 import (
@@ -21,8 +22,27 @@ import (
 )
 
 const (
-	// MaxRefreshEvery is the promise that every replica signs with a new key
-	// within a minute of its creation.
+	// JWKSMaxAge is how long a verifier may cache the JWKS: the max-age of
+	// the Cache-Control that oidc.Provider.Keys sends with it. A scheduled
+	// rotation publishes its key for longer than this before any replica
+	// signs with it (PublishAhead); one constant for both, so the cache and
+	// the schedule cannot drift apart.
+	JWKSMaxAge = 5 * time.Minute
+	// ClockSkew is how far apart the clocks of two replicas may be: the one
+	// that schedules a key reckons its activation on its clock, and each
+	// replica compares that with its own. (The same five minutes as
+	// oidc.Leeway, the skew accepted of the clocks of instances.)
+	ClockSkew = 5 * time.Minute
+	// PublishAhead is how long a scheduled key is in the JWKS before it
+	// signs: a verifier that fetched the set just before the key was
+	// committed has refetched it by then, even if the replica that signs
+	// runs ClockSkew ahead of the one that scheduled it. MaxRefreshEvery is
+	// a margin on top, for a JWKS read begun before the commit but answered
+	// later; a rotation is rare, so a minute more costs nothing.
+	PublishAhead = JWKSMaxAge + ClockSkew + MaxRefreshEvery
+	// MaxRefreshEvery bounds how long a replica may go without reading the
+	// keys: it signs with a key switched to at once (RotateNow) within a
+	// minute, and learns of a scheduled switch long before it is due.
 	MaxRefreshEvery = 60 * time.Second
 	// DefaultRefreshEvery is how long a replica keeps its active key in memory
 	// without asking PostgreSQL whether another replica rotated it.
@@ -49,8 +69,10 @@ type Options struct {
 	// RetainFor is how long a retired key stays published: longer than the
 	// longest token lifetime plus clock leeway (see DefaultRetainFor).
 	RetainFor time.Duration
-	// Now is the clock for key ages and retention (tests move it). The
-	// in-process cache always runs on the real clock.
+	// Now is the clock for key ages, activation and retention (tests move
+	// it). An in-process cached key expires after RefreshEvery on the real
+	// clock or on this one, whichever passes first, so that a frozen test
+	// clock does not pin a key and a moved one is seen at once.
 	Now func() time.Time
 	// Log receives what RunRotation did or failed to do (never key bytes).
 	Log *slog.Logger
@@ -80,8 +102,18 @@ var (
 )
 
 type cachedKey struct {
-	key     *signingKey
-	fetched time.Time // real clock, monotonic
+	key       *signingKey
+	fetched   time.Time // real clock, monotonic
+	fetchedAt time.Time // Options.Now
+	// until is when the next key takes over (Options.Now), zero when none
+	// is scheduled: every replica that read the schedule switches at that
+	// instant of its clock, not up to RefreshEvery later.
+	until time.Time
+}
+
+func (c cachedKey) fresh(refresh time.Duration, now time.Time) bool {
+	return c.key != nil && time.Since(c.fetched) < refresh && now.Sub(c.fetchedAt) < refresh &&
+		(c.until.IsZero() || now.Before(c.until))
 }
 
 // New returns the keys over db (migrated), sealed by sealer. It panics on
@@ -128,20 +160,22 @@ func (k *Keys) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	return k.SigningKeyFor(ctx, k.opts.Algorithms[0])
 }
 
-// SigningKeyFor returns the active key of alg, from memory when this process
-// read it less than RefreshEvery ago.
+// SigningKeyFor returns the key that signs for alg now: the newest whose
+// activation time has passed (a scheduled key is published before that, and
+// signs nothing). It is read from memory when this process read it less
+// than RefreshEvery ago and no other key has taken over since.
 func (k *Keys) SigningKeyFor(ctx context.Context, alg jose.SignatureAlgorithm) (op.SigningKey, error) {
 	k.mu.RLock()
-	c, ok := k.active[alg]
+	c := k.active[alg]
 	k.mu.RUnlock()
-	if ok && time.Since(c.fetched) < k.opts.RefreshEvery {
+	if c.fresh(k.opts.RefreshEvery, k.opts.Now()) {
 		return c.key, nil
 	}
 	// Concurrent callers may both read here when the entry expires: a few
 	// duplicate queries are cheaper than making every signer wait on a lock
 	// held across a database round trip.
-	fetched := time.Now()
-	row, err := k.activeRow(ctx, alg)
+	fetched, now := time.Now(), k.opts.Now()
+	row, until, err := k.activeRow(ctx, alg, now)
 	if err != nil {
 		return nil, err
 	}
@@ -153,24 +187,37 @@ func (k *Keys) SigningKeyFor(ctx context.Context, alg jose.SignatureAlgorithm) (
 	}
 	k.mu.Lock()
 	if cur, ok := k.active[alg]; !ok || cur.fetched.Before(fetched) {
-		k.active[alg] = cachedKey{key: key, fetched: fetched}
+		k.active[alg] = cachedKey{key: key, fetched: fetched, fetchedAt: now, until: until}
 	}
 	k.mu.Unlock()
 	return key, nil
 }
 
-func (k *Keys) activeRow(ctx context.Context, alg jose.SignatureAlgorithm) (keyRow, error) {
+// activeRow reads the key of alg that signs at now, and when it stops
+// (the retired_at a scheduled rotation gave it; zero if none is set).
+func (k *Keys) activeRow(ctx context.Context, alg jose.SignatureAlgorithm, now time.Time) (keyRow, time.Time, error) {
 	r := keyRow{alg: alg}
-	err := k.db.QueryRow(ctx, `SELECT kid, public_key, private_key_sealed, master_key_id
-		FROM signing_keys WHERE algorithm = $1 AND retired_at IS NULL`, string(alg)).
-		Scan(&r.kid, &r.public, &r.sealed, &r.masterKeyID)
+	var until *time.Time
+	// Of the keys not retired at now, the newest active one. Only when none
+	// is active yet, the first to activate: that is a first key on a replica
+	// whose clock runs behind the one that created it, with no older key
+	// that could sign instead.
+	err := k.db.QueryRow(ctx, `SELECT kid, public_key, private_key_sealed, master_key_id, retired_at
+		FROM signing_keys WHERE algorithm = $1 AND (retired_at IS NULL OR retired_at > $2)
+		ORDER BY activates_at <= $2 DESC,
+			CASE WHEN activates_at <= $2 THEN activates_at END DESC NULLS LAST, activates_at
+		LIMIT 1`, string(alg), now).
+		Scan(&r.kid, &r.public, &r.sealed, &r.masterKeyID, &until)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fmt.Errorf("no active %s signing key: run Ensure at start-up", alg)
+		return r, time.Time{}, fmt.Errorf("no active %s signing key: run Ensure at start-up", alg)
 	}
 	if err != nil {
-		return r, fmt.Errorf("read active %s signing key: %w", alg, err)
+		return r, time.Time{}, fmt.Errorf("read active %s signing key: %w", alg, err)
 	}
-	return r, nil
+	if until == nil {
+		return r, time.Time{}, nil
+	}
+	return r, *until, nil
 }
 
 // forget drops the cached key of alg, so that this replica uses the key it
@@ -181,11 +228,13 @@ func (k *Keys) forget(alg jose.SignatureAlgorithm) {
 	k.mu.Unlock()
 }
 
-// KeySet returns the public keys to publish: every active key and every key
-// retired less than RetainFor ago, of any algorithm (another replica may be
-// configured with more). It is read from PostgreSQL on every call, not
-// cached: another replica signs with a key as soon as it is committed, so a
-// verifier fetching our JWKS must find it at once.
+// KeySet returns the public keys to publish: every key scheduled to sign
+// (published ahead, PublishAhead before it does), the active one, and every
+// key retired less than RetainFor ago, of any algorithm (another replica may
+// be configured with more). It is read from PostgreSQL on every call, not
+// cached: a scheduled key's time in the JWKS counts from its commit, and a
+// key switched to at once (RotateNow) signs on another replica as soon as
+// it is committed, so a verifier fetching our JWKS must find it at once.
 func (k *Keys) KeySet(ctx context.Context) ([]op.Key, error) {
 	cutoff := k.opts.Now().Add(-k.opts.RetainFor)
 	rows, err := k.db.Query(ctx, `SELECT kid, algorithm, public_key FROM signing_keys

@@ -151,6 +151,9 @@ func TestRotationWhileTokensAreInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Scheduled: the old key signs until the new one has been published for
+	// PublishAhead (TestScheduledKeyIsPublishedBeforeItSigns), then retires.
+	clk.Advance(signing.PublishAhead)
 	current, err := keys.SigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +174,8 @@ func TestRotationWhileTokensAreInFlight(t *testing.T) {
 		}
 	}
 
-	// Just before the retention ends the old key is still published...
+	// Just before the retention (from the switch) ends the old key is still
+	// published...
 	clk.Advance(retain - time.Minute)
 	set, err = keys.KeySet(ctx)
 	if err != nil {
@@ -198,6 +202,8 @@ func TestRotationWhileTokensAreInFlight(t *testing.T) {
 	}
 }
 
+// TestReplicaPicksUpRotatedKey: a key switched to at once (RotateNow) signs
+// on every replica within RefreshEvery.
 func TestReplicaPicksUpRotatedKey(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.MigratedPool(t)
@@ -213,7 +219,7 @@ func TestReplicaPicksUpRotatedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kid, err := first.Rotate(ctx, jose.ES256)
+	kid, err := first.RotateNow(ctx, jose.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +302,7 @@ func TestSealedKeyCannotMoveToAnotherRow(t *testing.T) {
 	if err := keys.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.Rotate(ctx, jose.ES256); err != nil {
+	if _, err := keys.RotateNow(ctx, jose.ES256); err != nil {
 		t.Fatal(err)
 	}
 	// Someone with write access to the table gives the active row the sealed

@@ -2,10 +2,12 @@ package signing_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caido-cloud/caido-cloud/internal/testenv"
@@ -64,6 +66,7 @@ func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
 	pool := testenv.MigratedPool(t)
 	sealer := newSealer(t, masterKey(t))
 	clk := testenv.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
+	ctx := context.Background()
 	const (
 		every  = 24 * time.Hour
 		retain = 48 * time.Hour
@@ -76,10 +79,10 @@ func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
 	}
 	first := keyRows(t, pool)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	loops, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, k := range replicas {
-		wg.Go(func() { k.RunRotation(ctx, every) })
+		wg.Go(func() { k.RunRotation(loops, every) })
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -109,6 +112,17 @@ func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
 			t.Fatalf("row %d %+v: only the first keys should be retired", i, r)
 		}
 	}
+	// The new keys are published ahead: the first keep signing until then.
+	for _, k := range replicas {
+		sk, err := k.SigningKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sk.ID() != first[0].kid {
+			t.Fatalf("a replica signs with %s before the new key was published for %s, want the first key %s", sk.ID(), signing.PublishAhead, first[0].kid)
+		}
+	}
+	clk.Advance(signing.PublishAhead)
 	for _, k := range replicas {
 		sk, err := k.SigningKey(ctx)
 		if err != nil {
@@ -148,6 +162,177 @@ func TestRunRotationRotatesOldKeysOnceAcrossReplicas(t *testing.T) {
 	for _, r := range rows {
 		if r.kid == first[0].kid || r.kid == first[1].kid {
 			t.Fatalf("key %s outlived its retention in the table: %v", r.kid, rows)
+		}
+	}
+}
+
+// TestScheduledKeyIsPublishedBeforeItSigns: a scheduled rotation's key is in
+// every replica's JWKS from the rotation on, and no replica signs with it
+// until it has been published for longer than a verifier may cache the JWKS
+// plus the skew between replicas' clocks. Then both switch at that instant
+// (not a RefreshEvery later), and the old key stays published RetainFor
+// from there.
+func TestScheduledKeyIsPublishedBeforeItSigns(t *testing.T) {
+	if signing.PublishAhead <= signing.JWKSMaxAge+signing.ClockSkew {
+		t.Fatalf("PublishAhead %s does not outlast the JWKS max-age %s plus the clock skew %s", signing.PublishAhead, signing.JWKSMaxAge, signing.ClockSkew)
+	}
+	ctx := context.Background()
+	pool := testenv.MigratedPool(t)
+	sealer := newSealer(t, masterKey(t))
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := testenv.NewClock(t0)
+	const retain = time.Hour
+	// The default RefreshEvery (30 s): the switch must not wait for it.
+	opts := signing.Options{Algorithms: []jose.SignatureAlgorithm{jose.ES256}, Now: clk.Now, RetainFor: retain}
+	one, two := signing.New(pool, sealer, opts), signing.New(pool, sealer, opts)
+	if err := one.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := two.SigningKey(ctx) // cached by two before the rotation
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := one.RotateAll(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := rotated[jose.ES256].KID
+	if kid == "" || kid == old.ID() {
+		t.Fatalf("rotation gave %q (old %s)", kid, old.ID())
+	}
+	if want := t0.Add(signing.PublishAhead); !rotated[jose.ES256].SignsFrom.Equal(want) {
+		t.Fatalf("SignsFrom = %s, want %s", rotated[jose.ES256].SignsFrom, want)
+	}
+	// Rotating again while a key is scheduled keeps it (and its time).
+	if again, err := one.Rotate(ctx, jose.ES256); err != nil || again != kid {
+		t.Fatalf("a second scheduled rotation: %q, %v; want the scheduled %s", again, err, kid)
+	}
+
+	replicas := map[string]*signing.Keys{"one": one, "two": two}
+	signsWith := func(at time.Duration, want string) {
+		t.Helper()
+		for name, k := range replicas {
+			sk, err := k.SigningKey(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sk.ID() != want {
+				t.Fatalf("replica %s, %s after the rotation: signs with %s, want %s", name, at, sk.ID(), want)
+			}
+		}
+	}
+	publishes := func(at time.Duration, want ...string) {
+		t.Helper()
+		for name, k := range replicas {
+			set, err := k.KeySet(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want {
+				if !slices.Contains(kids(set), w) {
+					t.Fatalf("replica %s, %s after the rotation: JWKS %v lacks %s", name, at, kids(set), w)
+				}
+			}
+		}
+	}
+	at := func(d time.Duration) { clk.Advance(t0.Add(d).Sub(clk.Now())) }
+	for _, d := range []time.Duration{0, time.Second, signing.JWKSMaxAge, signing.JWKSMaxAge + signing.ClockSkew, signing.PublishAhead - time.Millisecond} {
+		at(d)
+		publishes(d, kid, old.ID())
+		signsWith(d, old.ID())
+	}
+	// A token of the old key, and the JWKS a verifier fetched just before
+	// the rotation: by the switch, that cache has expired, even read on a
+	// clock ClockSkew behind.
+	oldToken := sign(t, old, map[string]any{"sub": "user-1"})
+
+	at(signing.PublishAhead)
+	signsWith(signing.PublishAhead, kid)
+	publishes(signing.PublishAhead, kid, old.ID())
+	sk, err := two.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := one.KeySet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range map[string]string{"old": oldToken, "new": sign(t, sk, map[string]any{"sub": "user-1"})} {
+		if err := verify(token, jwks(t, set)); err != nil {
+			t.Errorf("%s key's token: %v", name, err)
+		}
+	}
+
+	// The old key's retention counts from the switch, when it stopped
+	// signing, not from the rotation.
+	at(signing.PublishAhead + retain - time.Minute)
+	publishes(retain, kid, old.ID())
+	at(signing.PublishAhead + retain + time.Minute)
+	set, err = two.KeySet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(set); len(got) != 1 || got[0] != kid {
+		t.Fatalf("JWKS after the old key's retention = %v, want only %s", got, kid)
+	}
+}
+
+// TestRotateNowSignsAtOnce: a key switched to at once (`keys rotate --now`,
+// for a key thought compromised) signs at once on the replica that rotated
+// and within RefreshEvery on the others, even over a scheduled key, which
+// then never signs but stays published (a replica whose clock runs ahead may
+// have started with it).
+func TestRotateNowSignsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.MigratedPool(t)
+	sealer := newSealer(t, masterKey(t))
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := testenv.NewClock(t0)
+	opts := signing.Options{Algorithms: []jose.SignatureAlgorithm{jose.ES256}, Now: clk.Now, RefreshEvery: 20 * time.Millisecond}
+	one, two := signing.New(pool, sealer, opts), signing.New(pool, sealer, opts)
+	if err := one.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := two.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled, err := one.Rotate(ctx, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	rotated, err := one.RotateAll(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := rotated[jose.ES256]
+	if now.KID == scheduled || now.KID == old.ID() || !now.SignsFrom.Equal(clk.Now()) {
+		t.Fatalf("RotateAll(now) = %+v at %s; want a new key signing now (old %s, scheduled %s)", now, clk.Now(), old.ID(), scheduled)
+	}
+	if sk, err := one.SigningKey(ctx); err != nil || sk.ID() != now.KID {
+		t.Fatalf("the rotating replica signs with %v (%v), want %s at once", sk, err, now.KID)
+	}
+	waitFor(t, "the other replica to sign with the new key", func() bool {
+		sk, err := two.SigningKey(ctx)
+		return err == nil && sk.ID() == now.KID
+	})
+	// Past the scheduled key's activation, it still does not sign.
+	clk.Advance(signing.PublishAhead)
+	for name, k := range map[string]*signing.Keys{"one": one, "two": two} {
+		sk, err := k.SigningKey(ctx)
+		if err != nil || sk.ID() != now.KID {
+			t.Fatalf("replica %s past the replaced schedule signs with %v (%v), want %s", name, sk, err, now.KID)
+		}
+		set, err := k.KeySet(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := kids(set)
+		for _, w := range []string{now.KID, scheduled, old.ID()} {
+			if !slices.Contains(got, w) {
+				t.Fatalf("replica %s's JWKS %v lacks %s", name, got, w)
+			}
 		}
 	}
 }
