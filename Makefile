@@ -27,8 +27,12 @@ bench: build openfga
 ## targets (FUZZ_DB_PACKAGES: a real request per input) for FUZZTIME_DB. FUZZ picks targets
 ## by a regular expression over "package target", e.g. make fuzz FUZZ=SafeNext FUZZTIME=5m.
 ## A failing input is kept in the package's testdata/fuzz/, where go test replays it.
+## FUZZMINIMIZETIME bounds the shrinking of each new input (go's default, 60s, can take a
+## short run whole).
 FUZZTIME ?= 30s
 FUZZTIME_DB ?= 10s
+FUZZMINIMIZETIME ?= 5s
+FUZZMINIMIZETIME_DB ?= 20x
 FUZZ ?= .
 FUZZPARALLEL ?= 1
 FUZZ_DB_PACKAGES := ./api
@@ -36,9 +40,10 @@ fuzz: build openfga
 	$(BIN) dev exec --exit-with-parent --openfga-bin $(OPENFGA_BIN) -- sh -c '\
 		grep -rHo --include="*_test.go" "^func Fuzz[A-Za-z0-9_]*" . | grep -v "^./tools/" \
 		| sed "s|/[^/]*:func | |" | sort | grep -E -- "$(FUZZ)" | while read pkg name; do \
-			t=$(FUZZTIME); case " $(FUZZ_DB_PACKAGES) " in *" $$pkg "*) t=$(FUZZTIME_DB);; esac; \
+			t=$(FUZZTIME) m=$(FUZZMINIMIZETIME); \
+			case " $(FUZZ_DB_PACKAGES) " in *" $$pkg "*) t=$(FUZZTIME_DB) m=$(FUZZMINIMIZETIME_DB);; esac; \
 			echo "== $$pkg $$name for $$t"; \
-			go test -run "^$$" -fuzz "^$$name$$" -fuzztime $$t -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
+			go test -run "^$$" -fuzz "^$$name$$" -fuzztime $$t -fuzzminimizetime $$m -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
 		done'
 
 ## chromium: Debian's browser for the browser tests; installed when missing (as root).

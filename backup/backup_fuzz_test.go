@@ -43,7 +43,7 @@ func FuzzReadManifest(f *testing.F) {
 		`{"created_at":"0000-01-01T00:00:00Z"}`, `{"created_at":"9999-12-31T23:59:59.999999999+23:59"}`,
 		`{"created_at":"2030-01-02"}`, `{"created_at":1893456000}`, `{"file":"../../etc/passwd"}`, `{"file":"\u0000"}`,
 		`{"notes":[null,"x"]}`, `{"format":1e400}`, "{\"id\":\"\xff\"}", `{"id":"\ud800"}`, `{"format":1}{"format":2}`,
-		`{"notes":` + strings.Repeat("[", 10000),
+		`{"notes":` + strings.Repeat("[", 100),
 	} {
 		f.Add([]byte(s))
 	}
