@@ -1,8 +1,9 @@
 package httpx_test
 
 // Fuzz targets for the headers every request carries that the service
-// parses: the client address headers (through ResolveClientIP and ClientIP,
-// the exported entry points, on a real gin engine) and Authorization.
+// parses: the client address headers (through the exported entry points,
+// ClientAddress with each header an operator may name and ResolveClientIP,
+// then ClientIP, around a real gin engine) and Authorization.
 
 import (
 	"net/http"
@@ -28,29 +29,56 @@ func fuzzIsTrusted(a netip.Addr) bool {
 	return false
 }
 
-// clientIPOf serves one request from peer with the headers set (the empty
-// ones left out) and returns what ClientIP and ClientAddr said.
-func clientIPOf(t *testing.T, r *gin.Engine, peer, xff, fwd, realIP string) (string, netip.Addr) {
+// fuzzModes are the ways a request's client address is decided: the
+// edge handler with each header the operator may name ("" is its default,
+// X-Forwarded-For), and the router's own ResolveClientIP alone ("router").
+var fuzzModes = []string{httpx.HeaderXForwardedFor, httpx.HeaderForwarded, httpx.HeaderXRealIP, "", "router"}
+
+// fuzzHeaderOf is the header a mode reads.
+func fuzzHeaderOf(mode string) string {
+	switch mode {
+	case httpx.HeaderForwarded:
+		return "Forwarded"
+	case httpx.HeaderXRealIP:
+		return "X-Real-Ip"
+	}
+	return "X-Forwarded-For"
+}
+
+// clientIPOf serves one request from peer with the headers set (each
+// line of a value one header line; the empty ones left out) and returns
+// what ClientIP and ClientAddr said: decided as mode says, or with nothing
+// in front of the handler when mode is "none" (the socket's).
+func clientIPOf(t *testing.T, mode, peer string, headers map[string]string) (string, netip.Addr) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.RemoteAddr = peer
-	for name, v := range map[string]string{"X-Forwarded-For": xff, "Forwarded": fwd, "X-Real-IP": realIP} {
+	for name, v := range headers {
 		if v != "" {
-			req.Header[name] = strings.Split(v, "\n") // one header line each
+			req.Header[http.CanonicalHeaderKey(name)] = strings.Split(v, "\n")
 		}
 	}
 	var ip string
 	var addr netip.Addr
+	r := gin.New()
+	if mode != "none" {
+		r.Use(httpx.ResolveClientIP(fuzzTrusted))
+	}
 	r.GET("/", func(c *gin.Context) { ip, addr = httpx.ClientIP(c.Request), httpx.ClientAddr(c.Request) })
-	r.ServeHTTP(httptest.NewRecorder(), req)
+	var h http.Handler = r
+	if mode != "none" && mode != "router" {
+		h = httpx.ClientAddress(fuzzTrusted, mode, r)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), req)
 	return ip, addr
 }
 
 // FuzzClientIP: whatever the headers say, the client address is an
 // address (when the peer's is one), canonical, and the peer's own unless
 // the peer is a trusted proxy; a header from an untrusted peer changes
-// nothing; and what a client puts left of the chain never changes who the
-// client is once an untrusted hop was found.
+// nothing, and neither does any header but the one the operator named;
+// what a client puts left of the chain (or on an earlier X-Real-IP line)
+// never changes who the client is once an untrusted hop was found.
 func FuzzClientIP(f *testing.F) {
 	for _, s := range []struct{ peer, xff, fwd, realIP string }{
 		{"198.51.100.7:5000", "", "", ""},
@@ -63,15 +91,17 @@ func FuzzClientIP(f *testing.F) {
 		{"10.1.2.3:443", "203.0.113.9\n10.5.5.5", "", ""},
 		{"10.1.2.3:443", "", `for="203.0.113.9:4711";proto=https`, ""},
 		{"[2001:db8:aa::1]:443", "", `for="[2001:db8:cafe::17]:4711", for=10.0.0.5`, ""},
-		{"10.1.2.3:443", "198.51.100.1", "for=203.0.113.9", ""},
+		{"10.1.2.3:443", "198.51.100.1", "for=203.0.113.9", "192.0.2.4"},
 		{"10.1.2.3:443", "", "for=_hidden", ""},
 		{"10.1.2.3:443", "", "for=unknown;by=10.0.0.1, FOR=203.0.113.4", ""},
 		{"10.1.2.3:443", "", "", "203.0.113.9"},
+		{"10.1.2.3:443", "", "", "203.0.113.9\n10.0.0.9"},
+		{"10.1.2.3:443", "", "", "[2001:db8::1]:80"},
 		{"[::ffff:10.1.2.3]:443", "203.0.113.9", "", ""},
 		{"10.1.2.3:443", "::ffff:203.0.113.9, [::ffff:10.1.1.1]:80", "", ""},
 		{"10.1.2.3:443", "fe80::1%eth0", "", ""},
-		{"10.1.2.3:443", "[fe80::1%25eth0]:1", `for="[fe80::1%eth0]"`, ""},
-		{"10.1.2.3:443", ",,,", ";;;,=,for=", ""},
+		{"10.1.2.3:443", "[fe80::1%25eth0]:1", `for="[fe80::1%eth0]"`, "fe80::1%x"},
+		{"10.1.2.3:443", ",,,", ";;;,=,for=", " "},
 		{"10.1.2.3:443", strings.Repeat("10.0.0.1, ", 50) + "203.0.113.9", "", ""},
 		{"10.1.2.3", "203.0.113.9", "", ""},
 		{"", "203.0.113.9", "", ""},
@@ -79,22 +109,26 @@ func FuzzClientIP(f *testing.F) {
 		{"[::1]", "", "", ""},
 		{"10.1.2.3:443", "\xff\x00", "for=\"\xff\"", "\x00"},
 	} {
-		f.Add(s.peer, s.xff, s.fwd, s.realIP)
+		for i := range fuzzModes {
+			f.Add(uint8(i), s.peer, s.xff, s.fwd, s.realIP)
+		}
 	}
 	gin.SetMode(gin.TestMode)
-	f.Fuzz(func(t *testing.T, peer, xff, fwd, realIP string) {
-		engine := func() *gin.Engine {
-			r := gin.New()
-			r.Use(httpx.ResolveClientIP(fuzzTrusted))
-			return r
-		}
-		ip, addr := clientIPOf(t, engine(), peer, xff, fwd, realIP)
-		bare, _ := clientIPOf(t, gin.New(), peer, xff, fwd, realIP) // no middleware: the socket's
+	f.Fuzz(func(t *testing.T, which uint8, peer, xff, fwd, realIP string) {
+		mode := fuzzModes[int(which)%len(fuzzModes)]
+		named := fuzzHeaderOf(mode)
+		headers := map[string]string{"X-Forwarded-For": xff, "Forwarded": fwd, "X-Real-Ip": realIP}
+		ip, addr := clientIPOf(t, mode, peer, headers)
+		bare, _ := clientIPOf(t, "none", peer, headers)
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.RemoteAddr = peer
 		peerIP := httpx.ClientAddr(req) // the socket's address, parsed
-		if !utf8.ValidString(ip) && utf8.ValidString(peer) {
-			t.Fatalf("ClientIP = %q: not UTF-8", ip)
+		// A zone (fe80::1%eth0) is kept as a header gave it, any bytes:
+		// only the address itself must be clean. (PostgreSQL's inet drops
+		// the zone; rate-limit keys do too.)
+		if a, err := netip.ParseAddr(ip); err == nil && !utf8.ValidString(a.WithZone("").String()) ||
+			err != nil && ip != peer {
+			t.Fatalf("ClientIP = %q (peer %q)", ip, peer)
 		}
 		if !peerIP.IsValid() {
 			// No address to start from: nothing is believed.
@@ -109,29 +143,33 @@ func FuzzClientIP(f *testing.F) {
 		if !addr.IsValid() || addr.String() != ip || addr.Is4In6() {
 			t.Fatalf("ClientIP = %q, ClientAddr = %v: want one canonical, unmapped address", ip, addr)
 		}
-		if !fuzzIsTrusted(peerIP) || xff == "" && fwd == "" && realIP == "" {
+		if !fuzzIsTrusted(peerIP) || headers[named] == "" {
 			if addr != peerIP {
-				t.Fatalf("peer %s (untrusted or without headers) became %s", peerIP, addr)
+				t.Fatalf("%s: peer %s (untrusted, or without %s) became %s", mode, peerIP, named, addr)
 			}
 			return
 		}
+		// Only the header named counts.
+		if only, _ := clientIPOf(t, mode, peer, map[string]string{named: headers[named]}); only != ip {
+			t.Fatalf("%s: the other headers changed the client from %s to %s", mode, only, ip)
+		}
 		if addr != peerIP && !fuzzIsTrusted(addr) {
 			// Found an untrusted hop: whatever is put left of the chain
-			// cannot change it.
-			prefixed := func(h, junk string) string {
-				if h == "" {
-					return h
-				}
-				return junk + ", " + h
+			// (or on an earlier line of X-Real-IP) cannot change it.
+			forged := map[string]string{}
+			for k, v := range headers {
+				forged[k] = v
 			}
-			xff2, fwd2 := xff, fwd
-			if fwd != "" {
-				fwd2 = prefixed(fwd, "for=192.0.2.66")
-			} else {
-				xff2 = prefixed(xff, "192.0.2.66")
+			switch named {
+			case "Forwarded":
+				forged[named] = "for=192.0.2.66, " + headers[named]
+			case "X-Real-Ip":
+				forged[named] = "192.0.2.66\n" + headers[named]
+			default:
+				forged[named] = "192.0.2.66, " + headers[named]
 			}
-			if again, _ := clientIPOf(t, engine(), peer, xff2, fwd2, realIP); again != ip {
-				t.Fatalf("an entry added left of the chain changed the client from %s to %s (XFF %q, Forwarded %q)", ip, again, xff2, fwd2)
+			if again, _ := clientIPOf(t, mode, peer, forged); again != ip {
+				t.Fatalf("%s: an entry put before %q changed the client from %s to %s", mode, headers[named], ip, again)
 			}
 		}
 	})
