@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var versionShape = regexp.MustCompile(`^[0-9A-Za-z.+-]{1,40}$`)
@@ -54,18 +55,14 @@ func FuzzCaidoVersion(f *testing.F) {
 }
 
 // FuzzAliveBody: the liveness body decodes as alive decodes it, or is
-// refused; every field kept is at most 200 bytes and the start of what was
-// sent (an absent field stays absent).
-//
-// Not asserted yet: that what is kept is valid UTF-8. limit cuts at 200
-// bytes, which can fall inside a character, and PostgreSQL then refuses
-// the row (a 503); a NUL in a field does the same. Both are being fixed
-// separately (strings cut mid-character, NUL bytes in JSON strings).
+// refused; every field kept is at most 200 bytes, the start of what was
+// sent, cut between characters (valid UTF-8 stays valid, at most 3 bytes
+// short of 200), and an absent field stays absent.
 func FuzzAliveBody(f *testing.F) {
 	for _, s := range []string{
 		`{"os":{"kind":"linux","name":"Debian","version":"12"}}`,
 		`{"os":{"kind":null}}`, `{"os":null}`, `{}`, `null`, ``, `{"os":{}}`, `{"os":"linux"}`, `[]`,
-		`{"os":{"kind":"` + strings.Repeat("é", 150) + `"}}`, `{"os":{"name":"\u0000"}}`, `{"os":{"version":"\ud800"}}`,
+		`{"os":{"kind":"` + strings.Repeat("é", 150) + `"}}`, `{"os":{"name":"` + strings.Repeat("€", 100) + `"}}`, `{"os":{"name":"\u0000"}}`, `{"os":{"version":"\ud800"}}`,
 		`{"os":{"kind":"linux"},"os":{"name":"x"}}`, `{"OS":{"KIND":"linux"}}`,
 	} {
 		f.Add([]byte(s))
@@ -89,8 +86,11 @@ func FuzzAliveBody(f *testing.F) {
 				continue
 			}
 			if kept == nil || len(*kept) > 200 || !strings.HasPrefix(*field, *kept) ||
-				len(*field) <= 200 && *kept != *field {
+				len(*field) <= 200 && *kept != *field || len(*kept) < min(200, len(*field))-utf8.UTFMax+1 {
 				t.Fatalf("limit(%q) = %v", *field, kept)
+			}
+			if utf8.ValidString(*field) && !utf8.ValidString(*kept) {
+				t.Fatalf("limit(%q) = %q: cut inside a character", *field, *kept)
 			}
 		}
 	})
