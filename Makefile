@@ -8,7 +8,7 @@ BIN := $(DATA_DIR)/bin/caido-cloud
 # The go packages under test; the tools module is not one of them.
 PACKAGES := ./...
 
-.PHONY: run test build openfga chromium bench lint clean
+.PHONY: run test build openfga chromium bench fuzz lint clean
 
 ## run: PostgreSQL, OpenFGA and caido-cloud on http://127.0.0.1:8080; Ctrl-C stops all.
 run: build openfga
@@ -21,6 +21,30 @@ test: build openfga chromium
 ## bench: the Go benchmarks, against the same throwaway system.
 bench: build openfga
 	$(BIN) dev exec --openfga-bin $(OPENFGA_BIN) -- go test -run '^$$' -bench . -benchmem $(PACKAGES)
+
+## fuzz: each Go fuzz target (func FuzzX in a *_fuzz_test.go) for FUZZTIME, one after the
+## other (go fuzzes one target per run), against the same throwaway system; the handler
+## targets (FUZZ_DB_PACKAGES: a real request per input) for FUZZTIME_DB. FUZZ picks targets
+## by a regular expression over "package target", e.g. make fuzz FUZZ=SafeNext FUZZTIME=5m.
+## A failing input is kept in the package's testdata/fuzz/, where go test replays it.
+## FUZZMINIMIZETIME bounds the shrinking of each new input (go's default, 60s, can take a
+## short run whole).
+FUZZTIME ?= 30s
+FUZZTIME_DB ?= 10s
+FUZZMINIMIZETIME ?= 5s
+FUZZMINIMIZETIME_DB ?= 20x
+FUZZ ?= .
+FUZZPARALLEL ?= 1
+FUZZ_DB_PACKAGES := ./api
+fuzz: build openfga
+	$(BIN) dev exec --exit-with-parent --openfga-bin $(OPENFGA_BIN) -- sh -c '\
+		grep -rHo --include="*_test.go" "^func Fuzz[A-Za-z0-9_]*" . | grep -v "^./tools/" \
+		| sed "s|/[^/]*:func | |" | sort | grep -E -- "$(FUZZ)" | while read pkg name; do \
+			t=$(FUZZTIME) m=$(FUZZMINIMIZETIME); \
+			case " $(FUZZ_DB_PACKAGES) " in *" $$pkg "*) t=$(FUZZTIME_DB) m=$(FUZZMINIMIZETIME_DB);; esac; \
+			echo "== $$pkg $$name for $$t"; \
+			go test -run "^$$" -fuzz "^$$name$$" -fuzztime $$t -fuzzminimizetime $$m -parallel $(FUZZPARALLEL) $$pkg || exit 1; \
+		done'
 
 ## chromium: Debian's browser for the browser tests; installed when missing (as root).
 chromium:

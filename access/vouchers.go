@@ -108,10 +108,11 @@ func newVoucherCode() string {
 // normalizeVoucher makes typing variations of a code equal: case, spaces
 // and dashes do not matter.
 func normalizeVoucher(code string) string {
-	return strings.Map(func(r rune) rune {
+	// Trimmed after the dashes go: "-\tCVOU…" is the code too.
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
 		if r == '-' || r == ' ' {
 			return -1
 		}
 		return r
-	}, strings.ToUpper(strings.TrimSpace(code)))
+	}, strings.ToUpper(code)))
 }

@@ -135,6 +135,10 @@ func (p *plaintext) Read(b []byte) (int, error) {
 	var err error
 	if p.gz == nil {
 		p.gz, err = gzip.NewReader(p.dec)
+		if err == io.EOF {
+			// Not even a gzip header: an empty stream is no backup.
+			err = errors.New("no gzip data")
+		}
 	}
 	n := 0
 	if err == nil {

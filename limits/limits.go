@@ -126,8 +126,14 @@ func (a Attempt) Refund(ctx context.Context) error {
 // (a home, a server) usually holds whole and can rotate within at will.
 func AddressKey(ip string) string {
 	addr, err := netip.ParseAddr(ip)
-	if err != nil || addr.Unmap().Is4() {
+	if err != nil {
 		return ip
+	}
+	// The same address written otherwise (IPv4-mapped, with a zone) is
+	// the same client.
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
 	}
 	return netip.PrefixFrom(addr, 64).Masked().String()
 }

@@ -59,10 +59,11 @@ func MethodNotAllowed(c *gin.Context) {
 func Bearer(c *gin.Context) (string, bool) {
 	h := c.GetHeader("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", false
 	}
-	return strings.TrimSpace(token), true
+	return token, true
 }
 
 // ClientAddr is ClientIP parsed, IPv4-mapped addresses unmapped; invalid

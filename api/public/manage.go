@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -65,7 +66,9 @@ func parseTime(field string, raw json.RawMessage) (*time.Time, error) {
 	if err := json.Unmarshal(raw, &n); err != nil || n < 0 || n > 1e11 {
 		return nil, fmt.Errorf("%s must be unix seconds or an RFC 3339 time such as 2030-01-02T15:04:05Z", field)
 	}
-	at := time.Unix(0, int64(n*1e9)).UTC()
+	// Seconds and nanoseconds apart: n*1e9 overflows int64 past 2262.
+	sec, frac := math.Modf(n)
+	at := time.Unix(int64(sec), int64(frac*1e9)).UTC()
 	return &at, nil
 }
 
