@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caido-cloud/caido-cloud/input"
 )
 
 // BrowserSession is one of a user's signed-in browsers, as the sessions
@@ -38,7 +39,7 @@ func (s *Service) BrowserSessions(ctx context.Context, sess Session) ([]BrowserS
 // (the current one too); ErrNoSession when they have none of that id,
 // whoever's it may be.
 func (s *Service) EndBrowserSession(ctx context.Context, sess Session, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !input.ID(id) {
 		return ErrNoSession
 	}
 	tag, err := s.db.Exec(ctx, `DELETE FROM web_sessions WHERE public_id = $1 AND user_id = $2`, id, sess.Account.ID)

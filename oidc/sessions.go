@@ -9,11 +9,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
@@ -239,7 +238,7 @@ func (s *Sessions) OfUser(ctx context.Context, userID string) ([]UserSession, er
 // token of it (the instance's next call with them is refused);
 // ErrNoSuchSession when the user has no live session of that id.
 func (s *Sessions) EndOfUser(ctx context.Context, userID, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !input.ID(id) {
 		return ErrNoSuchSession
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = now(), revoked_reason = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,

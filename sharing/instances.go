@@ -8,6 +8,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/oidc/clients"
 )
 
@@ -126,7 +127,7 @@ func (s *Service) List(ctx context.Context, a Actor) ([]Instance, error) {
 // other is not found, whether it exists or not, but for a member of the
 // owning team without a seat, who is told to ask for one.
 func (s *Service) Get(ctx context.Context, a Actor, instanceID string) (Instance, error) {
-	if !validID(instanceID) {
+	if !input.ID(instanceID) {
 		return Instance{}, noInstance(instanceID)
 	}
 	found, err := s.access.InstancesByID(ctx, []string{instanceID})
@@ -177,7 +178,7 @@ func (s *Service) Update(ctx context.Context, a Actor, instanceID string, c Inst
 		}
 		u.Name = &name
 	}
-	if c.WorkspaceID != nil && !validID(*c.WorkspaceID) {
+	if c.WorkspaceID != nil && !input.ID(*c.WorkspaceID) {
 		return Instance{}, refuse(Invalid, SubjectWorkspace, "workspace_id must be a workspace's id")
 	}
 	if err := s.manage(ctx, a, instanceID); err != nil {
@@ -324,7 +325,7 @@ func (a Actor) covers(teamID string) bool { return a.TeamID == "" || a.TeamID ==
 // not.
 func (s *Service) Workspace(ctx context.Context, a Actor, workspaceID string) (access.Workspace, error) {
 	notFound := refuse(NotFound, SubjectWorkspace, "no workspace "+workspaceID+" that you may view")
-	if !validID(workspaceID) {
+	if !input.ID(workspaceID) {
 		return access.Workspace{}, notFound
 	}
 	w, err := s.access.Workspace(ctx, workspaceID)

@@ -16,10 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/limits"
 	"github.com/caido-cloud/caido-cloud/mail"
 )
@@ -152,7 +151,7 @@ func (s *Service) check(ctx context.Context, a Actor, relation, object string) (
 // otherwise a refusal: Forbidden when they may use it, NotFound when they
 // may not even do that (whether it exists or not).
 func (s *Service) manage(ctx context.Context, a Actor, instanceID string) error {
-	if !validID(instanceID) {
+	if !input.ID(instanceID) {
 		return noInstance(instanceID)
 	}
 	if within, err := s.within(ctx, a, instanceID); err != nil || !within {
@@ -223,7 +222,7 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 		// A member of the team, and for a team token its own team: a share
 		// with a team one is not in would give strangers the instance (and
 		// set them up to approve its sign-ins).
-		if !validID(to.TeamID) || a.TeamID != "" && a.TeamID != to.TeamID {
+		if !input.ID(to.TeamID) || a.TeamID != "" && a.TeamID != to.TeamID {
 			return Share{}, noTeam(to.TeamID)
 		}
 		member, err := s.check(ctx, a, "member", authz.TeamObject(to.TeamID))
@@ -239,7 +238,7 @@ func (s *Service) Grant(ctx context.Context, a Actor, instanceID string, to Gran
 	default:
 		// By id: no surface offers it yet; an id is not something one can
 		// claim by signing up, as an address is.
-		if !validID(to.UserID) {
+		if !input.ID(to.UserID) {
 			return Share{}, refuse(NotFound, SubjectGrant, "no user "+to.UserID)
 		}
 		grantee.UserID = to.UserID
@@ -345,7 +344,7 @@ func (s *Service) mailShare(ctx context.Context, sharer access.Account, instance
 // is shared with may end that team's (their members' access is theirs to
 // take back), and no other.
 func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Grantee) (access.Change, error) {
-	if !validID(instanceID) {
+	if !input.ID(instanceID) {
 		return access.Change{}, noInstance(instanceID)
 	}
 	manage, err := s.manages(ctx, a, instanceID)
@@ -402,7 +401,7 @@ func (s *Service) Revoke(ctx context.Context, a Actor, instanceID string, of Gra
 // admin of a team it is shared with, that team's grant (the one they may
 // revoke).
 func (s *Service) Grants(ctx context.Context, a Actor, instanceID string) ([]access.GrantInfo, error) {
-	if !validID(instanceID) {
+	if !input.ID(instanceID) {
 		return nil, noInstance(instanceID)
 	}
 	manage, err := s.manages(ctx, a, instanceID)
@@ -480,10 +479,4 @@ func count(values ...string) int {
 		}
 	}
 	return n
-}
-
-// validID reports whether s is a canonical UUID, as every id we issue is.
-func validID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
 }

@@ -25,8 +25,6 @@ import (
 	"github.com/caido-cloud/caido-cloud/audit"
 	"github.com/caido-cloud/caido-cloud/input"
 
-	"github.com/google/uuid"
-
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/authz"
 	"github.com/caido-cloud/caido-cloud/mail"
@@ -240,7 +238,7 @@ type View struct {
 // teamID, or the current team for CurrentTeam.
 func (s *Service) team(ctx context.Context, a Actor, teamID string) (access.Membership, error) {
 	if teamID != CurrentTeam {
-		if !validID(teamID) {
+		if !input.ID(teamID) {
 			return access.Membership{}, ErrNoTeam
 		}
 		if !a.covers(teamID) {
@@ -479,7 +477,7 @@ func (s *Service) Withdraw(ctx context.Context, a Actor, teamID, invitationID st
 	if err != nil {
 		return err
 	}
-	if !validID(invitationID) {
+	if !input.ID(invitationID) {
 		return &NoInvitationError{ID: invitationID}
 	}
 	err = s.d.Access.DeleteInvitation(ctx, m.Team.ID, invitationID)
@@ -542,7 +540,7 @@ func (s *Service) UpdateMember(ctx context.Context, a Actor, teamID, userID stri
 
 // member finds userID among the team's members.
 func (s *Service) member(ctx context.Context, teamID, userID string) (access.Member, error) {
-	if validID(userID) {
+	if input.ID(userID) {
 		members, err := s.d.Directory.Members(ctx, teamID)
 		if err != nil {
 			return access.Member{}, err
@@ -638,12 +636,6 @@ func (s *Service) CreateTeam(ctx context.Context, a Actor, name, billingEmail st
 		return ms[i].Team, ch, nil
 	}
 	return access.TeamInfo{}, ch, fmt.Errorf("the team %s just made is not among its owner's", t.ID)
-}
-
-// validID reports whether s is a canonical UUID, as every id we issue is.
-func validID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
 }
 
 // Administered are the actor's memberships (within a team token's team) of

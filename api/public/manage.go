@@ -14,6 +14,7 @@ import (
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/sharing"
 )
 
@@ -225,7 +226,7 @@ func (p *publicAPI) createGrant(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "user_email must be an email address")
 		return
 	}
-	if in.TeamID != nil && !validID(*in.TeamID) {
+	if in.TeamID != nil && !input.ID(*in.TeamID) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "team_id must be a team's id")
 		return
 	}

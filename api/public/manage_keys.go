@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/regkeys"
 	"github.com/caido-cloud/caido-cloud/sharing"
 )
@@ -70,7 +71,7 @@ func registrationKeyJSON(k regkeys.Key) registrationKeyBody {
 
 func (p *publicAPI) listRegistrationKeys(c *gin.Context) {
 	ws := c.Query("workspace_id")
-	if !validID(ws) {
+	if !input.ID(ws) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "the workspace_id query parameter must be a workspace's id")
 		return
 	}
@@ -111,7 +112,7 @@ func (p *publicAPI) createRegistrationKey(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "description must be at most 500 characters")
 		return
 	}
-	if in.WorkspaceID != nil && !validID(*in.WorkspaceID) {
+	if in.WorkspaceID != nil && !input.ID(*in.WorkspaceID) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "workspace_id must be a workspace's id")
 		return
 	}
@@ -155,7 +156,7 @@ func (p *publicAPI) revokeRegistrationKey(c *gin.Context) {
 	notFound := func() {
 		apiError(c, http.StatusNotFound, reasonNotFound, "no live registration key "+id+" that you manage")
 	}
-	if !validID(id) {
+	if !input.ID(id) {
 		notFound()
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/caido-cloud/caido-cloud/audit"
+	"github.com/caido-cloud/caido-cloud/input"
 
 	"github.com/gin-gonic/gin"
 
@@ -97,7 +98,7 @@ func (p *publicAPI) auditLog(c *gin.Context) {
 	var entries []audit.Entry
 	var err error
 	if team, ok := c.GetQuery("team_id"); ok {
-		if !validID(team) {
+		if !input.ID(team) {
 			apiError(c, http.StatusBadRequest, reasonInvalidInput, "the team_id query parameter must be a team's id")
 			return
 		}

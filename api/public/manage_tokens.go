@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/caido-cloud/caido-cloud/api/httpx"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/pats"
 )
 
@@ -39,7 +40,7 @@ func (p *publicAPI) listPATs(c *gin.Context) {
 	var list []pats.Token
 	var err error
 	if team, ok := c.GetQuery("team_id"); ok {
-		if !validID(team) {
+		if !input.ID(team) {
 			apiError(c, http.StatusBadRequest, reasonInvalidInput, "the team_id query parameter must be a team's id")
 			return
 		}
@@ -78,7 +79,7 @@ func (p *publicAPI) createPAT(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "name is required")
 		return
 	}
-	if in.TeamID != nil && !validID(*in.TeamID) {
+	if in.TeamID != nil && !input.ID(*in.TeamID) {
 		apiError(c, http.StatusBadRequest, reasonInvalidInput, "team_id must be a team's id")
 		return
 	}
@@ -115,7 +116,7 @@ func (p *publicAPI) revokePAT(c *gin.Context) {
 	id := c.Param("id")
 	user := principalFrom(c).UserID
 	err := pats.ErrNotFound
-	if validID(id) {
+	if input.ID(id) {
 		err = p.d.PATs.Revoke(httpx.ActorContext(c, user), user, id)
 	}
 	if errors.Is(err, pats.ErrNotFound) {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/api/httpx"
@@ -253,12 +252,6 @@ func (p *publicAPI) authenticate(scope string, why reasons) gin.HandlerFunc {
 		c.Set(principalKey, principal{UserID: claims.Subject})
 		c.Next()
 	}
-}
-
-// validID reports whether s is a canonical UUID, as every id we issue is.
-func validID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && len(s) == 36 && u.String() == strings.ToLower(s)
 }
 
 // maxBody bounds a request body.
