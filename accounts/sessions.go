@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,16 +48,12 @@ func (s *Service) StartBrowserSession(ctx context.Context, userID string, from C
 		now, pruneBatch); err != nil {
 		return Session{}, fmt.Errorf("prune sessions: %w", err)
 	}
-	ua := strings.ToValidUTF8(from.UserAgent, "")
-	if len(ua) > maxUserAgent {
-		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
-	}
 	ip := ""
 	if addr, err := netip.ParseAddr(from.IP); err == nil {
 		ip = addr.String()
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at, user_agent, ip)
-		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, '')::inet)`, sess.idHash, userID, sess.CSRF, now, sess.ExpiresAt, ua, ip); err != nil {
+		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, '')::inet)`, sess.idHash, userID, sess.CSRF, now, sess.ExpiresAt, userAgent(from.UserAgent), ip); err != nil {
 		return Session{}, fmt.Errorf("start session: %w", err)
 	}
 	var err error

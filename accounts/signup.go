@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caido-cloud/caido-cloud/access"
+	"github.com/caido-cloud/caido-cloud/input"
 	"github.com/caido-cloud/caido-cloud/limits"
 )
 
@@ -36,6 +37,12 @@ type SignUp struct {
 
 // maxUserAgent bounds what is stored of a User-Agent header.
 const maxUserAgent = 512
+
+// userAgent is what is stored of a User-Agent header: valid UTF-8, cut
+// between characters to maxUserAgent bytes.
+func userAgent(header string) string {
+	return input.Cut(strings.ToValidUTF8(header, ""), maxUserAgent)
+}
 
 // SignUp creates an account: the user and their Default workspace, the
 // password's argon2id hash and the sign-up user agent, in one transaction
@@ -88,11 +95,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 	if taken {
 		return Account{}, s.taken(ctx, email)
 	}
-	ua := strings.ToValidUTF8(in.UserAgent, "")
-	if len(ua) > maxUserAgent {
-		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
-	}
-	u, _, err := s.access.CreateAccount(ctx, access.NewUser{Email: email, Name: name, PasswordHash: encoded, SignupUserAgent: ua})
+	u, _, err := s.access.CreateAccount(ctx, access.NewUser{Email: email, Name: name, PasswordHash: encoded, SignupUserAgent: userAgent(in.UserAgent)})
 	switch {
 	case errors.Is(err, access.ErrConflict):
 		return Account{}, s.taken(ctx, email)
