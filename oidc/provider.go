@@ -104,7 +104,7 @@ func (p *Provider) Handler() http.Handler {
 		Userinfo:            op.NewEndpoint(PathUserinfo),
 		JwksURI:             op.NewEndpoint(PathKeys),
 	}
-	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance, retryAfter, answerHeaders))
+	return op.RegisterServer(p, endpoints, op.WithServerCORSOptions(nil), op.WithHTTPMiddleware(conformance, retryAfter))
 }
 
 // supportedGrants are the token endpoint's grants. zitadel's router
@@ -275,30 +275,6 @@ func (p *Provider) serverError(ctx context.Context, what string, err error) erro
 func Unavailable(err error) bool {
 	return errors.Is(err, authz.ErrUnavailable) || store.Unavailable(err)
 }
-
-// RetryAfter is what a 503 of ours tells a client to wait, in seconds:
-// longer than a dependency's bound, so that a retry does not land on the
-// same stall.
-const RetryAfter = "5"
-
-// retryAfter adds Retry-After to the provider's 503 answers, which zitadel's
-// op writes without headers of ours.
-func retryAfter(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(retryAfterWriter{w}, r)
-	})
-}
-
-type retryAfterWriter struct{ http.ResponseWriter }
-
-func (w retryAfterWriter) WriteHeader(status int) {
-	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", RetryAfter)
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // VerifyClient authenticates an instance by its id and secret, in the body
 // (client_secret_post, as the reference shows) or Basic.
