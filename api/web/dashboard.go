@@ -141,9 +141,6 @@ var dashNotices = map[string]string{
 	"instance-session-ended": "That instance is signed out: its tokens no longer work.",
 }
 
-// accessNoChange is the access.Change of a change that touches no access.
-var accessNoChange access.Change
-
 // dashPending is added when OpenFGA had not caught up with a change yet.
 const dashPending = " Access is still being updated: some pages may show the old access for a few seconds."
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/caido-cloud/caido-cloud/access"
 	"github.com/caido-cloud/caido-cloud/accounts"
 	"github.com/caido-cloud/caido-cloud/oidc"
 )
@@ -52,7 +53,7 @@ func (h *dashHandlers) endBrowserSession(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
-	dashDone(c, "/settings/sessions", "session-ended", accessNoChange)
+	dashDone(c, "/settings/sessions", "session-ended", access.Change{})
 }
 
 func (h *dashHandlers) endInstanceSession(c *gin.Context) {
@@ -69,5 +70,5 @@ func (h *dashHandlers) endInstanceSession(c *gin.Context) {
 		h.unavailable(c, err)
 		return
 	}
-	dashDone(c, "/settings/sessions", "instance-session-ended", accessNoChange)
+	dashDone(c, "/settings/sessions", "instance-session-ended", access.Change{})
 }

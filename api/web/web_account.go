@@ -64,7 +64,12 @@ func init() {
 // sendMail sends m within mailTimeout, even when the browser leaves
 // meanwhile: a change already made should have its mail.
 func (p *accountPages) sendMail(c *gin.Context, m mail.Message) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), mailTimeout)
+	return p.send(c.Request.Context(), m)
+}
+
+// send sends m within mailTimeout, whatever becomes of ctx's request.
+func (p *accountPages) send(ctx context.Context, m mail.Message) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailTimeout)
 	defer cancel()
 	return p.mail.Send(ctx, m)
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,11 +70,9 @@ as it is.
 // sendLater sends m after the answer, within mailTimeout; a failure is
 // logged (never the message, which may hold a link).
 func (p *accountPages) sendLater(c *gin.Context, m mail.Message) {
-	ctx := context.WithoutCancel(c.Request.Context())
+	ctx := c.Request.Context()
 	go func() {
-		ctx, cancel := context.WithTimeout(ctx, mailTimeout)
-		defer cancel()
-		if err := p.mail.Send(ctx, m); err != nil {
+		if err := p.send(ctx, m); err != nil {
 			p.log.ErrorContext(ctx, "mail not sent", "subject", m.Subject, "error", err)
 		}
 	}()
