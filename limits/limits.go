@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,13 +31,20 @@ func (e *Error) Error() string { return fmt.Sprintf("%v; retry in %v", ErrLimite
 // Is makes errors.Is(err, ErrLimited) hold.
 func (e *Error) Is(target error) bool { return target == ErrLimited }
 
-// pruneBatch bounds the opportunistic prune of ended windows each attempt does.
-const pruneBatch = 100
+// pruneBatch bounds the opportunistic prune of ended windows an attempt
+// does, at most once per pruneEvery per Limiter: one sign-in counts against
+// several limits, and each need not pay for a prune.
+const (
+	pruneBatch = 100
+	pruneEvery = time.Second
+)
 
 // Limiter counts attempts in the attempt_windows table.
 type Limiter struct {
 	db  *pgxpool.Pool
 	now func() time.Time
+	// pruned is when this Limiter last pruned (UnixNano of now).
+	pruned atomic.Int64
 }
 
 // New returns a Limiter on db with clock now (nil: time.Now).
@@ -71,11 +79,13 @@ func (l *Limiter) Attempt(ctx context.Context, limit int, window time.Duration, 
 	}
 	// One order for every statement, so two never wait on each other.
 	slices.SortFunc(hashes, bytes.Compare)
-	if _, err := l.db.Exec(ctx, `
-		DELETE FROM attempt_windows WHERE (key_hash, window_start) IN (
-			SELECT key_hash, window_start FROM attempt_windows WHERE window_end <= $1
-			LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, pruneBatch); err != nil {
-		return Attempt{}, fmt.Errorf("prune attempt windows: %w", err)
+	if last := l.pruned.Load(); now.Sub(time.Unix(0, last)) >= pruneEvery && l.pruned.CompareAndSwap(last, now.UnixNano()) {
+		if _, err := l.db.Exec(ctx, `
+			DELETE FROM attempt_windows WHERE (key_hash, window_start) IN (
+				SELECT key_hash, window_start FROM attempt_windows WHERE window_end <= $1
+				LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, pruneBatch); err != nil {
+			return Attempt{}, fmt.Errorf("prune attempt windows: %w", err)
+		}
 	}
 	rows, err := l.db.Query(ctx, `
 		INSERT INTO attempt_windows AS a (key_hash, window_start, window_end, attempts)
