@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,20 +18,15 @@ import (
 // what was a 5xx, a value cut inside a character or a name that breaks a
 // mail header is refused (400, naming the field) or kept whole.
 
-// inputBrowser is a cookie-keeping client of the pages that does not follow
-// redirects.
+// inputBrowser is a webBrowser that tells its answers by status and posts
+// the signed-in forms with its session's token.
 type inputBrowser struct {
-	t    *testing.T
-	base string
-	c    *http.Client
+	*webBrowser
 	csrf string // the session's token, once signed up
 }
 
 func newInputBrowser(t *testing.T, base string) *inputBrowser {
-	jar, err := cookiejar.New(nil)
-	testenv.Must(t, err)
-	return &inputBrowser{t: t, base: base, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &inputBrowser{webBrowser: (&webWorld{base: base}).browser(t)}
 }
 
 func (b *inputBrowser) do(method, path string, form url.Values) (int, string) {
@@ -46,37 +40,20 @@ func (b *inputBrowser) do(method, path string, form url.Values) (int, string) {
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	resp, err := b.c.Do(req)
-	testenv.Must(b.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	testenv.Must(b.t, err)
-	return resp.StatusCode, string(raw)
-}
-
-var inputCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// token is the CSRF token of the form on the page at path.
-func (b *inputBrowser) token(path string) string {
-	b.t.Helper()
-	_, page := b.do(http.MethodGet, path, nil)
-	m := inputCSRF.FindStringSubmatch(page)
-	if m == nil {
-		b.t.Fatalf("no CSRF field on %s:\n%s", path, page)
-	}
-	return m[1]
+	resp, page := b.webBrowser.do(req)
+	return resp.StatusCode, page
 }
 
 // signUp posts the sign-up form and returns the answer; once it is taken,
 // it signs in as a person then does, and returns the sign-in's answer.
 func (b *inputBrowser) signUp(name, email string) (int, string) {
 	b.t.Helper()
-	status, page := b.do(http.MethodPost, "/signup", url.Values{"csrf": {b.token("/signup")}, "name": {name}, "email": {email},
-		"password": {"correct horse battery staple"}})
+	status, page := b.do(http.MethodPost, "/signup", url.Values{"csrf": {b.webBrowser.csrf("/signup")}, "name": {name}, "email": {email},
+		"password": {webPassword}})
 	if status != http.StatusOK {
 		return status, page
 	}
-	return b.do(http.MethodPost, "/signin", url.Values{"csrf": {b.token("/signin")}, "email": {email}, "password": {"correct horse battery staple"}})
+	return b.do(http.MethodPost, "/signin", url.Values{"csrf": {b.webBrowser.csrf("/signin")}, "email": {email}, "password": {webPassword}})
 }
 
 // form posts a signed-in form with the session's token.
@@ -135,7 +112,7 @@ func TestInputForms(t *testing.T) {
 	if status, page := anne.signUp("Anne", "anne@example.test"); status != http.StatusSeeOther {
 		t.Fatalf("sign up: %d %s", status, inputPageText(page))
 	}
-	anne.csrf = anne.token("/")
+	anne.csrf = anne.webBrowser.csrf("/")
 	expectRefused(t, a, "a team named over two lines", "“name”", func() (int, string) {
 		return anne.form("/teams", url.Values{"name": {"Acme\r\nBcc: everyone@example.test"}, "billing_email": {"anne@example.test"}})
 	})
@@ -176,7 +153,7 @@ func TestInputPageIDs(t *testing.T) {
 	if status, page := anne.signUp("Anne", "anne@example.test"); status != http.StatusSeeOther {
 		t.Fatalf("sign up: %d %s", status, inputPageText(page))
 	}
-	anne.csrf = anne.token("/")
+	anne.csrf = anne.webBrowser.csrf("/")
 	param := regexp.MustCompile(`[:*][a-z_]+`)
 	before := sweepChecksum(t, a.DB)
 	n := 0
