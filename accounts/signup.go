@@ -82,18 +82,12 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (Account, error) {
 			return Account{}, err
 		}
 	}
-	var taken bool
-	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, email).Scan(&taken); err != nil {
-		return Account{}, fmt.Errorf("sign up: %w", err)
-	}
 	// Hashed whether or not the address is taken, so that both answers
-	// take as long: the time must not tell who has an account.
+	// take as long: the time must not tell who has an account. Whether it
+	// is, the insert says (users_email_key is on lower(email)).
 	encoded, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return Account{}, fmt.Errorf("sign up: hash the password: %w", err)
-	}
-	if taken {
-		return Account{}, s.taken(ctx, email)
 	}
 	u, _, err := s.access.CreateAccount(ctx, access.NewUser{Email: email, Name: name, PasswordHash: encoded, SignupUserAgent: userAgent(in.UserAgent)})
 	switch {
