@@ -184,12 +184,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, tel *telemetr
 		BaseURL: cfg.AssistantBaseURL, APIKey: cfg.AssistantAPIKey, Timeout: cfg.AssistantTimeout,
 		HTTPClient: tel.HTTPClient("assistant"), Now: opts.Now,
 	})
-	if a.Mail, err = mail.FromConfig(cfg, log); err != nil {
+	if a.Mail, err = mail.FromConfig(cfg, log, opts.Now); err != nil {
 		db.Close()
 		return nil, err
-	}
-	if smtp, ok := a.Mail.(*mail.SMTPSender); ok {
-		smtp.Now = opts.Now // the Date header
 	}
 	if cfg.MasterKey != nil {
 		if err := a.newIdentity(); err != nil {

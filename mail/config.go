@@ -6,13 +6,14 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"time"
 
 	"github.com/caido-cloud/caido-cloud/config"
 )
 
 // FromConfig is the Sender the settings ask for: an SMTPSender when
 // CAIDO_CLOUD_SMTP_HOST is set, else a LogSender on log (development).
-func FromConfig(cfg config.Config, log *slog.Logger) (Sender, error) {
+func FromConfig(cfg config.Config, log *slog.Logger, now func() time.Time) (Sender, error) {
 	if cfg.SMTPHost == "" {
 		return LogSender{Log: log}, nil
 	}
@@ -36,7 +37,7 @@ func FromConfig(cfg config.Config, log *slog.Logger) (Sender, error) {
 	}
 	return &SMTPSender{
 		Host: cfg.SMTPHost, Port: port, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
-		From: *from, ImplicitTLS: port == 465, HelloName: helloName(cfg.PublicURL),
+		From: *from, ImplicitTLS: port == 465, HelloName: helloName(cfg.PublicURL), Now: now,
 	}, nil
 }
 

@@ -236,19 +236,19 @@ func TestMailFromConfig(t *testing.T) {
 		return cfg
 	}
 	log := slog.New(slog.DiscardHandler)
-	if s, err := mail.FromConfig(load(map[string]string{}), log); err != nil {
+	if s, err := mail.FromConfig(load(map[string]string{}), log, nil); err != nil {
 		t.Fatal(err)
 	} else if _, ok := s.(mail.LogSender); !ok {
 		t.Fatalf("no SMTP host: %T, want the LogSender", s)
 	}
-	if _, err := mail.FromConfig(load(map[string]string{"CAIDO_CLOUD_SMTP_HOST": "smtp.example.test"}), log); err == nil || !strings.Contains(err.Error(), "CAIDO_CLOUD_SMTP_FROM") {
+	if _, err := mail.FromConfig(load(map[string]string{"CAIDO_CLOUD_SMTP_HOST": "smtp.example.test"}), log, nil); err == nil || !strings.Contains(err.Error(), "CAIDO_CLOUD_SMTP_FROM") {
 		t.Fatalf("no sender: %v", err)
 	}
 	s, err := mail.FromConfig(load(map[string]string{
 		"CAIDO_CLOUD_SMTP_HOST": "smtp.example.test", "CAIDO_CLOUD_SMTP_PORT": "465",
 		"CAIDO_CLOUD_SMTP_FROM": "caido-cloud <noreply@example.test>", "CAIDO_CLOUD_SMTP_USERNAME": "u",
 		"CAIDO_CLOUD_SMTP_PASSWORD": "p", "CAIDO_CLOUD_PUBLIC_URL": "https://cloud.example.test",
-	}), log)
+	}), log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
